@@ -1,0 +1,9 @@
+/** The kubevisor API contract: kinds, types, CRDs, defaults and validation — one source for every frontend. */
+export * from './common';
+export * from './schema';
+export * from './virtualmachine';
+export * from './virtualmachinemigration';
+export * from './kinds';
+export type { FieldError } from './validate';
+export { formatFieldError } from './validate';
+export { parseQuantity, compareQuantities, formatBytes } from './cel/quantity';

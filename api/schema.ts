@@ -1,0 +1,185 @@
+/**
+ * A tiny schema builder: each call returns a structural OpenAPI v3 fragment (exactly what goes into the
+ * CRD) and carries the TypeScript type of the values it accepts. Declaring a kind once with these
+ * builders therefore yields the CRD schema, the TS types (via {@link Infer}), the defaults and the
+ * validation rules — nothing is written twice.
+ */
+
+/** A CEL rule placed in `x-kubernetes-validations`; the API server and the synth-time validator both run it. */
+export interface Rule {
+  /** CEL expression; `self` is the value at the schema node that holds the rule (and `oldSelf` for transition rules). */
+  readonly rule: string;
+  /** Message shown when the rule is false. */
+  readonly message?: string;
+  /** CEL expression producing the message; takes precedence over `message`. */
+  readonly messageExpression?: string;
+  /** Path relative to the node (e.g. `.disks`) that the error is reported on. */
+  readonly fieldPath?: string;
+  /** Machine-readable reason. @default FieldValueInvalid */
+  readonly reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+
+/** The subset of OpenAPI v3 (JSONSchemaProps) that structural CRD schemas use. */
+export interface OpenAPISchema {
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  description?: string;
+  properties?: Record<string, OpenAPISchema>;
+  required?: string[];
+  additionalProperties?: OpenAPISchema;
+  items?: OpenAPISchema;
+  enum?: unknown[];
+  default?: unknown;
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  maxProperties?: number;
+  anyOf?: OpenAPISchema[];
+  'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-map-type'?: 'atomic' | 'granular';
+  'x-kubernetes-validations'?: Rule[];
+}
+
+declare const typeTag: unique symbol;
+
+/** A schema node whose accepted values have the TypeScript type `T`. */
+export interface Schema<T> {
+  readonly openapi: OpenAPISchema;
+  /** Phantom member carrying `T`; never set at run time. */
+  readonly [typeTag]?: T;
+}
+
+/** The TypeScript type of the values a schema accepts. */
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+interface Common<T> {
+  readonly description: string;
+  readonly default?: T;
+  readonly rules?: readonly Rule[];
+}
+
+function node<T>(openapi: OpenAPISchema, opts: Common<T>): Schema<T> {
+  const out: OpenAPISchema = { ...openapi, description: opts.description };
+  if (opts.default !== undefined) out.default = opts.default;
+  if (opts.rules?.length) out['x-kubernetes-validations'] = [...opts.rules];
+  return { openapi: out };
+}
+
+/** A string, optionally restricted to an enum, a pattern or a format. Always bounded by `maxLength`. */
+export function string<const E extends string = string>(
+  opts: Common<E> & {
+    readonly enum?: readonly E[];
+    readonly pattern?: string;
+    readonly format?: 'byte';
+    readonly minLength?: number;
+    readonly maxLength: number;
+  },
+): Schema<E> {
+  const o: OpenAPISchema = { type: 'string', maxLength: opts.maxLength };
+  if (opts.enum) o.enum = [...opts.enum];
+  if (opts.pattern) o.pattern = opts.pattern;
+  if (opts.format) o.format = opts.format;
+  if (opts.minLength !== undefined) o.minLength = opts.minLength;
+  return node<E>(o, opts);
+}
+
+/** An integer (int32 unless `int64`), optionally bounded. */
+export function integer(
+  opts: Common<number> & { readonly minimum?: number; readonly maximum?: number; readonly int64?: boolean },
+): Schema<number> {
+  const o: OpenAPISchema = { type: 'integer', format: opts.int64 ? 'int64' : 'int32' };
+  if (opts.minimum !== undefined) o.minimum = opts.minimum;
+  if (opts.maximum !== undefined) o.maximum = opts.maximum;
+  return node<number>(o, opts);
+}
+
+export function boolean(opts: Common<boolean>): Schema<boolean> {
+  return node<boolean>({ type: 'boolean' }, opts);
+}
+
+/** Kubernetes' quantity regular expression (resource.Quantity), as in the core API's CRD schemas. */
+export const QUANTITY_PATTERN =
+  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+
+/** A resource quantity such as `2Gi` or `500m`; integers are accepted as the API server does. */
+export function quantity(opts: Common<string | number>): Schema<string | number> {
+  return node<string | number>(
+    {
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+      'x-kubernetes-int-or-string': true,
+      pattern: QUANTITY_PATTERN,
+    },
+    opts,
+  );
+}
+
+type Props = Record<string, Schema<unknown>>;
+type ObjectOf<P extends Props, R extends keyof P> = Simplify<
+  { -readonly [K in R]: Infer<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Infer<P[K]> }
+>;
+
+/** An object with known properties; `required` lists the keys that must be present. */
+export function object<P extends Props, const R extends keyof P & string = never>(
+  properties: P,
+  opts: Common<Partial<ObjectOf<P, R>>> & { readonly required?: readonly R[] },
+): Schema<ObjectOf<P, R>> {
+  const o: OpenAPISchema = {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, v.openapi])),
+  };
+  if (opts.required?.length) o.required = [...opts.required];
+  return node<ObjectOf<P, R>>(o, opts as Common<ObjectOf<P, R>>);
+}
+
+/** An object with no fields, used as a marker (e.g. `bridge: {}`). */
+export function marker(opts: Common<Record<string, never>>): Schema<Record<string, never>> {
+  return node<Record<string, never>>({ type: 'object' }, opts);
+}
+
+/** A list. `key` makes it a map-list keyed (and de-duplicated by the API server) on that field. */
+export function array<T>(
+  items: Schema<T>,
+  opts: Common<T[]> & {
+    readonly maxItems: number;
+    readonly minItems?: number;
+    /** Map-list key field(s): the API server keeps one item per key and merges by it. */
+    readonly key?: string | readonly string[];
+    readonly set?: boolean;
+  },
+): Schema<T[]> {
+  const o: OpenAPISchema = { type: 'array', items: items.openapi, maxItems: opts.maxItems };
+  if (opts.minItems !== undefined) o.minItems = opts.minItems;
+  if (opts.key) {
+    o['x-kubernetes-list-type'] = 'map';
+    o['x-kubernetes-list-map-keys'] = typeof opts.key === 'string' ? [opts.key] : [...opts.key];
+  } else if (opts.set) {
+    o['x-kubernetes-list-type'] = 'set';
+  } else {
+    o['x-kubernetes-list-type'] = 'atomic';
+  }
+  return node<T[]>(o, opts);
+}
+
+/** A map from string keys to values. */
+export function map<T>(values: Schema<T>, opts: Common<Record<string, T>> & { readonly maxProperties?: number }): Schema<Record<string, T>> {
+  const o: OpenAPISchema = { type: 'object', additionalProperties: values.openapi };
+  if (opts.maxProperties !== undefined) o.maxProperties = opts.maxProperties;
+  return node<Record<string, T>>(o, opts);
+}
+
+/**
+ * An object whose inner structure the API server keeps as given (core Kubernetes types such as Affinity that
+ * the VM pod passes through unchanged; the pod's own validation checks them when the pod is created).
+ */
+export function opaque<T extends object>(opts: Common<T>): Schema<T> {
+  return node<T>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, opts);
+}

@@ -1,0 +1,228 @@
+/**
+ * Synth-time validation with the API server's semantics: structural OpenAPI checks (types, enums, patterns,
+ * bounds, required fields, list-map key uniqueness, unknown fields as with `fieldValidation=Strict`) and then
+ * every CEL rule in `x-kubernetes-validations`, including transition rules when an old object is given.
+ * Errors carry the same field paths the API server reports.
+ */
+import type { OpenAPISchema, Rule } from './schema';
+import { compile } from './cel/library';
+
+/** One validation error, shaped like the API server's `field.Error`. */
+export interface FieldError {
+  /** Field path, e.g. `spec.instance.cpu.sockets` or `spec.volumes[1]`. */
+  readonly field: string;
+  /** The kind of error, as the API server names it. */
+  readonly type: 'Required value' | 'Invalid value' | 'Unsupported value' | 'Duplicate value' | 'Too long' | 'Too many' | 'Forbidden' | 'Unknown field';
+  /** What is wrong and what to do. */
+  readonly detail: string;
+}
+
+/** `field: Type: detail`, the format `kubectl` prints. */
+export function formatFieldError(e: FieldError): string {
+  return e.type === 'Unknown field' ? `unknown field "${e.field}"` : `${e.field}: ${e.type}: ${e.detail}`;
+}
+
+const json = (v: unknown) => JSON.stringify(v);
+const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'object' ? 'object' : typeof v);
+
+/** Validates `value` (already defaulted) against `schema`; `old` enables transition rules. */
+export function validateValue(schema: OpenAPISchema, value: unknown, path: string, old?: unknown): FieldError[] {
+  const errors: FieldError[] = [];
+  structural(schema, value, path, errors);
+  // CEL runs only on a structurally valid object, so rules always see well-typed values; an object with
+  // structural errors is rejected either way, which keeps the verdict equal to the API server's.
+  if (errors.length === 0) cel(schema, value, old, path, errors);
+  return errors;
+}
+
+function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldError[]): void {
+  if (s['x-kubernetes-int-or-string']) {
+    if (!(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v)))) {
+      errors.push({ field: path, type: 'Invalid value', detail: `${json(kindOf(v))}: ${path} in body must be of type integer,string: ${json(kindOf(v))}` });
+      return;
+    }
+    if (typeof v === 'string') stringChecks(s, v, path, errors);
+    return;
+  }
+  switch (s.type) {
+    case 'object': {
+      if (kindOf(v) !== 'object') return typeError(s, v, path, errors);
+      const o = v as Record<string, unknown>;
+      for (const r of s.required ?? []) {
+        if (o[r] === undefined) errors.push({ field: join(path, r), type: 'Required value', detail: '' });
+      }
+      if (s.maxProperties !== undefined && Object.keys(o).length > s.maxProperties) {
+        errors.push({ field: path, type: 'Too many', detail: `${Object.keys(o).length}: must have at most ${s.maxProperties} items` });
+      }
+      for (const [k, x] of Object.entries(o)) {
+        // The API server validates metadata itself (see kinds.ts); the CRD schema only says it is an object.
+        if (x === undefined || (path === '' && k === 'metadata')) continue;
+        const ps = s.properties?.[k] ?? s.additionalProperties;
+        if (ps) structural(ps, x, s.properties ? join(path, k) : `${path}[${k}]`, errors);
+        else if (!s['x-kubernetes-preserve-unknown-fields']) errors.push({ field: join(path, k), type: 'Unknown field', detail: '' });
+      }
+      return;
+    }
+    case 'array': {
+      if (!Array.isArray(v)) return typeError(s, v, path, errors);
+      if (s.maxItems !== undefined && v.length > s.maxItems) {
+        errors.push({ field: path, type: 'Too many', detail: `${v.length}: must have at most ${s.maxItems} items` });
+        return;
+      }
+      if (s.minItems !== undefined && v.length < s.minItems) {
+        errors.push({ field: path, type: 'Invalid value', detail: `${v.length}: ${path} in body should have at least ${s.minItems} items` });
+      }
+      v.forEach((x, i) => s.items && structural(s.items, x, `${path}[${i}]`, errors));
+      uniqueness(s, v, path, errors);
+      return;
+    }
+    case 'string':
+      if (typeof v !== 'string') return typeError(s, v, path, errors);
+      stringChecks(s, v, path, errors);
+      return;
+    case 'integer':
+      if (typeof v !== 'number' || !Number.isInteger(v)) return typeError(s, v, path, errors);
+      numberChecks(s, v, path, errors);
+      return;
+    case 'number':
+      if (typeof v !== 'number') return typeError(s, v, path, errors);
+      numberChecks(s, v, path, errors);
+      return;
+    case 'boolean':
+      if (typeof v !== 'boolean') return typeError(s, v, path, errors);
+      return;
+  }
+}
+
+function typeError(s: OpenAPISchema, v: unknown, path: string, errors: FieldError[]): void {
+  errors.push({ field: path, type: 'Invalid value', detail: `${json(kindOf(v))}: ${path} in body must be of type ${s.type}: ${json(kindOf(v))}` });
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function stringChecks(s: OpenAPISchema, v: string, path: string, errors: FieldError[]): void {
+  if (s.enum && !s.enum.includes(v)) {
+    errors.push({ field: path, type: 'Unsupported value', detail: `${json(v)}: supported values: ${s.enum.map(json).join(', ')}` });
+    return;
+  }
+  // The API server measures maxLength in characters (runes) and reports it as "Too long".
+  if (s.maxLength !== undefined && [...v].length > s.maxLength) {
+    errors.push({ field: path, type: 'Too long', detail: `may not be more than ${s.maxLength} bytes` });
+    return;
+  }
+  if (s.minLength !== undefined && [...v].length < s.minLength) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body should be at least ${s.minLength} chars long` });
+    return;
+  }
+  if (s.pattern && !new RegExp(s.pattern, 'u').test(v)) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body should match '${s.pattern}'` });
+    return;
+  }
+  if (s.format === 'byte' && !BASE64.test(v)) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body must be of type byte: ${json(v)}` });
+  }
+}
+
+function numberChecks(s: OpenAPISchema, v: number, path: string, errors: FieldError[]): void {
+  if (s.minimum !== undefined && v < s.minimum) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body should be greater than or equal to ${s.minimum}` });
+  }
+  if (s.maximum !== undefined && v > s.maximum) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body should be less than or equal to ${s.maximum}` });
+  }
+  if (s.format === 'int32' && (v > 2147483647 || v < -2147483648)) {
+    errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body must be of type int32` });
+  }
+}
+
+function uniqueness(s: OpenAPISchema, v: unknown[], path: string, errors: FieldError[]): void {
+  const type = s['x-kubernetes-list-type'];
+  if (type !== 'map' && type !== 'set') return;
+  const keys = s['x-kubernetes-list-map-keys'] ?? [];
+  const seen = new Set<string>();
+  v.forEach((x, i) => {
+    const id = type === 'map' ? json(keys.map((k) => (x as Record<string, unknown>)[k])) : json(x);
+    if (seen.has(id)) {
+      const shown = type === 'map' ? Object.fromEntries(keys.map((k) => [k, (x as Record<string, unknown>)[k]])) : x;
+      errors.push({ field: `${path}[${i}]`, type: 'Duplicate value', detail: json(shown) });
+    }
+    seen.add(id);
+  });
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+/** Converts JSON to CEL values following the schema: integers become bigint, objects Maps. */
+export function toCel(s: OpenAPISchema | undefined, v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => toCel(s?.items, x));
+  if (v !== null && typeof v === 'object') {
+    const m = new Map<string, unknown>();
+    for (const [k, x] of Object.entries(v)) {
+      if (x !== undefined) m.set(k, toCel(s?.properties?.[k] ?? s?.additionalProperties, x));
+    }
+    return m;
+  }
+  if (typeof v === 'number' && Number.isInteger(v) && s?.type !== 'number') return BigInt(v);
+  return v;
+}
+
+function cel(s: OpenAPISchema, v: unknown, old: unknown, path: string, errors: FieldError[]): void {
+  if (v === undefined || v === null) return;
+  const rules = s['x-kubernetes-validations'];
+  if (rules) {
+    for (const r of rules) {
+      const transition = /\boldSelf\b/.test(r.rule);
+      if (transition && old === undefined) continue;
+      const bindings: Record<string, unknown> = { self: toCel(s, v) };
+      if (transition) bindings.oldSelf = toCel(s, old);
+      const res = compile(r.rule)(bindings);
+      if ('value' in res && res.value === true) continue;
+      errors.push(ruleError(r, bindings, path, v, 'error' in res ? res.error : undefined));
+    }
+  }
+  if (s.properties && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const oo = old as Record<string, unknown> | undefined;
+    for (const [k, ps] of Object.entries(s.properties)) {
+      if (o[k] !== undefined) cel(ps, o[k], oo?.[k], join(path, k), errors);
+    }
+  } else if (s.additionalProperties && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      cel(s.additionalProperties, x, (old as Record<string, unknown> | undefined)?.[k], `${path}[${k}]`, errors);
+    }
+  } else if (s.items && Array.isArray(v)) {
+    // Old items are correlated only for map-lists (by key), as in the API server.
+    const keys = s['x-kubernetes-list-type'] === 'map' ? (s['x-kubernetes-list-map-keys'] ?? []) : undefined;
+    const olds = Array.isArray(old) ? (old as Record<string, unknown>[]) : [];
+    v.forEach((x, i) => {
+      const ox = keys ? olds.find((o) => keys.every((k) => o?.[k] === (x as Record<string, unknown>)[k])) : undefined;
+      cel(s.items!, x, ox, `${path}[${i}]`, errors);
+    });
+  }
+}
+
+function ruleError(r: Rule, bindings: Record<string, unknown>, path: string, v: unknown, evalError?: string): FieldError {
+  const field = r.fieldPath ? path + r.fieldPath : path;
+  let detail: string;
+  if (evalError !== undefined) {
+    detail = `${json(kindOf(v))}: ${evalError}`;
+    return { field, type: 'Invalid value', detail };
+  }
+  let message = r.message ?? `failed rule: ${r.rule}`;
+  if (r.messageExpression) {
+    const m = compile(r.messageExpression)(bindings);
+    if ('value' in m && typeof m.value === 'string') message = m.value;
+  }
+  switch (r.reason) {
+    case 'FieldValueForbidden':
+      return { field, type: 'Forbidden', detail: message };
+    case 'FieldValueRequired':
+      return { field, type: 'Required value', detail: message };
+    case 'FieldValueDuplicate':
+      return { field, type: 'Duplicate value', detail: message };
+    default:
+      return { field, type: 'Invalid value', detail: `${json(kindOf(v))}: ${message}` };
+  }
+}

@@ -1,0 +1,537 @@
+/**
+ * The VirtualMachine kind: one declaration that yields the CRD schema, the TypeScript types, the defaults and
+ * every validation rule. Rules that relate fields to each other are CEL, so the API server enforces them with
+ * no webhook and the synth-time validator runs the very same expressions.
+ */
+import type { Infer } from './schema';
+import { array, boolean, integer, marker, object, opaque, string } from './schema';
+import { DNS_SUBDOMAIN, conditions, image, imagePullPolicy, name, objectName, resources, scheduling } from './common';
+
+/** Bounds that keep the API server's CEL cost estimate within budget and match what CH supports. */
+export const LIMITS = { disks: 32, fileSystems: 16, interfaces: 16, networks: 16, volumes: 48, ports: 64, maxVcpus: 254 } as const;
+
+const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$';
+const MAC_PATTERN = '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$';
+
+const size = (description: string, dflt?: string) =>
+  string({ description, pattern: SIZE_PATTERN, maxLength: 32, ...(dflt ? { default: dflt } : {}) });
+
+// --- instance -------------------------------------------------------------------------------------------
+
+const cpu = object(
+  {
+    sockets: integer({ description: 'Number of CPU sockets.', minimum: 1, maximum: LIMITS.maxVcpus, default: 1 }),
+    coresPerSocket: integer({ description: 'Cores per socket.', minimum: 1, maximum: LIMITS.maxVcpus, default: 1 }),
+    dedicatedCPUPlacement: boolean({
+      description:
+        "Pin each vCPU to its own host CPU. Needs the kubelet's static CPU manager; the VM pod gets Guaranteed QoS.",
+      default: false,
+    }),
+  },
+  {
+    description: 'Guest CPU topology. vCPUs = sockets × coresPerSocket.',
+    default: {},
+    rules: [
+      {
+        rule: `self.sockets * self.coresPerSocket <= ${LIMITS.maxVcpus}`,
+        message: `sockets × coresPerSocket must be at most ${LIMITS.maxVcpus} vCPUs (Cloud Hypervisor's limit)`,
+      },
+    ],
+  },
+);
+
+const memory = object(
+  {
+    size: size('Guest memory, e.g. 1Gi or 512Mi.', '1Gi'),
+    hugepages: object(
+      {
+        pageSize: string({
+          description: 'Hugepage size backing guest memory.',
+          enum: ['2Mi', '1Gi'] as const,
+          default: '2Mi',
+          maxLength: 3,
+        }),
+      },
+      { description: 'Back guest memory with hugepages; the VM pod requests hugepages-<pageSize> = size.' },
+    ),
+  },
+  {
+    description: 'Guest memory.',
+    default: {},
+    rules: [
+      { rule: "quantity(self.size).isGreaterThan(quantity('0'))", message: 'memory size must be greater than 0', fieldPath: '.size' },
+      { rule: 'quantity(self.size).isInteger()', message: 'memory size must be a whole number of bytes', fieldPath: '.size' },
+      {
+        rule: '!has(self.hugepages) || !quantity(self.size).isInteger() || quantity(self.size).asInteger() % quantity(self.hugepages.pageSize).asInteger() == 0',
+        messageExpression: "'memory size must be a whole multiple of the hugepage size ' + self.hugepages.pageSize",
+        fieldPath: '.size',
+      },
+    ],
+  },
+);
+
+const kernel = object(
+  {
+    image: image('Container image holding the kernel at /vmlinux (direct kernel boot).'),
+    imagePullPolicy,
+    cmdline: string({ description: 'Kernel command line, e.g. "console=ttyS0 root=/dev/vda rw".', minLength: 1, maxLength: 2048 }),
+  },
+  { description: 'Boot this kernel directly instead of firmware.', required: ['image', 'cmdline'] },
+);
+
+const disk = object(
+  {
+    name: name('Name of the volume this disk attaches.'),
+    readOnly: boolean({ description: 'Attach read-only.', default: false }),
+  },
+  { description: 'A virtio-blk disk backed by the volume of the same name.', required: ['name'] },
+);
+
+const fileSystem = object(
+  { name: name('Name of the persistentVolumeClaim or dataVolume volume this share exposes.') },
+  { description: 'A virtio-fs share (served by virtiofsd) backed by the volume of the same name.', required: ['name'] },
+);
+
+const port = object(
+  {
+    port: integer({ description: 'Port forwarded from the pod to the guest.', minimum: 1, maximum: 65535 }),
+    protocol: string({ description: 'TCP, UDP or SCTP.', enum: ['TCP', 'UDP', 'SCTP'] as const, default: 'TCP', maxLength: 4 }),
+    name: name('Optional name of the port.'),
+  },
+  { description: 'A forwarded port.', required: ['port'] },
+);
+
+const masquerade = object(
+  {
+    cidr: string({
+      description: 'Private IPv4 network between the pod and the guest; the guest gets its second address.',
+      default: '10.0.2.0/30',
+      maxLength: 18,
+    }),
+    ports: array(port, {
+      description: 'Ports forwarded to the guest. Omit to forward every port; list ports to forward only those.',
+      maxItems: LIMITS.ports,
+      key: ['port', 'protocol'],
+    }),
+  },
+  {
+    description: "The guest sits behind NAT on a private network; the pod's IP reaches it through forwarded ports.",
+    rules: [
+      { rule: 'isCIDR(self.cidr)', message: 'cidr must be an IPv4 CIDR such as 10.0.2.0/30', fieldPath: '.cidr' },
+      {
+        rule: '!isCIDR(self.cidr) || cidr(self.cidr).ip().family() == 4',
+        message: 'cidr must be IPv4 (the guest gets its address by DHCPv4)',
+        fieldPath: '.cidr',
+      },
+      {
+        rule: '!isCIDR(self.cidr) || cidr(self.cidr).prefixLength() <= 30',
+        message: 'cidr must hold at least 4 addresses (prefix length 30 or less)',
+        fieldPath: '.cidr',
+      },
+    ],
+  },
+);
+
+const vdpa = object(
+  {
+    numQueues: integer({ description: 'Virtqueues of the vDPA device.', minimum: 1, maximum: 256, default: 1 }),
+    iommu: boolean({ description: 'Place the device behind a virtual IOMMU.', default: false }),
+  },
+  { description: 'Pass a vDPA device from the Multus network through to the guest.' },
+);
+
+const iface = object(
+  {
+    name: name('Name of the network this interface connects to.'),
+    mac: string({
+      description:
+        'Guest MAC address. The constructs derive a stable 52:54:00 address from the VM and interface names when omitted.',
+      maxLength: 17,
+    }),
+    bridge: marker({ description: "The guest takes the pod interface's IP and MAC (default binding)." }),
+    masquerade,
+    sriov: marker({ description: 'Pass the SR-IOV VF from the Multus network through to the guest (VFIO).' }),
+    vdpa,
+    vhostUser: marker({ description: 'Connect to a vhost-user socket provided by the CNI (needs dedicated CPUs and hugepages).' }),
+  },
+  {
+    description: 'A guest network interface and how it binds to its network. No binding means bridge.',
+    required: ['name'],
+    rules: [
+      {
+        rule: '[has(self.bridge), has(self.masquerade), has(self.sriov), has(self.vdpa), has(self.vhostUser)].filter(x, x).size() <= 1',
+        message: 'set at most one binding: bridge, masquerade, sriov, vdpa or vhostUser',
+      },
+      { rule: `!has(self.mac) || self.mac.matches('${MAC_PATTERN}')`, message: 'mac must look like 52:54:00:12:34:56', fieldPath: '.mac' },
+      {
+        rule: "!has(self.mac) || !self.mac.matches('^[0-9a-fA-F]{2}') || self.mac.matches('^[0-9a-fA-F][02468aAcCeE]')",
+        message: 'mac must be a unicast address (the lowest bit of the first octet must be 0)',
+        fieldPath: '.mac',
+      },
+    ],
+  },
+);
+
+const instance = object(
+  {
+    cpu,
+    memory,
+    kernel,
+    disks: array(disk, { description: 'Disks, in boot order.', maxItems: LIMITS.disks, key: 'name' }),
+    fileSystems: array(fileSystem, { description: 'virtio-fs shares.', maxItems: LIMITS.fileSystems, key: 'name' }),
+    interfaces: array(iface, { description: 'Network interfaces.', maxItems: LIMITS.interfaces, key: 'name' }),
+  },
+  {
+    description: 'The virtual hardware.',
+    rules: [
+      {
+        rule: '!has(self.disks) || !has(self.fileSystems) || !self.disks.exists(d, self.fileSystems.exists(f, f.name == d.name))',
+        message: 'a volume can back a disk or a fileSystem, not both: disk and fileSystem names must differ',
+        fieldPath: '.fileSystems',
+      },
+      {
+        rule: '!has(self.interfaces) || self.interfaces.all(i, !has(i.mac) || self.interfaces.filter(j, has(j.mac) && j.mac == i.mac).size() == 1)',
+        message: 'each interface needs its own mac',
+        fieldPath: '.interfaces',
+      },
+      {
+        rule: '!has(self.interfaces) || !self.interfaces.exists(i, has(i.vhostUser)) || self.cpu.dedicatedCPUPlacement',
+        message: 'vhostUser needs cpu.dedicatedCPUPlacement: true',
+        fieldPath: '.interfaces',
+      },
+      {
+        rule: '!has(self.interfaces) || !self.interfaces.exists(i, has(i.vhostUser)) || has(self.memory.hugepages)',
+        message: 'vhostUser needs memory.hugepages (shared guest memory)',
+        fieldPath: '.interfaces',
+      },
+      {
+        rule: 'self.cpu == oldSelf.cpu && self.memory == oldSelf.memory',
+        message: 'cpu and memory are immutable: create a new VM to resize',
+      },
+      {
+        rule: 'has(self.kernel) == has(oldSelf.kernel) && (!has(self.kernel) || self.kernel == oldSelf.kernel)',
+        message: 'kernel is immutable',
+        fieldPath: '.kernel',
+      },
+      {
+        rule: 'has(self.interfaces) == has(oldSelf.interfaces) && (!has(self.interfaces) || self.interfaces == oldSelf.interfaces)',
+        message: 'interfaces are immutable',
+        fieldPath: '.interfaces',
+      },
+    ],
+  },
+);
+
+// --- volumes --------------------------------------------------------------------------------------------
+
+const cloudInit = object(
+  {
+    userData: string({ description: 'cloud-init user-data, inline.', maxLength: 65536 }),
+    userDataBase64: string({ description: 'cloud-init user-data, base64.', format: 'byte', maxLength: 87384 }),
+    userDataSecretName: objectName('Secret whose key "value" holds the user-data.'),
+    networkData: string({ description: 'cloud-init network-config, inline.', maxLength: 65536 }),
+    networkDataBase64: string({ description: 'cloud-init network-config, base64.', format: 'byte', maxLength: 87384 }),
+    networkDataSecretName: objectName('Secret whose key "value" holds the network-config.'),
+  },
+  {
+    description: 'A NoCloud disk (label cidata) with meta-data (instance-id = VM UID, local-hostname = VM name).',
+    rules: [
+      {
+        rule: '[has(self.userData), has(self.userDataBase64), has(self.userDataSecretName)].filter(x, x).size() <= 1',
+        message: 'set at most one of userData, userDataBase64, userDataSecretName',
+      },
+      {
+        rule: '[has(self.networkData), has(self.networkDataBase64), has(self.networkDataSecretName)].filter(x, x).size() <= 1',
+        message: 'set at most one of networkData, networkDataBase64, networkDataSecretName',
+      },
+    ],
+  },
+);
+
+const hotpluggable = boolean({ description: 'May be attached or detached while the VM runs.', default: false });
+
+const volume = object(
+  {
+    name: name('Volume name; a disk or fileSystem of the same name attaches it.'),
+    containerDisk: object(
+      { image: image('Image holding a disk image (qcow2 or raw) at /disk.'), imagePullPolicy },
+      { description: 'An ephemeral disk from a container image.', required: ['image'] },
+    ),
+    containerRootfs: object(
+      {
+        image: image('Image whose filesystem becomes the root disk.'),
+        imagePullPolicy,
+        size: size('Size of the ext4 root disk created from the image, e.g. 4Gi.'),
+      },
+      {
+        description: 'An ext4 root disk built from a container image (use with kernel boot).',
+        required: ['image', 'size'],
+        rules: [
+          { rule: "quantity(self.size).isGreaterThan(quantity('0'))", message: 'size must be greater than 0', fieldPath: '.size' },
+        ],
+      },
+    ),
+    persistentVolumeClaim: object(
+      { claimName: objectName('Name of the PVC in the VM namespace.'), hotpluggable },
+      { description: 'A PVC: block mode attaches the device, filesystem mode its disk.img.', required: ['claimName'] },
+    ),
+    dataVolume: object(
+      { volumeName: objectName('Name of the CDI DataVolume in the VM namespace.'), hotpluggable },
+      { description: 'A CDI DataVolume, attached once it is populated.', required: ['volumeName'] },
+    ),
+    cloudInit,
+  },
+  {
+    description: 'A volume; exactly one source.',
+    required: ['name'],
+    rules: [
+      {
+        rule: '[has(self.containerDisk), has(self.containerRootfs), has(self.persistentVolumeClaim), has(self.dataVolume), has(self.cloudInit)].filter(x, x).size() >= 1',
+        message: 'set a source: containerDisk, containerRootfs, persistentVolumeClaim, dataVolume or cloudInit',
+      },
+      {
+        rule: '[has(self.containerDisk), has(self.containerRootfs), has(self.persistentVolumeClaim), has(self.dataVolume), has(self.cloudInit)].filter(x, x).size() <= 1',
+        message: 'set only one source per volume',
+      },
+    ],
+  },
+);
+
+// --- networks -------------------------------------------------------------------------------------------
+
+const network = object(
+  {
+    name: name('Network name; the interface of the same name connects to it.'),
+    pod: marker({ description: "The pod's primary network." }),
+    multus: object(
+      {
+        networkName: string({
+          description: 'NetworkAttachmentDefinition as <name> or <namespace>/<name>.',
+          pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?' + DNS_SUBDOMAIN.slice(1),
+          maxLength: 317,
+        }),
+      },
+      { description: 'A secondary network attached by Multus.', required: ['networkName'] },
+    ),
+  },
+  {
+    description: 'A network; exactly one of pod or multus.',
+    required: ['name'],
+    rules: [
+      { rule: 'has(self.pod) || has(self.multus)', message: 'set pod or multus' },
+      { rule: '!(has(self.pod) && has(self.multus))', message: 'set only one of pod or multus' },
+    ],
+  },
+);
+
+// --- power ----------------------------------------------------------------------------------------------
+
+const power = object(
+  {
+    paused: boolean({
+      description: 'Pause the guest (vCPUs stop, memory is kept). The phase shows Paused until this is false again.',
+      default: false,
+    }),
+    restartRequest: string({
+      description:
+        'Any new value asks for one restart: a running guest reboots, a stopped VM (Succeeded or Failed) starts again. ' +
+        'The same value never acts twice; status.observedRestartRequest shows the last one acted on.',
+      maxLength: 63,
+    }),
+    shutdownGracePeriodSeconds: integer({
+      description: 'How long an ACPI shutdown (runPolicy Halted, deletion) may take before the VM is stopped hard.',
+      minimum: 0,
+      maximum: 3600,
+      default: 60,
+    }),
+  },
+  { description: 'Declarative power control. Stop a VM with runPolicy: Halted.', default: {} },
+);
+
+// --- spec -----------------------------------------------------------------------------------------------
+
+const pvcOrDv = (v: string) => `(has(${v}.persistentVolumeClaim) || has(${v}.dataVolume))`;
+const hotplug = (v: string) =>
+  `((has(${v}.persistentVolumeClaim) && ${v}.persistentVolumeClaim.hotpluggable) || (has(${v}.dataVolume) && ${v}.dataVolume.hotpluggable))`;
+
+export const virtualMachineSpec = object(
+  {
+    runPolicy: string({
+      description:
+        'When the VM runs. Always: restart whenever it stops. RerunOnFailure: restart after failure. Once: run once. ' +
+        'Manual: start only on a restartRequest. Halted: stop (gracefully) and stay stopped.',
+      enum: ['Always', 'RerunOnFailure', 'Once', 'Manual', 'Halted'] as const,
+      default: 'Once',
+      maxLength: 16,
+    }),
+    power,
+    instance,
+    volumes: array(volume, { description: 'Volumes backing disks and fileSystems.', maxItems: LIMITS.volumes, key: 'name' }),
+    networks: array(network, { description: 'Networks the interfaces connect to.', maxItems: LIMITS.networks, key: 'name' }),
+    resources,
+    livenessProbe: opaque<Record<string, unknown>>({
+      description: 'core/v1 Probe on the VM pod; with bridge or masquerade it reaches the guest.',
+    }),
+    readinessProbe: opaque<Record<string, unknown>>({
+      description: 'core/v1 Probe on the VM pod; with bridge or masquerade it reaches the guest.',
+    }),
+    ...scheduling,
+  },
+  {
+    description: 'Desired state of the VirtualMachine.',
+    required: ['instance'],
+    rules: [
+      {
+        rule: '!has(self.instance.disks) || self.instance.disks.all(d, has(self.volumes) && self.volumes.exists(v, v.name == d.name))',
+        messageExpression:
+          "'disk ' + self.instance.disks.filter(d, !has(self.volumes) || !self.volumes.exists(v, v.name == d.name))[0].name + ' has no volume of that name: add the volume or remove the disk'",
+        fieldPath: '.instance.disks',
+      },
+      {
+        rule: '!has(self.volumes) || self.volumes.all(v, (has(self.instance.disks) && self.instance.disks.exists(d, d.name == v.name)) || (has(self.instance.fileSystems) && self.instance.fileSystems.exists(f, f.name == v.name)))',
+        messageExpression:
+          "'volume ' + self.volumes.filter(v, !(has(self.instance.disks) && self.instance.disks.exists(d, d.name == v.name)) && !(has(self.instance.fileSystems) && self.instance.fileSystems.exists(f, f.name == v.name)))[0].name + ' is not used: add a disk or fileSystem of that name'",
+        fieldPath: '.volumes',
+      },
+      {
+        rule: `!has(self.instance.fileSystems) || self.instance.fileSystems.all(f, has(self.volumes) && self.volumes.exists(v, v.name == f.name && ${pvcOrDv('v')}))`,
+        message: 'each fileSystem needs a persistentVolumeClaim or dataVolume volume of the same name',
+        fieldPath: '.instance.fileSystems',
+      },
+      {
+        rule: '!has(self.volumes) || self.volumes.filter(v, has(v.cloudInit)).size() <= 1',
+        message: 'at most one cloudInit volume',
+        fieldPath: '.volumes',
+      },
+      {
+        rule: '!has(self.volumes) || !self.volumes.exists(v, has(v.containerRootfs)) || has(self.instance.kernel)',
+        message: 'a containerRootfs volume needs instance.kernel (direct kernel boot)',
+        fieldPath: '.instance',
+      },
+      {
+        rule: 'has(self.instance.kernel) || (has(self.instance.disks) && has(self.volumes) && self.instance.disks.exists(d, self.volumes.exists(v, v.name == d.name && (has(v.containerDisk) || has(v.persistentVolumeClaim) || has(v.dataVolume)))))',
+        message: 'nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
+        fieldPath: '.instance',
+      },
+      {
+        rule: '!has(self.instance.interfaces) || self.instance.interfaces.all(i, has(self.networks) && self.networks.exists(n, n.name == i.name))',
+        messageExpression:
+          "'interface ' + self.instance.interfaces.filter(i, !has(self.networks) || !self.networks.exists(n, n.name == i.name))[0].name + ' has no network of that name: add the network or remove the interface'",
+        fieldPath: '.instance.interfaces',
+      },
+      {
+        rule: '!has(self.networks) || self.networks.all(n, has(self.instance.interfaces) && self.instance.interfaces.exists(i, i.name == n.name))',
+        messageExpression:
+          "'network ' + self.networks.filter(n, !has(self.instance.interfaces) || !self.instance.interfaces.exists(i, i.name == n.name))[0].name + ' is not used: add an interface of that name'",
+        fieldPath: '.networks',
+      },
+      {
+        rule: '!has(self.networks) || self.networks.filter(n, has(n.pod)).size() <= 1',
+        message: 'at most one pod network',
+        fieldPath: '.networks',
+      },
+      {
+        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !has(i.masquerade) || self.networks.all(n, n.name != i.name || has(n.pod)))',
+        message: 'masquerade works only on the pod network',
+        fieldPath: '.instance.interfaces',
+      },
+      {
+        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !(has(i.sriov) || has(i.vdpa) || has(i.vhostUser)) || self.networks.all(n, n.name != i.name || has(n.multus)))',
+        message: 'sriov, vdpa and vhostUser bindings need a multus network',
+        fieldPath: '.instance.interfaces',
+      },
+      {
+        rule: '(!has(self.livenessProbe) && !has(self.readinessProbe)) || (has(self.networks) && self.networks.exists(n, has(n.pod)))',
+        message: 'probes reach the guest through the pod network: add a pod network interface or remove the probes',
+      },
+      {
+        rule: "!has(self.instance.memory.hugepages) || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !(('hugepages-' + self.instance.memory.hugepages.pageSize) in self.resources[t]) || quantity(string(self.resources[t]['hugepages-' + self.instance.memory.hugepages.pageSize])).compareTo(quantity(self.instance.memory.size)) == 0)",
+        message: 'resources for hugepages-<pageSize> must equal instance.memory.size (or be left out: kubevisor sets them)',
+        fieldPath: '.resources',
+      },
+      {
+        rule: "!self.instance.cpu.dedicatedCPUPlacement || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !('cpu' in self.resources[t]) || quantity(string(self.resources[t]['cpu'])).compareTo(quantity(string(self.instance.cpu.sockets * self.instance.cpu.coresPerSocket))) == 0)",
+        message: 'with dedicatedCPUPlacement, cpu requests and limits must equal sockets × coresPerSocket (or be left out)',
+        fieldPath: '.resources',
+      },
+      {
+        rule: "!self.power.paused || self.runPolicy != 'Halted'",
+        message: 'a Halted VM cannot be paused: unset power.paused or choose another runPolicy',
+        fieldPath: '.power.paused',
+      },
+      {
+        rule: 'has(self.networks) == has(oldSelf.networks) && (!has(self.networks) || self.networks == oldSelf.networks)',
+        message: 'networks are immutable',
+        fieldPath: '.networks',
+      },
+      {
+        rule: '!has(oldSelf.volumes) || !has(self.volumes) || oldSelf.volumes.all(o, !self.volumes.exists(n, n.name == o.name) || self.volumes.exists(n, n.name == o.name && n == o))',
+        message: 'an existing volume cannot be changed: remove it and add one with a new name (hotpluggable only)',
+        fieldPath: '.volumes',
+      },
+      {
+        rule: `!has(oldSelf.volumes) || oldSelf.volumes.all(o, (has(self.volumes) && self.volumes.exists(n, n.name == o.name)) || ${hotplug('o')})`,
+        message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be removed from a VM',
+        fieldPath: '.volumes',
+      },
+      {
+        rule: `!has(self.volumes) || self.volumes.all(n, (has(oldSelf.volumes) && oldSelf.volumes.exists(o, o.name == n.name)) || ${hotplug('n')})`,
+        message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be added to an existing VM',
+        fieldPath: '.volumes',
+      },
+    ],
+  },
+);
+
+// --- status ---------------------------------------------------------------------------------------------
+
+const text = (description: string, maxLength = 253) => string({ description, maxLength });
+
+export const virtualMachineStatus = object(
+  {
+    phase: string({
+      description: 'Lifecycle phase.',
+      enum: ['Pending', 'Scheduling', 'Scheduled', 'Running', 'Paused', 'Succeeded', 'Failed', 'Unknown'] as const,
+      maxLength: 16,
+    }),
+    observedGeneration: integer({ description: 'The .metadata.generation this status reflects.', int64: true }),
+    conditions,
+    nodeName: text('Node running the VM.'),
+    vmPodName: text('Current VM pod.'),
+    vmPodUID: text('UID of the current VM pod.', 36),
+    interfaces: array(
+      object(
+        {
+          name: text('Interface name.', 63),
+          mac: text('Guest MAC.', 17),
+          ipAddresses: array(text('IP address.', 45), { description: 'Guest IP addresses.', maxItems: 16 }),
+        },
+        { description: 'A guest interface as observed.', required: ['name'] },
+      ),
+      { description: 'Guest interfaces and their addresses.', maxItems: LIMITS.interfaces, key: 'name' },
+    ),
+    observedRestartRequest: text('The last spec.power.restartRequest acted on.', 63),
+    migration: object(
+      {
+        name: text('VirtualMachineMigration in progress.'),
+        uid: text('Its UID.', 36),
+        targetNodeName: text('Target node.'),
+        targetVMPodName: text('Target VM pod.'),
+      },
+      { description: 'The migration in progress, if any.' },
+    ),
+  },
+  { description: 'Observed state of the VirtualMachine.' },
+);
+
+/** `spec` of a VirtualMachine, as stored by the API server (after defaulting). */
+export type VirtualMachineSpec = Infer<typeof virtualMachineSpec>;
+export type VirtualMachineStatus = Infer<typeof virtualMachineStatus>;
+export type VmInstance = NonNullable<VirtualMachineSpec['instance']>;
+export type VmDisk = NonNullable<VmInstance['disks']>[number];
+export type VmFileSystem = NonNullable<VmInstance['fileSystems']>[number];
+export type VmInterface = NonNullable<VmInstance['interfaces']>[number];
+export type VmVolume = NonNullable<VirtualMachineSpec['volumes']>[number];
+export type VmNetwork = NonNullable<VirtualMachineSpec['networks']>[number];
+export type RunPolicy = NonNullable<VirtualMachineSpec['runPolicy']>;
+export type VmPhase = NonNullable<VirtualMachineStatus['phase']>;

@@ -1,0 +1,41 @@
+/** The VirtualMachineMigration kind: a request to live-migrate one VirtualMachine to another node. */
+import type { Infer } from './schema';
+import { integer, object, string } from './schema';
+import { conditions, name } from './common';
+
+export const virtualMachineMigrationSpec = object(
+  {
+    vmName: name('The VirtualMachine to migrate, in the same namespace.'),
+    timeoutSeconds: integer({
+      description: 'Give up and keep the VM on its source node if the migration has not completed by then.',
+      minimum: 1,
+      maximum: 86400,
+      default: 600,
+    }),
+  },
+  {
+    description: 'Desired state of the VirtualMachineMigration.',
+    required: ['vmName'],
+    rules: [{ rule: 'self == oldSelf', message: 'spec is immutable: create a new migration instead' }],
+  },
+);
+
+export const virtualMachineMigrationStatus = object(
+  {
+    phase: string({
+      description: 'Migration phase.',
+      enum: ['Pending', 'Scheduling', 'Scheduled', 'TargetReady', 'Running', 'Sent', 'Succeeded', 'Failed'] as const,
+      maxLength: 16,
+    }),
+    observedGeneration: integer({ description: 'The .metadata.generation this status reflects.', int64: true }),
+    sourceNodeName: string({ description: 'Node the VM leaves.', maxLength: 253 }),
+    targetNodeName: string({ description: 'Node the VM moves to.', maxLength: 253 }),
+    targetVMPodName: string({ description: 'VM pod receiving the VM.', maxLength: 253 }),
+    conditions,
+  },
+  { description: 'Observed state of the VirtualMachineMigration.' },
+);
+
+export type VirtualMachineMigrationSpec = Infer<typeof virtualMachineMigrationSpec>;
+export type VirtualMachineMigrationStatus = Infer<typeof virtualMachineMigrationStatus>;
+export type MigrationPhase = NonNullable<VirtualMachineMigrationStatus['phase']>;

@@ -1,0 +1,130 @@
+// Certificates and keys for one e2e control plane, made with the openssl CLI (node:crypto can make
+// keys but not X.509 certificates). ECDSA P-256 everywhere: generating it is instant, and every
+// component (Go TLS, Node TLS, service-account JWT signing as ES256) accepts it.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A certificate with its key, as files and as PEM text. */
+export interface CertFiles {
+  certPath: string;
+  keyPath: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface Pki {
+  ca: CertFiles;
+  /** kube-apiserver's serving certificate (127.0.0.1, localhost and the in-cluster names). */
+  apiserver: CertFiles;
+  /** Client certificates, one per identity. */
+  admin: CertFiles;
+  controllerManager: CertFiles;
+  scheduler: CertFiles;
+  /** Service-account token signing key (private) and its public half for verification. */
+  serviceAccountKeyPath: string;
+  serviceAccountPublicKeyPath: string;
+}
+
+/** Client identities: CN is the user name, O the groups (what the API server's x509 authenticator reads). */
+const clients = {
+  // system:masters bypasses RBAC: tests act as cluster admin, KWOK manages nodes and pods with it.
+  admin: { cn: 'kubevisor-e2e-admin', o: 'system:masters' },
+  // The names the bootstrap RBAC policy grants the controller-manager and scheduler roles to.
+  controllerManager: { cn: 'system:kube-controller-manager', o: '' },
+  scheduler: { cn: 'system:kube-scheduler', o: '' },
+} as const;
+
+const validDays = '7';
+
+export function generatePki(dir: string, serviceClusterIp: string): Pki {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = (name: string): string => path.join(dir, name);
+
+  // A minimal config, so no system openssl.cnf defaults leak into the certificates.
+  const config = file('openssl.cnf');
+  fs.writeFileSync(
+    config,
+    [
+      '[req]',
+      'distinguished_name = dn',
+      'prompt = no',
+      '[dn]',
+      '[ca]',
+      'basicConstraints = critical, CA:TRUE',
+      'keyUsage = critical, keyCertSign, cRLSign, digitalSignature',
+      'subjectKeyIdentifier = hash',
+      '[serving]',
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature, keyEncipherment',
+      'extendedKeyUsage = serverAuth',
+      'authorityKeyIdentifier = keyid',
+      [
+        'subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default',
+        'DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local',
+        `IP:${serviceClusterIp}`,
+      ].join(', '),
+      '[client]',
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature, keyEncipherment',
+      'extendedKeyUsage = clientAuth',
+      'authorityKeyIdentifier = keyid',
+      '',
+    ].join('\n'),
+  );
+
+  const newKey = (keyPath: string): void => {
+    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]);
+    fs.chmodSync(keyPath, 0o600);
+  };
+  const read = (certPath: string, keyPath: string): CertFiles => ({
+    certPath,
+    keyPath,
+    certPem: fs.readFileSync(certPath, 'utf8'),
+    keyPem: fs.readFileSync(keyPath, 'utf8'),
+  });
+
+  newKey(file('ca.key'));
+  // prettier-ignore
+  openssl(['req', '-x509', '-new', '-key', file('ca.key'), '-subj', '/CN=kubevisor-e2e-ca', '-days', validDays,
+    '-config', config, '-extensions', 'ca', '-out', file('ca.crt')]);
+  const ca = read(file('ca.crt'), file('ca.key'));
+
+  const signed = (name: string, subject: string, extensions: 'serving' | 'client'): CertFiles => {
+    const keyPath = file(`${name}.key`);
+    const certPath = file(`${name}.crt`);
+    newKey(keyPath);
+    openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-config', config, '-out', file(`${name}.csr`)]);
+    // prettier-ignore
+    openssl(['x509', '-req', '-in', file(`${name}.csr`), '-CA', ca.certPath, '-CAkey', ca.keyPath,
+      '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', validDays,
+      '-extfile', config, '-extensions', extensions, '-out', certPath]);
+    return read(certPath, keyPath);
+  };
+  const clientSubject = (c: { cn: string; o: string }): string => (c.o ? `/O=${c.o}/CN=${c.cn}` : `/CN=${c.cn}`);
+
+  const serviceAccountKeyPath = file('service-account.key');
+  const serviceAccountPublicKeyPath = file('service-account.pub');
+  newKey(serviceAccountKeyPath);
+  openssl(['pkey', '-in', serviceAccountKeyPath, '-pubout', '-out', serviceAccountPublicKeyPath]);
+
+  return {
+    ca,
+    apiserver: signed('apiserver', '/CN=kube-apiserver', 'serving'),
+    admin: signed('admin', clientSubject(clients.admin), 'client'),
+    controllerManager: signed('controller-manager', clientSubject(clients.controllerManager), 'client'),
+    scheduler: signed('scheduler', clientSubject(clients.scheduler), 'client'),
+    serviceAccountKeyPath,
+    serviceAccountPublicKeyPath,
+  };
+}
+
+function openssl(args: string[]): void {
+  try {
+    execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(`openssl ${args[0]} failed (is the openssl CLI installed?): ${stderr || String(error)}`);
+  }
+}
