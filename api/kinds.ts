@@ -102,7 +102,7 @@ export function kindInfo(kind: string): KindInfo {
 export interface KubevisorObject {
   apiVersion: string;
   kind: string;
-  metadata: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
   spec: unknown;
   status?: unknown;
 }

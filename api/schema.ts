@@ -76,7 +76,9 @@ function node<T>(openapi: OpenAPISchema, opts: Common<T>): Schema<T> {
 
 /** A string, optionally restricted to an enum, a pattern or a format. Always bounded by `maxLength`. */
 export function string<const E extends string = string>(
-  opts: Common<E> & {
+  opts: Omit<Common<E>, 'default'> & {
+    /** Default value; typed by the enum when there is one, but never narrows the type by itself. */
+    readonly default?: NoInfer<E>;
     readonly enum?: readonly E[];
     readonly pattern?: string;
     readonly format?: 'byte';

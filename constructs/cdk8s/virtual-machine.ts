@@ -1,0 +1,123 @@
+/** The cdk8s VirtualMachine construct: a thin frontend over {@link renderVirtualMachine}. */
+import { ApiObject, Lazy, Names } from 'cdk8s';
+import { Construct } from 'constructs';
+import type { VmDisk, VmFileSystem, VmInterface, VmNetwork, VmVolume } from '../../api';
+import { API_VERSION } from '../../api';
+import type { InterfaceBinding, NetworkSource, VirtualMachineProps, VolumeSource } from '../virtual-machine';
+import { renderVirtualMachine } from '../virtual-machine';
+import { problemsOf } from '../validation';
+
+/** Options of {@link VirtualMachine.addDisk}. */
+export interface AddDiskOptions {
+  /**
+   * Attach the disk read-only.
+   *
+   * @default false
+   */
+  readonly readOnly?: boolean;
+}
+
+/** cloud-init data for {@link VirtualMachine.addCloudInit}; set at most one source per kind of data. */
+export interface CloudInitOptions {
+  /** user-data, inline. @default - none */
+  readonly userData?: string;
+  /** user-data, base64-encoded. @default - none */
+  readonly userDataBase64?: string;
+  /** Secret whose key `value` holds the user-data. @default - none */
+  readonly userDataSecretName?: string;
+  /** network-config, inline. @default - none */
+  readonly networkData?: string;
+  /** network-config, base64-encoded. @default - none */
+  readonly networkDataBase64?: string;
+  /** Secret whose key `value` holds the network-config. @default - none */
+  readonly networkDataSecretName?: string;
+}
+
+/**
+ * A Cloud Hypervisor virtual machine (`kubevisor.io/v1alpha1` VirtualMachine).
+ *
+ * The spec is rendered lazily, so disks, interfaces and cloud-init added after construction still reach the
+ * manifest. The underlying ApiObject is the default child (`ApiObject.of(vm)`) for JSON-patch escape hatches.
+ * Every rule of the CRD is checked at synth time; errors name the construct path and the field path.
+ *
+ * @see https://github.com/kubevisor/kubevisor/blob/main/README.md
+ */
+export class VirtualMachine extends Construct {
+  /** The ApiObject holding the manifest. */
+  public readonly apiObject: ApiObject;
+  /** The object's name. */
+  public readonly name: string;
+
+  private readonly props: VirtualMachineProps;
+  private readonly disks: VmDisk[];
+  private readonly fileSystems: VmFileSystem[];
+  private readonly volumes: VmVolume[];
+  private readonly interfaces: VmInterface[];
+  private readonly networks: VmNetwork[];
+
+  constructor(scope: Construct, id: string, props: VirtualMachineProps = {}) {
+    super(scope, id);
+    this.props = props;
+    this.disks = [...(props.disks ?? [])];
+    this.fileSystems = [...(props.fileSystems ?? [])];
+    this.volumes = [...(props.volumes ?? [])];
+    this.interfaces = [...(props.interfaces ?? [])];
+    this.networks = [...(props.networks ?? [])];
+    this.name = props.metadata?.name ?? Names.toDnsLabel(this);
+    this.apiObject = new ApiObject(this, 'Resource', {
+      apiVersion: API_VERSION,
+      kind: 'VirtualMachine',
+      metadata: { name: this.name, ...(props.metadata?.namespace ? { namespace: props.metadata.namespace } : {}) },
+      spec: Lazy.any({ produce: () => this._toKube().spec }),
+    });
+    // Labels and annotations go through the ApiObject so chart-level labels merge as cdk8s users expect.
+    for (const [k, v] of Object.entries(props.metadata?.labels ?? {})) this.apiObject.metadata.addLabel(k, v);
+    for (const [k, v] of Object.entries(props.metadata?.annotations ?? {})) this.apiObject.metadata.addAnnotation(k, v);
+    this.node.addValidation({ validate: () => problemsOf(this._toKube()) });
+  }
+
+  /** Attaches a volume as a disk (both named `name`). Disks boot in the order they are added. */
+  public addDisk(name: string, source: VolumeSource, options: AddDiskOptions = {}): this {
+    this.volumes.push({ name, ...source });
+    this.disks.push({ name, ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}) });
+    return this;
+  }
+
+  /** Shares a persistentVolumeClaim or dataVolume volume with the guest over virtio-fs. */
+  public addFileSystem(name: string, source: VolumeSource): this {
+    this.volumes.push({ name, ...source });
+    this.fileSystems.push({ name });
+    return this;
+  }
+
+  /** Attaches a cloud-init NoCloud disk. */
+  public addCloudInit(data: CloudInitOptions, name = 'cloudinit'): this {
+    return this.addDisk(name, { cloudInit: { ...data } });
+  }
+
+  /**
+   * Adds a network interface and the network it connects to (both named `name`).
+   *
+   * @param binding how the interface binds to the network. @default bridge
+   * @param mac guest MAC. @default - derived from the VM and interface names
+   */
+  public addInterface(name: string, network: NetworkSource, binding: InterfaceBinding = {}, mac?: string): this {
+    this.networks.push({ name, ...network });
+    this.interfaces.push({ name, ...binding, ...(mac ? { mac } : {}) });
+    return this;
+  }
+
+  /** @internal The rendered object (defaults applied). */
+  public _toKube() {
+    const { metadata, ...rest } = this.props;
+    return renderVirtualMachine(this.name, {
+      ...rest,
+      metadata: { ...metadata, name: this.name },
+      disks: this.disks,
+      fileSystems: this.fileSystems,
+      volumes: this.volumes,
+      interfaces: this.interfaces,
+      networks: this.networks,
+    });
+  }
+}

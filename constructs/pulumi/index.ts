@@ -1,0 +1,6 @@
+/** kubevisor components for Pulumi. */
+export * from './virtual-machine';
+export * from './virtual-machine-migration';
+export { Bindings, NetworkSources, VolumeSources, stableMac } from '../virtual-machine';
+export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding } from '../virtual-machine';
+export { KubevisorValidationError, assertValid } from '../validation';

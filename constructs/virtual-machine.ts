@@ -1,0 +1,226 @@
+/**
+ * The VirtualMachine renderer: typed props in, one VirtualMachine object out. The cdk8s construct, the Pulumi
+ * component and the operator all call {@link renderVirtualMachine}; nothing else knows the manifest's shape.
+ */
+import { createHash } from 'node:crypto';
+import type {
+  KubevisorObject,
+  RunPolicy,
+  VirtualMachineSpec,
+  VmDisk,
+  VmFileSystem,
+  VmInstance,
+  VmInterface,
+  VmNetwork,
+  VmVolume,
+} from '../api';
+import { API_VERSION, defaultObject } from '../api';
+import type { ObjectMetadata } from './metadata';
+import { renderMetadata } from './metadata';
+
+/** A volume source: exactly one of the fields of a volume other than its name. */
+export type VolumeSource = Omit<VmVolume, 'name'>;
+/** A network source: `{ pod: {} }` or `{ multus: { networkName } }`. */
+export type NetworkSource = Omit<VmNetwork, 'name'>;
+/** An interface binding: one of bridge, masquerade, sriov, vdpa, vhostUser. */
+export type InterfaceBinding = Omit<VmInterface, 'name' | 'mac'>;
+/** Guest CPU topology. */
+export type CpuProps = NonNullable<VmInstance['cpu']>;
+/** Guest memory. */
+export type MemoryProps = NonNullable<VmInstance['memory']>;
+/** Direct kernel boot. */
+export type KernelProps = NonNullable<VmInstance['kernel']>;
+/** Declarative power control. */
+export type PowerProps = NonNullable<VirtualMachineSpec['power']>;
+
+/**
+ * Properties of a VirtualMachine.
+ *
+ * @see https://github.com/kubevisor/kubevisor/blob/main/README.md
+ */
+export interface VirtualMachineProps {
+  /**
+   * Object metadata. VM names must be DNS labels (they become the guest hostname).
+   *
+   * @default - a DNS label derived from the construct path (cdk8s) or the resource name (Pulumi)
+   */
+  readonly metadata?: ObjectMetadata;
+  /**
+   * When the VM runs.
+   *
+   * @default 'Once'
+   */
+  readonly runPolicy?: RunPolicy;
+  /**
+   * Guest CPU topology.
+   *
+   * @default - 1 socket with 1 core, not pinned
+   */
+  readonly cpu?: CpuProps;
+  /**
+   * Guest memory.
+   *
+   * @default - 1Gi, no hugepages
+   */
+  readonly memory?: MemoryProps;
+  /**
+   * Boot this kernel directly (required for containerRootfs volumes).
+   *
+   * @default - firmware boot from the first bootable disk
+   */
+  readonly kernel?: KernelProps;
+  /**
+   * Disks, in boot order; each names a volume.
+   *
+   * @default []
+   */
+  readonly disks?: readonly VmDisk[];
+  /**
+   * virtio-fs shares; each names a persistentVolumeClaim or dataVolume volume.
+   *
+   * @default []
+   */
+  readonly fileSystems?: readonly VmFileSystem[];
+  /**
+   * Volumes backing the disks and fileSystems.
+   *
+   * @default []
+   */
+  readonly volumes?: readonly VmVolume[];
+  /**
+   * Guest network interfaces; each names a network. A missing `mac` is derived from the VM and interface names,
+   * so it stays the same across synths.
+   *
+   * @default []
+   */
+  readonly interfaces?: readonly VmInterface[];
+  /**
+   * Networks the interfaces connect to.
+   *
+   * @default []
+   */
+  readonly networks?: readonly VmNetwork[];
+  /**
+   * Declarative power control: pause, restart requests, shutdown grace period.
+   *
+   * @default - running, not paused, 60 s shutdown grace period
+   */
+  readonly power?: PowerProps;
+  /**
+   * Extra resources for the VM pod (guest memory and VMM overhead are added automatically).
+   *
+   * @default - none beyond what the guest needs
+   */
+  readonly resources?: VirtualMachineSpec['resources'];
+  /**
+   * Liveness probe of the VM pod (reaches the guest over the pod network).
+   *
+   * @default - none
+   */
+  readonly livenessProbe?: Record<string, unknown>;
+  /**
+   * Readiness probe of the VM pod (reaches the guest over the pod network).
+   *
+   * @default - none
+   */
+  readonly readinessProbe?: Record<string, unknown>;
+  /**
+   * Node labels the VM pod must match.
+   *
+   * @default - any node
+   */
+  readonly nodeSelector?: Record<string, string>;
+  /**
+   * Affinity of the VM pod (core/v1 Affinity).
+   *
+   * @default - none
+   */
+  readonly affinity?: Record<string, unknown>;
+  /**
+   * Tolerations of the VM pod.
+   *
+   * @default []
+   */
+  readonly tolerations?: VirtualMachineSpec['tolerations'];
+}
+
+/** Volume sources, named after the kinds they attach. */
+export const VolumeSources = {
+  /** An ephemeral disk from a container image holding a qcow2 or raw image at /disk. */
+  containerDisk: (image: string, imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never'): VolumeSource => ({
+    containerDisk: { image, ...(imagePullPolicy ? { imagePullPolicy } : {}) },
+  }),
+  /** An ext4 root disk of `size` built from a container image's filesystem (use with kernel boot). */
+  containerRootfs: (image: string, size: string): VolumeSource => ({ containerRootfs: { image, size } }),
+  /** A PersistentVolumeClaim in the VM's namespace. */
+  persistentVolumeClaim: (claimName: string, options: { hotpluggable?: boolean } = {}): VolumeSource => ({
+    persistentVolumeClaim: { claimName, ...options },
+  }),
+  /** A CDI DataVolume in the VM's namespace. */
+  dataVolume: (volumeName: string, options: { hotpluggable?: boolean } = {}): VolumeSource => ({
+    dataVolume: { volumeName, ...options },
+  }),
+} as const;
+
+/** Network sources. */
+export const NetworkSources = {
+  /** The pod's primary network. */
+  pod: (): NetworkSource => ({ pod: {} }),
+  /** A Multus NetworkAttachmentDefinition, as `name` or `namespace/name`. */
+  multus: (networkName: string): NetworkSource => ({ multus: { networkName } }),
+} as const;
+
+/** Interface bindings. */
+export const Bindings = {
+  /** The guest takes the pod interface's IP and MAC. */
+  bridge: (): InterfaceBinding => ({ bridge: {} }),
+  /** NAT behind the pod IP; list `ports` to forward only those. */
+  masquerade: (options: { cidr?: string; ports?: { port: number; protocol?: 'TCP' | 'UDP' | 'SCTP'; name?: string }[] } = {}): InterfaceBinding => ({
+    masquerade: options,
+  }),
+  /** SR-IOV VF passthrough (Multus network). */
+  sriov: (): InterfaceBinding => ({ sriov: {} }),
+  /** vDPA device passthrough (Multus network). */
+  vdpa: (options: { numQueues?: number; iommu?: boolean } = {}): InterfaceBinding => ({ vdpa: options }),
+  /** vhost-user socket from the CNI (needs dedicated CPUs and hugepages). */
+  vhostUser: (): InterfaceBinding => ({ vhostUser: {} }),
+} as const;
+
+/**
+ * A locally administered, unicast MAC in QEMU/CH's 52:54:00 range, derived from the VM and interface names so
+ * that re-synthesizing never changes it (a changed MAC would make guests renumber their NICs).
+ */
+export function stableMac(vmName: string, interfaceName: string): string {
+  const h = createHash('sha256').update(`${vmName}/${interfaceName}`).digest();
+  return ['52', '54', '00', ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+const copy = <T>(v: readonly T[] | undefined): T[] | undefined => (v && v.length ? v.map((x) => structuredClone(x)) : undefined);
+
+/**
+ * Renders the VirtualMachine object with the CRD's defaults applied, so the manifest shows exactly what the API
+ * server will store. Pure: the same props always give the same object.
+ */
+export function renderVirtualMachine(name: string, props: VirtualMachineProps): KubevisorObject {
+  const instance: VmInstance = {};
+  if (props.cpu) instance.cpu = { ...props.cpu };
+  if (props.memory) instance.memory = structuredClone(props.memory);
+  if (props.kernel) instance.kernel = { ...props.kernel };
+  if (props.disks?.length) instance.disks = copy(props.disks);
+  if (props.fileSystems?.length) instance.fileSystems = copy(props.fileSystems);
+  if (props.interfaces?.length) {
+    instance.interfaces = props.interfaces.map((i) => ({ ...structuredClone(i), mac: i.mac ?? stableMac(name, i.name) }));
+  }
+  const spec: VirtualMachineSpec = { instance };
+  if (props.runPolicy) spec.runPolicy = props.runPolicy;
+  if (props.power) spec.power = { ...props.power };
+  if (props.volumes?.length) spec.volumes = copy(props.volumes);
+  if (props.networks?.length) spec.networks = copy(props.networks);
+  if (props.resources) spec.resources = structuredClone(props.resources);
+  if (props.livenessProbe) spec.livenessProbe = structuredClone(props.livenessProbe);
+  if (props.readinessProbe) spec.readinessProbe = structuredClone(props.readinessProbe);
+  if (props.nodeSelector) spec.nodeSelector = { ...props.nodeSelector };
+  if (props.affinity) spec.affinity = structuredClone(props.affinity);
+  if (props.tolerations?.length) spec.tolerations = copy(props.tolerations);
+  return defaultObject({ apiVersion: API_VERSION, kind: 'VirtualMachine', metadata: renderMetadata(name, props.metadata), spec });
+}
