@@ -124,7 +124,7 @@ const masquerade = object(
         fieldPath: '.cidr',
       },
       {
-        rule: '!isCIDR(self.cidr) || cidr(self.cidr).prefixLength() <= 30',
+        rule: '!isCIDR(self.cidr) || cidr(self.cidr).ip().family() != 4 || cidr(self.cidr).prefixLength() <= 30',
         message: 'cidr must hold at least 4 addresses (prefix length 30 or less)',
         fieldPath: '.cidr',
       },
@@ -431,12 +431,12 @@ export const virtualMachineSpec = object(
         fieldPath: '.networks',
       },
       {
-        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !has(i.masquerade) || self.networks.all(n, n.name != i.name || has(n.pod)))',
+        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !has(i.masquerade) || self.networks.all(n, n.name != i.name || !has(n.multus)))',
         message: 'masquerade works only on the pod network',
         fieldPath: '.instance.interfaces',
       },
       {
-        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !(has(i.sriov) || has(i.vdpa) || has(i.vhostUser)) || self.networks.all(n, n.name != i.name || has(n.multus)))',
+        rule: '!has(self.instance.interfaces) || !has(self.networks) || self.instance.interfaces.all(i, !(has(i.sriov) || has(i.vdpa) || has(i.vhostUser)) || self.networks.all(n, n.name != i.name || !has(n.pod)))',
         message: 'sriov, vdpa and vhostUser bindings need a multus network',
         fieldPath: '.instance.interfaces',
       },
