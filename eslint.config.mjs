@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'lib/', 'dist/', '.tools/', 'coverage/', 'deploy/'] },
+  { ignores: ['node_modules/', 'lib/', 'dist/', '.tools/', '.scratch/', 'coverage/', 'deploy/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

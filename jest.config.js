@@ -1,12 +1,27 @@
 // Three projects: unit (fast, no external processes), bad-input (the rejection table),
 // e2e (real control plane, started once per run by a global setup).
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
-const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+// isolatedModules (tsconfig) makes ts-jest transpile file by file; `npm run typecheck` does the type checking.
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': tsJest },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
 
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...base, displayName: 'bad-input', testMatch: ['<rootDir>/test/bad-input/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.e2e.test.ts'],
+      // Jest runs a project's globalSetup only when one of its tests is selected.
+      globalSetup: '<rootDir>/test/e2e/global-setup.ts',
+      globalTeardown: '<rootDir>/test/e2e/global-teardown.ts',
+      // Waits inside the tests are bounded on their own; this only catches a hung test.
+      testTimeout: 300_000,
+    },
   ],
 };

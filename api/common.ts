@@ -10,8 +10,7 @@ export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** DNS-1123 subdomain: what Kubernetes requires of most object names (Secrets, PVCs). */
 export const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
-export const name = (description: string) =>
-  string({ description, pattern: DNS_LABEL, minLength: 1, maxLength: 63 });
+export const name = (description: string) => string({ description, pattern: DNS_LABEL, minLength: 1, maxLength: 63 });
 
 export const objectName = (description: string) =>
   string({ description, pattern: DNS_SUBDOMAIN, minLength: 1, maxLength: 253 });
@@ -28,13 +27,24 @@ export const imagePullPolicy = string({
 export const condition = object(
   {
     type: string({ description: 'Condition type in CamelCase, e.g. Ready.', maxLength: 316 }),
-    status: string({ description: 'True, False or Unknown.', enum: ['True', 'False', 'Unknown'] as const, maxLength: 7 }),
-    observedGeneration: integer({ description: 'The .metadata.generation the condition was set from.', minimum: 0, int64: true }),
+    status: string({
+      description: 'True, False or Unknown.',
+      enum: ['True', 'False', 'Unknown'] as const,
+      maxLength: 7,
+    }),
+    observedGeneration: integer({
+      description: 'The .metadata.generation the condition was set from.',
+      minimum: 0,
+      int64: true,
+    }),
     lastTransitionTime: string({ description: 'When the status last changed (RFC 3339).', maxLength: 64 }),
     reason: string({ description: 'CamelCase reason for the last transition.', maxLength: 1024 }),
     message: string({ description: 'Human-readable details.', maxLength: 32768 }),
   },
-  { description: 'A standard Kubernetes condition (metav1.Condition).', required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
+  {
+    description: 'A standard Kubernetes condition (metav1.Condition).',
+    required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
+  },
 );
 
 export const conditions = array(condition, {
@@ -56,7 +66,7 @@ export const resources = object(
       'Extra resources for the VM pod. Guest memory, hugepages and the VMM overhead are added by kubevisor; set these for CPU or to reserve more.',
     rules: [
       {
-        rule: "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(string(self.requests[k])).isGreaterThan(quantity(string(self.limits[k]))))",
+        rule: '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(string(self.requests[k])).isGreaterThan(quantity(string(self.limits[k]))))',
         message: 'each request must be less than or equal to its limit',
         fieldPath: '.requests',
       },
@@ -67,7 +77,12 @@ export const resources = object(
 export const toleration = object(
   {
     key: string({ description: 'Taint key; empty with Exists matches every taint.', maxLength: 317 }),
-    operator: string({ description: 'Exists or Equal.', enum: ['Exists', 'Equal'] as const, default: 'Equal', maxLength: 8 }),
+    operator: string({
+      description: 'Exists or Equal.',
+      enum: ['Exists', 'Equal'] as const,
+      default: 'Equal',
+      maxLength: 8,
+    }),
     value: string({ description: 'Taint value for Equal.', maxLength: 63 }),
     effect: string({
       description: 'Taint effect to match; empty matches all.',

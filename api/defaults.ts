@@ -5,6 +5,7 @@
  * nulls of non-nullable fields before defaulting).
  */
 import type { OpenAPISchema } from './schema';
+import { clone } from './clone';
 
 export function applyDefaults<T>(schema: OpenAPISchema, value: T): T {
   return walk(schema, value) as T;
@@ -21,7 +22,7 @@ function walk(s: OpenAPISchema, v: unknown): unknown {
   for (const [k, x] of Object.entries(src)) if (x !== null && x !== undefined) out[k] = x;
   if (s.properties) {
     for (const [k, ps] of Object.entries(s.properties)) {
-      if (out[k] === undefined && ps.default !== undefined) out[k] = structuredClone(ps.default);
+      if (out[k] === undefined && ps.default !== undefined) out[k] = clone(ps.default);
       if (out[k] !== undefined) out[k] = walk(ps, out[k]);
     }
   } else if (s.additionalProperties) {

@@ -34,11 +34,15 @@ export interface KindInfo {
 // requires a DNS subdomain of custom-resource names).
 const vmNameRule: Rule = {
   rule: "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
-  message: "the VM name must be a DNS label: at most 63 lowercase letters, digits and '-' (it becomes the guest hostname)",
+  message:
+    "the VM name must be a DNS label: at most 63 lowercase letters, digits and '-' (it becomes the guest hostname)",
 };
 
 function root(description: string, spec: OpenAPISchema, status: OpenAPISchema, rules: Rule[] = []): OpenAPISchema {
-  const s = object({ spec: { openapi: spec }, status: { openapi: status } }, { description, required: ['spec'], rules }).openapi;
+  const s = object(
+    { spec: { openapi: spec }, status: { openapi: status } },
+    { description, required: ['spec'], rules },
+  ).openapi;
   // apiVersion, kind and metadata are validated by the API server itself; the CRD lists them without detail.
   s.properties = {
     apiVersion: { type: 'string', description: 'APIVersion of this representation.' },
@@ -102,7 +106,13 @@ export function kindInfo(kind: string): KindInfo {
 export interface KubevisorObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
   spec: unknown;
   status?: unknown;
 }
@@ -122,7 +132,11 @@ export function validateObject(obj: KubevisorObject, old?: KubevisorObject): Fie
   const info = kindInfo(obj.kind);
   const errors: FieldError[] = [];
   if (obj.apiVersion !== API_VERSION) {
-    errors.push({ field: 'apiVersion', type: 'Unsupported value', detail: `${JSON.stringify(obj.apiVersion)}: supported values: "${API_VERSION}"` });
+    errors.push({
+      field: 'apiVersion',
+      type: 'Unsupported value',
+      detail: `${JSON.stringify(obj.apiVersion)}: supported values: "${API_VERSION}"`,
+    });
     return errors;
   }
   const n = obj.metadata?.name;
@@ -139,7 +153,14 @@ export function validateObject(obj: KubevisorObject, old?: KubevisorObject): Fie
   const oldRest = old ? (({ metadata: _m, ...r }) => r)(defaultObject(old)) : undefined;
   // metadata is checked above; CEL sees only name and generateName of it, as in the API server.
   const celMeta = { name: metadata.name, ...(metadata.generateName ? { generateName: metadata.generateName } : {}) };
-  errors.push(...validateValue(info.schema, { ...rest, metadata: celMeta }, '', oldRest ? { ...oldRest, metadata: celMeta } : undefined));
+  errors.push(
+    ...validateValue(
+      info.schema,
+      { ...rest, metadata: celMeta },
+      '',
+      oldRest ? { ...oldRest, metadata: celMeta } : undefined,
+    ),
+  );
   return errors;
 }
 

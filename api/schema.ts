@@ -172,7 +172,10 @@ export function array<T>(
 }
 
 /** A map from string keys to values. */
-export function map<T>(values: Schema<T>, opts: Common<Record<string, T>> & { readonly maxProperties?: number }): Schema<Record<string, T>> {
+export function map<T>(
+  values: Schema<T>,
+  opts: Common<Record<string, T>> & { readonly maxProperties?: number },
+): Schema<Record<string, T>> {
   const o: OpenAPISchema = { type: 'object', additionalProperties: values.openapi };
   if (opts.maxProperties !== undefined) o.maxProperties = opts.maxProperties;
   return node<Record<string, T>>(o, opts);

@@ -12,33 +12,58 @@ export interface FieldError {
   /** Field path, e.g. `spec.instance.cpu.sockets` or `spec.volumes[1]`. */
   readonly field: string;
   /** The kind of error, as the API server names it. */
-  readonly type: 'Required value' | 'Invalid value' | 'Unsupported value' | 'Duplicate value' | 'Too long' | 'Too many' | 'Forbidden' | 'Unknown field';
+  readonly type:
+    | 'Required value'
+    | 'Invalid value'
+    | 'Unsupported value'
+    | 'Duplicate value'
+    | 'Too long'
+    | 'Too many'
+    | 'Forbidden'
+    | 'Unknown field';
   /** What is wrong and what to do. */
   readonly detail: string;
 }
 
 /** `field: Type: detail`, the format `kubectl` prints. */
 export function formatFieldError(e: FieldError): string {
-  return e.type === 'Unknown field' ? `unknown field "${e.field}"` : `${e.field}: ${e.type}: ${e.detail}`;
+  if (e.type === 'Unknown field') return `unknown field "${e.field}"`;
+  return `${e.field || '<root>'}: ${e.type}${e.detail ? `: ${e.detail}` : ''}`;
 }
 
 const json = (v: unknown) => JSON.stringify(v);
-const kindOf = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'object' ? 'object' : typeof v);
+const kindOf = (v: unknown) =>
+  Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'object' ? 'object' : typeof v;
 
 /** Validates `value` (already defaulted) against `schema`; `old` enables transition rules. */
 export function validateValue(schema: OpenAPISchema, value: unknown, path: string, old?: unknown): FieldError[] {
   const errors: FieldError[] = [];
   structural(schema, value, path, errors);
-  // CEL runs only on a structurally valid object, so rules always see well-typed values; an object with
-  // structural errors is rejected either way, which keeps the verdict equal to the API server's.
-  if (errors.length === 0) cel(schema, value, old, path, errors);
+  // As in the API server, errors that leave values of the wrong shape (wrong type, unsupported enum value,
+  // missing required field, too long, too many) stop CEL from running; other schema errors do not.
+  if (errors.some((e) => BLOCKING.has(e.type) || e.detail.includes(' in body must be of type '))) {
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail:
+        '"null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+    });
+  } else {
+    cel(schema, value, old, path, errors);
+  }
   return errors;
 }
+
+const BLOCKING = new Set<FieldError['type']>(['Unsupported value', 'Required value', 'Too long', 'Too many']);
 
 function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldError[]): void {
   if (s['x-kubernetes-int-or-string']) {
     if (!(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v)))) {
-      errors.push({ field: path, type: 'Invalid value', detail: `${json(kindOf(v))}: ${path} in body must be of type integer,string: ${json(kindOf(v))}` });
+      errors.push({
+        field: path,
+        type: 'Invalid value',
+        detail: `${json(kindOf(v))}: ${path} in body must be of type integer,string: ${json(kindOf(v))}`,
+      });
       return;
     }
     if (typeof v === 'string') stringChecks(s, v, path, errors);
@@ -52,14 +77,19 @@ function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldErr
         if (o[r] === undefined) errors.push({ field: join(path, r), type: 'Required value', detail: '' });
       }
       if (s.maxProperties !== undefined && Object.keys(o).length > s.maxProperties) {
-        errors.push({ field: path, type: 'Too many', detail: `${Object.keys(o).length}: must have at most ${s.maxProperties} items` });
+        errors.push({
+          field: path,
+          type: 'Too many',
+          detail: `${Object.keys(o).length}: must have at most ${s.maxProperties} items`,
+        });
       }
       for (const [k, x] of Object.entries(o)) {
         // The API server validates metadata itself (see kinds.ts); the CRD schema only says it is an object.
         if (x === undefined || (path === '' && k === 'metadata')) continue;
         const ps = s.properties?.[k] ?? s.additionalProperties;
         if (ps) structural(ps, x, s.properties ? join(path, k) : `${path}[${k}]`, errors);
-        else if (!s['x-kubernetes-preserve-unknown-fields']) errors.push({ field: join(path, k), type: 'Unknown field', detail: '' });
+        else if (!s['x-kubernetes-preserve-unknown-fields'])
+          errors.push({ field: join(path, k), type: 'Unknown field', detail: '' });
       }
       return;
     }
@@ -70,7 +100,11 @@ function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldErr
         return;
       }
       if (s.minItems !== undefined && v.length < s.minItems) {
-        errors.push({ field: path, type: 'Invalid value', detail: `${v.length}: ${path} in body should have at least ${s.minItems} items` });
+        errors.push({
+          field: path,
+          type: 'Invalid value',
+          detail: `${v.length}: ${path} in body should have at least ${s.minItems} items`,
+        });
       }
       v.forEach((x, i) => s.items && structural(s.items, x, `${path}[${i}]`, errors));
       uniqueness(s, v, path, errors);
@@ -95,14 +129,22 @@ function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldErr
 }
 
 function typeError(s: OpenAPISchema, v: unknown, path: string, errors: FieldError[]): void {
-  errors.push({ field: path, type: 'Invalid value', detail: `${json(kindOf(v))}: ${path} in body must be of type ${s.type}: ${json(kindOf(v))}` });
+  errors.push({
+    field: path,
+    type: 'Invalid value',
+    detail: `${json(kindOf(v))}: ${path} in body must be of type ${s.type}: ${json(kindOf(v))}`,
+  });
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function stringChecks(s: OpenAPISchema, v: string, path: string, errors: FieldError[]): void {
   if (s.enum && !s.enum.includes(v)) {
-    errors.push({ field: path, type: 'Unsupported value', detail: `${json(v)}: supported values: ${s.enum.map(json).join(', ')}` });
+    errors.push({
+      field: path,
+      type: 'Unsupported value',
+      detail: `${json(v)}: supported values: ${s.enum.map(json).join(', ')}`,
+    });
     return;
   }
   // The API server measures maxLength in characters (runes) and reports it as "Too long".
@@ -111,24 +153,44 @@ function stringChecks(s: OpenAPISchema, v: string, path: string, errors: FieldEr
     return;
   }
   if (s.minLength !== undefined && [...v].length < s.minLength) {
-    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body should be at least ${s.minLength} chars long` });
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail: `${json(v)}: ${path} in body should be at least ${s.minLength} chars long`,
+    });
     return;
   }
   if (s.pattern && !new RegExp(s.pattern, 'u').test(v)) {
-    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body should match '${s.pattern}'` });
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail: `${json(v)}: ${path} in body should match '${s.pattern}'`,
+    });
     return;
   }
   if (s.format === 'byte' && !BASE64.test(v)) {
-    errors.push({ field: path, type: 'Invalid value', detail: `${json(v)}: ${path} in body must be of type byte: ${json(v)}` });
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail: `${json(v)}: ${path} in body must be of type byte: ${json(v)}`,
+    });
   }
 }
 
 function numberChecks(s: OpenAPISchema, v: number, path: string, errors: FieldError[]): void {
   if (s.minimum !== undefined && v < s.minimum) {
-    errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body should be greater than or equal to ${s.minimum}` });
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail: `${v}: ${path} in body should be greater than or equal to ${s.minimum}`,
+    });
   }
   if (s.maximum !== undefined && v > s.maximum) {
-    errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body should be less than or equal to ${s.maximum}` });
+    errors.push({
+      field: path,
+      type: 'Invalid value',
+      detail: `${v}: ${path} in body should be less than or equal to ${s.maximum}`,
+    });
   }
   if (s.format === 'int32' && (v > 2147483647 || v < -2147483648)) {
     errors.push({ field: path, type: 'Invalid value', detail: `${v}: ${path} in body must be of type int32` });
@@ -203,7 +265,13 @@ function cel(s: OpenAPISchema, v: unknown, old: unknown, path: string, errors: F
   }
 }
 
-function ruleError(r: Rule, bindings: Record<string, unknown>, path: string, v: unknown, evalError?: string): FieldError {
+function ruleError(
+  r: Rule,
+  bindings: Record<string, unknown>,
+  path: string,
+  v: unknown,
+  evalError?: string,
+): FieldError {
   const field = r.fieldPath ? path + r.fieldPath : path;
   let detail: string;
   if (evalError !== undefined) {

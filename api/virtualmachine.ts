@@ -8,7 +8,15 @@ import { array, boolean, integer, marker, object, opaque, string } from './schem
 import { DNS_SUBDOMAIN, conditions, image, imagePullPolicy, name, objectName, resources, scheduling } from './common';
 
 /** Bounds that keep the API server's CEL cost estimate within budget and match what CH supports. */
-export const LIMITS = { disks: 32, fileSystems: 16, interfaces: 16, networks: 16, volumes: 48, ports: 64, maxVcpus: 254 } as const;
+export const LIMITS = {
+  disks: 32,
+  fileSystems: 16,
+  interfaces: 16,
+  networks: 16,
+  volumes: 48,
+  ports: 64,
+  maxVcpus: 254,
+} as const;
 
 const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$';
 const MAC_PATTERN = '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$';
@@ -59,8 +67,16 @@ const memory = object(
     description: 'Guest memory.',
     default: {},
     rules: [
-      { rule: "quantity(self.size).isGreaterThan(quantity('0'))", message: 'memory size must be greater than 0', fieldPath: '.size' },
-      { rule: 'quantity(self.size).isInteger()', message: 'memory size must be a whole number of bytes', fieldPath: '.size' },
+      {
+        rule: "quantity(self.size).isGreaterThan(quantity('0'))",
+        message: 'memory size must be greater than 0',
+        fieldPath: '.size',
+      },
+      {
+        rule: 'quantity(self.size).isInteger()',
+        message: 'memory size must be a whole number of bytes',
+        fieldPath: '.size',
+      },
       {
         rule: '!has(self.hugepages) || !quantity(self.size).isInteger() || quantity(self.size).asInteger() % quantity(self.hugepages.pageSize).asInteger() == 0',
         messageExpression: "'memory size must be a whole multiple of the hugepage size ' + self.hugepages.pageSize",
@@ -74,7 +90,11 @@ const kernel = object(
   {
     image: image('Container image holding the kernel at /vmlinux (direct kernel boot).'),
     imagePullPolicy,
-    cmdline: string({ description: 'Kernel command line, e.g. "console=ttyS0 root=/dev/vda rw".', minLength: 1, maxLength: 2048 }),
+    cmdline: string({
+      description: 'Kernel command line, e.g. "console=ttyS0 root=/dev/vda rw".',
+      minLength: 1,
+      maxLength: 2048,
+    }),
   },
   { description: 'Boot this kernel directly instead of firmware.', required: ['image', 'cmdline'] },
 );
@@ -95,7 +115,12 @@ const fileSystem = object(
 const port = object(
   {
     port: integer({ description: 'Port forwarded from the pod to the guest.', minimum: 1, maximum: 65535 }),
-    protocol: string({ description: 'TCP, UDP or SCTP.', enum: ['TCP', 'UDP', 'SCTP'] as const, default: 'TCP', maxLength: 4 }),
+    protocol: string({
+      description: 'TCP, UDP or SCTP.',
+      enum: ['TCP', 'UDP', 'SCTP'] as const,
+      default: 'TCP',
+      maxLength: 4,
+    }),
     name: name('Optional name of the port.'),
   },
   { description: 'A forwarded port.', required: ['port'] },
@@ -152,7 +177,9 @@ const iface = object(
     masquerade,
     sriov: marker({ description: 'Pass the SR-IOV VF from the Multus network through to the guest (VFIO).' }),
     vdpa,
-    vhostUser: marker({ description: 'Connect to a vhost-user socket provided by the CNI (needs dedicated CPUs and hugepages).' }),
+    vhostUser: marker({
+      description: 'Connect to a vhost-user socket provided by the CNI (needs dedicated CPUs and hugepages).',
+    }),
   },
   {
     description: 'A guest network interface and how it binds to its network. No binding means bridge.',
@@ -162,7 +189,11 @@ const iface = object(
         rule: '[has(self.bridge), has(self.masquerade), has(self.sriov), has(self.vdpa), has(self.vhostUser)].filter(x, x).size() <= 1',
         message: 'set at most one binding: bridge, masquerade, sriov, vdpa or vhostUser',
       },
-      { rule: `!has(self.mac) || self.mac.matches('${MAC_PATTERN}')`, message: 'mac must look like 52:54:00:12:34:56', fieldPath: '.mac' },
+      {
+        rule: `!has(self.mac) || self.mac.matches('${MAC_PATTERN}')`,
+        message: 'mac must look like 52:54:00:12:34:56',
+        fieldPath: '.mac',
+      },
       {
         rule: "!has(self.mac) || !self.mac.matches('^[0-9a-fA-F]{2}') || self.mac.matches('^[0-9a-fA-F][02468aAcCeE]')",
         message: 'mac must be a unicast address (the lowest bit of the first octet must be 0)',
@@ -267,7 +298,11 @@ const volume = object(
         description: 'An ext4 root disk built from a container image (use with kernel boot).',
         required: ['image', 'size'],
         rules: [
-          { rule: "quantity(self.size).isGreaterThan(quantity('0'))", message: 'size must be greater than 0', fieldPath: '.size' },
+          {
+            rule: "quantity(self.size).isGreaterThan(quantity('0'))",
+            message: 'size must be greater than 0',
+            fieldPath: '.size',
+          },
         ],
       },
     ),
@@ -366,8 +401,16 @@ export const virtualMachineSpec = object(
     }),
     power,
     instance,
-    volumes: array(volume, { description: 'Volumes backing disks and fileSystems.', maxItems: LIMITS.volumes, key: 'name' }),
-    networks: array(network, { description: 'Networks the interfaces connect to.', maxItems: LIMITS.networks, key: 'name' }),
+    volumes: array(volume, {
+      description: 'Volumes backing disks and fileSystems.',
+      maxItems: LIMITS.volumes,
+      key: 'name',
+    }),
+    networks: array(network, {
+      description: 'Networks the interfaces connect to.',
+      maxItems: LIMITS.networks,
+      key: 'name',
+    }),
     resources,
     livenessProbe: opaque<Record<string, unknown>>({
       description: 'core/v1 Probe on the VM pod; with bridge or masquerade it reaches the guest.',
@@ -410,7 +453,8 @@ export const virtualMachineSpec = object(
       },
       {
         rule: 'has(self.instance.kernel) || (has(self.instance.disks) && has(self.volumes) && self.instance.disks.exists(d, self.volumes.exists(v, v.name == d.name && (has(v.containerDisk) || has(v.persistentVolumeClaim) || has(v.dataVolume)))))',
-        message: 'nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
+        message:
+          'nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
         fieldPath: '.instance',
       },
       {
@@ -446,12 +490,14 @@ export const virtualMachineSpec = object(
       },
       {
         rule: "!has(self.instance.memory.hugepages) || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !(('hugepages-' + self.instance.memory.hugepages.pageSize) in self.resources[t]) || quantity(string(self.resources[t]['hugepages-' + self.instance.memory.hugepages.pageSize])).compareTo(quantity(self.instance.memory.size)) == 0)",
-        message: 'resources for hugepages-<pageSize> must equal instance.memory.size (or be left out: kubevisor sets them)',
+        message:
+          'resources for hugepages-<pageSize> must equal instance.memory.size (or be left out: kubevisor sets them)',
         fieldPath: '.resources',
       },
       {
         rule: "!self.instance.cpu.dedicatedCPUPlacement || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !('cpu' in self.resources[t]) || quantity(string(self.resources[t]['cpu'])).compareTo(quantity(string(self.instance.cpu.sockets * self.instance.cpu.coresPerSocket))) == 0)",
-        message: 'with dedicatedCPUPlacement, cpu requests and limits must equal sockets × coresPerSocket (or be left out)',
+        message:
+          'with dedicatedCPUPlacement, cpu requests and limits must equal sockets × coresPerSocket (or be left out)',
         fieldPath: '.resources',
       },
       {

@@ -28,13 +28,21 @@ export interface ObjectMetadata {
   readonly annotations?: Record<string, string>;
 }
 
-export function renderMetadata(defaultName: string, m: ObjectMetadata = {}): {
+export function renderMetadata(
+  defaultName: string,
+  m: ObjectMetadata = {},
+): {
   name: string;
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 } {
-  const out: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } = {
+  const out: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  } = {
     name: m.name ?? defaultName,
   };
   if (m.namespace) out.namespace = m.namespace;

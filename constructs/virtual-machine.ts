@@ -15,6 +15,7 @@ import type {
   VmVolume,
 } from '../api';
 import { API_VERSION, defaultObject } from '../api';
+import { clone } from '../api/clone';
 import type { ObjectMetadata } from './metadata';
 import { renderMetadata } from './metadata';
 
@@ -175,7 +176,9 @@ export const Bindings = {
   /** The guest takes the pod interface's IP and MAC. */
   bridge: (): InterfaceBinding => ({ bridge: {} }),
   /** NAT behind the pod IP; list `ports` to forward only those. */
-  masquerade: (options: { cidr?: string; ports?: { port: number; protocol?: 'TCP' | 'UDP' | 'SCTP'; name?: string }[] } = {}): InterfaceBinding => ({
+  masquerade: (
+    options: { cidr?: string; ports?: { port: number; protocol?: 'TCP' | 'UDP' | 'SCTP'; name?: string }[] } = {},
+  ): InterfaceBinding => ({
     masquerade: options,
   }),
   /** SR-IOV VF passthrough (Multus network). */
@@ -195,7 +198,7 @@ export function stableMac(vmName: string, interfaceName: string): string {
   return ['52', '54', '00', ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-const copy = <T>(v: readonly T[] | undefined): T[] | undefined => (v && v.length ? v.map((x) => structuredClone(x)) : undefined);
+const copy = <T>(v: readonly T[] | undefined): T[] | undefined => (v && v.length ? v.map((x) => clone(x)) : undefined);
 
 /**
  * Renders the VirtualMachine object with the CRD's defaults applied, so the manifest shows exactly what the API
@@ -204,23 +207,28 @@ const copy = <T>(v: readonly T[] | undefined): T[] | undefined => (v && v.length
 export function renderVirtualMachine(name: string, props: VirtualMachineProps): KubevisorObject {
   const instance: VmInstance = {};
   if (props.cpu) instance.cpu = { ...props.cpu };
-  if (props.memory) instance.memory = structuredClone(props.memory);
+  if (props.memory) instance.memory = clone(props.memory);
   if (props.kernel) instance.kernel = { ...props.kernel };
   if (props.disks?.length) instance.disks = copy(props.disks);
   if (props.fileSystems?.length) instance.fileSystems = copy(props.fileSystems);
   if (props.interfaces?.length) {
-    instance.interfaces = props.interfaces.map((i) => ({ ...structuredClone(i), mac: i.mac ?? stableMac(name, i.name) }));
+    instance.interfaces = props.interfaces.map((i) => ({ ...clone(i), mac: i.mac ?? stableMac(name, i.name) }));
   }
   const spec: VirtualMachineSpec = { instance };
   if (props.runPolicy) spec.runPolicy = props.runPolicy;
   if (props.power) spec.power = { ...props.power };
   if (props.volumes?.length) spec.volumes = copy(props.volumes);
   if (props.networks?.length) spec.networks = copy(props.networks);
-  if (props.resources) spec.resources = structuredClone(props.resources);
-  if (props.livenessProbe) spec.livenessProbe = structuredClone(props.livenessProbe);
-  if (props.readinessProbe) spec.readinessProbe = structuredClone(props.readinessProbe);
+  if (props.resources) spec.resources = clone(props.resources);
+  if (props.livenessProbe) spec.livenessProbe = clone(props.livenessProbe);
+  if (props.readinessProbe) spec.readinessProbe = clone(props.readinessProbe);
   if (props.nodeSelector) spec.nodeSelector = { ...props.nodeSelector };
-  if (props.affinity) spec.affinity = structuredClone(props.affinity);
+  if (props.affinity) spec.affinity = clone(props.affinity);
   if (props.tolerations?.length) spec.tolerations = copy(props.tolerations);
-  return defaultObject({ apiVersion: API_VERSION, kind: 'VirtualMachine', metadata: renderMetadata(name, props.metadata), spec });
+  return defaultObject({
+    apiVersion: API_VERSION,
+    kind: 'VirtualMachine',
+    metadata: renderMetadata(name, props.metadata),
+    spec,
+  });
 }

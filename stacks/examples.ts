@@ -44,7 +44,9 @@ export const EXAMPLES: Record<string, VirtualMachineProps> = {
     memory: { size: '512Mi' },
     kernel: { image: 'ghcr.io/kubevisor/examples/kernel:6.12', cmdline: 'console=ttyS0 root=/dev/vda rw' },
     disks: [{ name: 'rootfs' }],
-    volumes: [{ name: 'rootfs', ...VolumeSources.containerRootfs('ghcr.io/kubevisor/examples/alpine-rootfs:3.20', '2Gi') }],
+    volumes: [
+      { name: 'rootfs', ...VolumeSources.containerRootfs('ghcr.io/kubevisor/examples/alpine-rootfs:3.20', '2Gi') },
+    ],
     interfaces: [{ name: 'pod', ...Bindings.bridge() }],
     networks: [{ name: 'pod', ...NetworkSources.pod() }],
   },

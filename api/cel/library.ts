@@ -40,7 +40,8 @@ function cidrOf(v: CelValue): { ip: string; prefix: number } {
   return c;
 }
 
-const obj = (key: string, value: string) => new Map<string, string>([[key, value]]) as unknown as ReadonlyMap<string, never>;
+const obj = (key: string, value: string) =>
+  new Map<string, string>([[key, value]]) as unknown as ReadonlyMap<string, never>;
 
 const funcs = [
   // Quantity library (k8s.io/apiserver/pkg/cel/library/quantity.go).

@@ -1,5 +1,6 @@
 /** The cdk8s VirtualMachineMigration construct. */
-import { ApiObject, Lazy, Names } from 'cdk8s';
+import { ApiObject, Lazy } from 'cdk8s';
+import { dnsLabelOf } from './names';
 import { Construct } from 'constructs';
 import { API_VERSION } from '../../api';
 import type { VirtualMachineMigrationProps } from '../virtual-machine-migration';
@@ -20,7 +21,7 @@ export class VirtualMachineMigration extends Construct {
   constructor(scope: Construct, id: string, props: VirtualMachineMigrationProps) {
     super(scope, id);
     this.props = props;
-    this.name = props.metadata?.name ?? Names.toDnsLabel(this);
+    this.name = props.metadata?.name ?? dnsLabelOf(this);
     this.apiObject = new ApiObject(this, 'Resource', {
       apiVersion: API_VERSION,
       kind: 'VirtualMachineMigration',
@@ -34,6 +35,9 @@ export class VirtualMachineMigration extends Construct {
 
   /** @internal The rendered object (defaults applied). */
   public _toKube() {
-    return renderVirtualMachineMigration(this.name, { ...this.props, metadata: { ...this.props.metadata, name: this.name } });
+    return renderVirtualMachineMigration(this.name, {
+      ...this.props,
+      metadata: { ...this.props.metadata, name: this.name },
+    });
   }
 }

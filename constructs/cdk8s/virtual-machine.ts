@@ -1,5 +1,6 @@
 /** The cdk8s VirtualMachine construct: a thin frontend over {@link renderVirtualMachine}. */
-import { ApiObject, Lazy, Names } from 'cdk8s';
+import { ApiObject, Lazy } from 'cdk8s';
+import { dnsLabelOf } from './names';
 import { Construct } from 'constructs';
 import type { VmDisk, VmFileSystem, VmInterface, VmNetwork, VmVolume } from '../../api';
 import { API_VERSION } from '../../api';
@@ -63,7 +64,7 @@ export class VirtualMachine extends Construct {
     this.volumes = [...(props.volumes ?? [])];
     this.interfaces = [...(props.interfaces ?? [])];
     this.networks = [...(props.networks ?? [])];
-    this.name = props.metadata?.name ?? Names.toDnsLabel(this);
+    this.name = props.metadata?.name ?? dnsLabelOf(this);
     this.apiObject = new ApiObject(this, 'Resource', {
       apiVersion: API_VERSION,
       kind: 'VirtualMachine',

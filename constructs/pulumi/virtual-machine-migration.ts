@@ -20,7 +20,7 @@ export class VirtualMachineMigration extends pulumi.ComponentResource {
     assertValid([{ path: name, object }]);
     super('kubevisor:index:VirtualMachineMigration', name, {}, opts);
     this.resource = new CustomResource(name, object, { parent: this });
-    this.migrationName = pulumi.output(object.metadata.name);
+    this.migrationName = this.resource.metadata.name;
     this.registerOutputs({ migrationName: this.migrationName });
   }
 }

@@ -27,7 +27,7 @@ export class VirtualMachine extends pulumi.ComponentResource {
     assertValid([{ path: name, object }]);
     super('kubevisor:index:VirtualMachine', name, {}, opts);
     this.resource = new CustomResource(name, object, { parent: this });
-    this.vmName = pulumi.output(object.metadata.name);
+    this.vmName = this.resource.metadata.name;
     this.registerOutputs({ vmName: this.vmName });
   }
 }

@@ -6,6 +6,8 @@ import { VirtualMachine, assertValid } from '../../constructs/pulumi';
 import { renderVirtualMachine } from '../../constructs';
 import { EXAMPLES } from '../examples';
 
-assertValid(Object.entries(EXAMPLES).map(([name, props]) => ({ path: name, object: renderVirtualMachine(name, props) })));
+assertValid(
+  Object.entries(EXAMPLES).map(([name, props]) => ({ path: name, object: renderVirtualMachine(name, props) })),
+);
 
 export const vms = Object.entries(EXAMPLES).map(([name, props]) => new VirtualMachine(name, props).vmName);

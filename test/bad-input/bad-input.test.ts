@@ -16,8 +16,14 @@ afterAll(() => {
 test('the base VM and the valid updates are accepted', () => {
   expect(validateObject(baseVm()).map(formatFieldError)).toEqual([]);
   for (const u of VALID_UPDATES) {
-    expect({ name: u.name, errors: validateObject(u.before).map(formatFieldError) }).toEqual({ name: u.name, errors: [] });
-    expect({ name: u.name, errors: validateObject(u.object, u.before).map(formatFieldError) }).toEqual({ name: u.name, errors: [] });
+    expect({ name: u.name, errors: validateObject(u.before).map(formatFieldError) }).toEqual({
+      name: u.name,
+      errors: [],
+    });
+    expect({ name: u.name, errors: validateObject(u.object, u.before).map(formatFieldError) }).toEqual({
+      name: u.name,
+      errors: [],
+    });
   }
 });
 

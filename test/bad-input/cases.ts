@@ -54,7 +54,10 @@ function vm(mutate: (spec: Spec, object: KubevisorObject) => void): KubevisorObj
   return o;
 }
 
-function update(mutateBefore: (spec: Spec) => void, mutateAfter: (spec: Spec) => void): { before: KubevisorObject; object: KubevisorObject } {
+function update(
+  mutateBefore: (spec: Spec) => void,
+  mutateAfter: (spec: Spec) => void,
+): { before: KubevisorObject; object: KubevisorObject } {
   const before = vm(mutateBefore);
   const object = structuredClone(before);
   mutateAfter(object.spec as Spec);
@@ -71,110 +74,664 @@ const hotplugPvc = { name: 'data', persistentVolumeClaim: { claimName: 'data', h
 
 export const BAD_INPUT_CASES: readonly BadInputCase[] = [
   // --- top level and metadata
-  { name: 'VM name must be a DNS label', object: vm((_, o) => (o.metadata.name = 'web.example')), field: '', message: 'must be a DNS label' },
+  {
+    name: 'VM name must be a DNS label',
+    object: vm((_, o) => (o.metadata.name = 'web.example')),
+    field: '',
+    message: 'must be a DNS label',
+  },
   { name: 'spec is required', object: vm((_, o) => delete (o as any).spec), field: 'spec', message: 'Required value' },
-  { name: 'unknown spec field', object: vm((s) => (s.runpolicy = 'Always')), field: 'spec.runpolicy', message: 'unknown field' },
+  {
+    name: 'unknown spec field',
+    object: vm((s) => (s.runpolicy = 'Always')),
+    field: 'spec.runpolicy',
+    message: 'unknown field',
+  },
   // --- runPolicy and power
-  { name: 'runPolicy enum', object: vm((s) => (s.runPolicy = 'Sometimes')), field: 'spec.runPolicy', message: 'supported values: "Always"' },
-  { name: 'runPolicy type', object: vm((s) => (s.runPolicy = 3)), field: 'spec.runPolicy', message: 'must be of type string' },
-  { name: 'paused must be boolean', object: vm((s) => (s.power.paused = 'yes')), field: 'spec.power.paused', message: 'must be of type boolean' },
-  { name: 'Halted VM cannot be paused', object: vm((s) => ((s.runPolicy = 'Halted'), (s.power.paused = true))), field: 'spec.power.paused', message: 'a Halted VM cannot be paused' },
-  { name: 'shutdown grace period not negative', object: vm((s) => (s.power.shutdownGracePeriodSeconds = -1)), field: 'spec.power.shutdownGracePeriodSeconds', message: 'greater than or equal to 0' },
-  { name: 'shutdown grace period at most an hour', object: vm((s) => (s.power.shutdownGracePeriodSeconds = 7200)), field: 'spec.power.shutdownGracePeriodSeconds', message: 'less than or equal to 3600' },
-  { name: 'restartRequest length', object: vm((s) => (s.power.restartRequest = 'x'.repeat(64))), field: 'spec.power.restartRequest', message: 'may not be more than 63' },
+  {
+    name: 'runPolicy enum',
+    object: vm((s) => (s.runPolicy = 'Sometimes')),
+    field: 'spec.runPolicy',
+    message: 'supported values: "Always"',
+  },
+  {
+    name: 'runPolicy type',
+    object: vm((s) => (s.runPolicy = 3)),
+    field: 'spec.runPolicy',
+    message: 'must be of type string',
+  },
+  {
+    name: 'paused must be boolean',
+    object: vm((s) => (s.power.paused = 'yes')),
+    field: 'spec.power.paused',
+    message: 'must be of type boolean',
+  },
+  {
+    name: 'Halted VM cannot be paused',
+    object: vm((s) => ((s.runPolicy = 'Halted'), (s.power.paused = true))),
+    field: 'spec.power.paused',
+    message: 'a Halted VM cannot be paused',
+  },
+  {
+    name: 'shutdown grace period not negative',
+    object: vm((s) => (s.power.shutdownGracePeriodSeconds = -1)),
+    field: 'spec.power.shutdownGracePeriodSeconds',
+    message: 'greater than or equal to 0',
+  },
+  {
+    name: 'shutdown grace period at most an hour',
+    object: vm((s) => (s.power.shutdownGracePeriodSeconds = 7200)),
+    field: 'spec.power.shutdownGracePeriodSeconds',
+    message: 'less than or equal to 3600',
+  },
+  {
+    name: 'restartRequest length',
+    object: vm((s) => (s.power.restartRequest = 'x'.repeat(64))),
+    field: 'spec.power.restartRequest',
+    message: 'may not be more than 63',
+  },
   // --- instance: cpu and memory
-  { name: 'instance is required', object: vm((s) => delete s.instance), field: 'spec.instance', message: 'Required value' },
-  { name: 'sockets at least 1', object: vm((s) => (s.instance.cpu.sockets = 0)), field: 'spec.instance.cpu.sockets', message: 'greater than or equal to 1' },
-  { name: 'coresPerSocket at least 1', object: vm((s) => (s.instance.cpu.coresPerSocket = 0)), field: 'spec.instance.cpu.coresPerSocket', message: 'greater than or equal to 1' },
-  { name: 'sockets must be an integer', object: vm((s) => (s.instance.cpu.sockets = 1.5)), field: 'spec.instance.cpu.sockets', message: 'must be of type integer' },
-  { name: 'vCPU total at most 254', object: vm((s) => ((s.instance.cpu.sockets = 16), (s.instance.cpu.coresPerSocket = 16))), field: 'spec.instance.cpu', message: 'at most 254 vCPUs' },
-  { name: 'memory size format', object: vm((s) => (s.instance.memory.size = '1 GB')), field: 'spec.instance.memory.size', message: 'should match' },
-  { name: 'memory size above zero', object: vm((s) => (s.instance.memory.size = '0')), field: 'spec.instance.memory.size', message: 'memory size must be greater than 0' },
-  { name: 'memory size whole bytes', object: vm((s) => (s.instance.memory.size = '0.5')), field: 'spec.instance.memory.size', message: 'whole number of bytes' },
-  { name: 'hugepage size enum', object: vm((s) => (s.instance.memory.hugepages = { pageSize: '4Ki' })), field: 'spec.instance.memory.hugepages.pageSize', message: 'supported values: "2Mi", "1Gi"' },
-  { name: 'memory multiple of hugepage size', object: vm((s) => ((s.instance.memory.size = '1536Mi'), (s.instance.memory.hugepages = { pageSize: '1Gi' }))), field: 'spec.instance.memory.size', message: 'whole multiple of the hugepage size 1Gi' },
-  { name: 'hugepages resources equal memory size', object: vm((s) => ((s.instance.memory.hugepages = { pageSize: '2Mi' }), (s.resources = { limits: { 'hugepages-2Mi': '512Mi' } }))), field: 'spec.resources', message: 'hugepages-<pageSize> must equal instance.memory.size' },
-  { name: 'dedicated CPUs: cpu request equals vCPUs', object: vm((s) => ((s.instance.cpu.dedicatedCPUPlacement = true), (s.resources = { requests: { cpu: '1' } }))), field: 'spec.resources', message: 'cpu requests and limits must equal sockets × coresPerSocket' },
-  { name: 'requests at most limits', object: vm((s) => (s.resources = { requests: { memory: '2Gi' }, limits: { memory: '1Gi' } })), field: 'spec.resources.requests', message: 'less than or equal to its limit' },
-  { name: 'resource quantity format', object: vm((s) => (s.resources = { requests: { cpu: 'two' } })), field: 'spec.resources.requests[cpu]', message: 'should match' },
-  { name: 'at most 16 resource names', object: vm((s) => (s.resources = { requests: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`example.com/r${i}`, '1'])) })), field: 'spec.resources.requests', message: 'must have at most 16 items' },
+  {
+    name: 'instance is required',
+    object: vm((s) => delete s.instance),
+    field: 'spec.instance',
+    message: 'Required value',
+  },
+  {
+    name: 'sockets at least 1',
+    object: vm((s) => (s.instance.cpu.sockets = 0)),
+    field: 'spec.instance.cpu.sockets',
+    message: 'greater than or equal to 1',
+  },
+  {
+    name: 'coresPerSocket at least 1',
+    object: vm((s) => (s.instance.cpu.coresPerSocket = 0)),
+    field: 'spec.instance.cpu.coresPerSocket',
+    message: 'greater than or equal to 1',
+  },
+  {
+    name: 'sockets must be an integer',
+    object: vm((s) => (s.instance.cpu.sockets = 1.5)),
+    field: 'spec.instance.cpu.sockets',
+    message: 'must be of type integer',
+  },
+  {
+    name: 'vCPU total at most 254',
+    object: vm((s) => ((s.instance.cpu.sockets = 16), (s.instance.cpu.coresPerSocket = 16))),
+    field: 'spec.instance.cpu',
+    message: 'at most 254 vCPUs',
+  },
+  {
+    name: 'memory size format',
+    object: vm((s) => (s.instance.memory.size = '1 GB')),
+    field: 'spec.instance.memory.size',
+    message: 'should match',
+  },
+  {
+    name: 'memory size above zero',
+    object: vm((s) => (s.instance.memory.size = '0')),
+    field: 'spec.instance.memory.size',
+    message: 'memory size must be greater than 0',
+  },
+  {
+    name: 'memory size whole bytes',
+    object: vm((s) => (s.instance.memory.size = '0.5')),
+    field: 'spec.instance.memory.size',
+    message: 'whole number of bytes',
+  },
+  {
+    name: 'hugepage size enum',
+    object: vm((s) => (s.instance.memory.hugepages = { pageSize: '4Ki' })),
+    field: 'spec.instance.memory.hugepages.pageSize',
+    message: 'supported values: "2Mi", "1Gi"',
+  },
+  {
+    name: 'memory multiple of hugepage size',
+    object: vm((s) => ((s.instance.memory.size = '1536Mi'), (s.instance.memory.hugepages = { pageSize: '1Gi' }))),
+    field: 'spec.instance.memory.size',
+    message: 'whole multiple of the hugepage size 1Gi',
+  },
+  {
+    name: 'hugepages resources equal memory size',
+    object: vm(
+      (s) => (
+        (s.instance.memory.hugepages = { pageSize: '2Mi' }),
+        (s.resources = { limits: { 'hugepages-2Mi': '512Mi' } })
+      ),
+    ),
+    field: 'spec.resources',
+    message: 'hugepages-<pageSize> must equal instance.memory.size',
+  },
+  {
+    name: 'dedicated CPUs: cpu request equals vCPUs',
+    object: vm((s) => ((s.instance.cpu.dedicatedCPUPlacement = true), (s.resources = { requests: { cpu: '1' } }))),
+    field: 'spec.resources',
+    message: 'cpu requests and limits must equal sockets × coresPerSocket',
+  },
+  {
+    name: 'requests at most limits',
+    object: vm((s) => (s.resources = { requests: { memory: '2Gi' }, limits: { memory: '1Gi' } })),
+    field: 'spec.resources.requests',
+    message: 'less than or equal to its limit',
+  },
+  {
+    name: 'resource quantity format',
+    object: vm((s) => (s.resources = { requests: { cpu: 'two' } })),
+    field: 'spec.resources.requests[cpu]',
+    message: 'should match',
+  },
+  {
+    name: 'at most 16 resource names',
+    object: vm(
+      (s) =>
+        (s.resources = {
+          requests: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`example.com/r${i}`, '1'])),
+        }),
+    ),
+    field: 'spec.resources.requests',
+    message: 'must have at most 16 items',
+  },
   // --- kernel boot
-  { name: 'kernel image required', object: vm((s) => (s.instance.kernel = { cmdline: 'console=ttyS0' })), field: 'spec.instance.kernel.image', message: 'Required value' },
-  { name: 'kernel cmdline required', object: vm((s) => (s.instance.kernel = { image: 'example.com/kernel:1' })), field: 'spec.instance.kernel.cmdline', message: 'Required value' },
-  { name: 'kernel cmdline not empty', object: vm((s) => (s.instance.kernel = { image: 'example.com/kernel:1', cmdline: '' })), field: 'spec.instance.kernel.cmdline', message: 'at least 1 chars long' },
-  { name: 'imagePullPolicy enum', object: vm((s) => (s.volumes[0].containerDisk.imagePullPolicy = 'Sometimes')), field: 'spec.volumes[0].containerDisk.imagePullPolicy', message: 'supported values: "Always", "IfNotPresent", "Never"' },
-  { name: 'containerRootfs needs kernel boot', object: vm((s) => (s.instance.disks.push({ name: 'rootfs', readOnly: false }), s.volumes.push({ name: 'rootfs', containerRootfs: { image: 'example.com/rootfs:1', size: '2Gi' } }))), field: 'spec.instance', message: 'containerRootfs volume needs instance.kernel' },
-  { name: 'firmware boot needs a bootable disk', object: vm((s) => ((s.instance.disks = [{ name: 'cloudinit', readOnly: false }]), (s.volumes = [s.volumes[1]]))), field: 'spec.instance', message: 'nothing to boot' },
+  {
+    name: 'kernel image required',
+    object: vm((s) => (s.instance.kernel = { cmdline: 'console=ttyS0' })),
+    field: 'spec.instance.kernel.image',
+    message: 'Required value',
+  },
+  {
+    name: 'kernel cmdline required',
+    object: vm((s) => (s.instance.kernel = { image: 'example.com/kernel:1' })),
+    field: 'spec.instance.kernel.cmdline',
+    message: 'Required value',
+  },
+  {
+    name: 'kernel cmdline not empty',
+    object: vm((s) => (s.instance.kernel = { image: 'example.com/kernel:1', cmdline: '' })),
+    field: 'spec.instance.kernel.cmdline',
+    message: 'at least 1 chars long',
+  },
+  {
+    name: 'imagePullPolicy enum',
+    object: vm((s) => (s.volumes[0].containerDisk.imagePullPolicy = 'Sometimes')),
+    field: 'spec.volumes[0].containerDisk.imagePullPolicy',
+    message: 'supported values: "Always", "IfNotPresent", "Never"',
+  },
+  {
+    name: 'containerRootfs needs kernel boot',
+    object: vm(
+      (s) => (
+        s.instance.disks.push({ name: 'rootfs', readOnly: false }),
+        s.volumes.push({ name: 'rootfs', containerRootfs: { image: 'example.com/rootfs:1', size: '2Gi' } })
+      ),
+    ),
+    field: 'spec.instance',
+    message: 'containerRootfs volume needs instance.kernel',
+  },
+  {
+    name: 'firmware boot needs a bootable disk',
+    object: vm((s) => ((s.instance.disks = [{ name: 'cloudinit', readOnly: false }]), (s.volumes = [s.volumes[1]]))),
+    field: 'spec.instance',
+    message: 'nothing to boot',
+  },
   // --- disks, fileSystems and volumes
-  { name: 'disk needs a volume', object: vm((s) => s.instance.disks.push({ name: 'data', readOnly: false })), field: 'spec.instance.disks', message: 'disk data has no volume of that name' },
-  { name: 'volume must be used', object: vm((s) => s.volumes.push({ name: 'spare', containerDisk: { image: 'example.com/disk:1' } })), field: 'spec.volumes', message: 'volume spare is not used' },
-  { name: 'disk names unique', object: vm((s) => s.instance.disks.push({ name: 'root', readOnly: true })), field: 'spec.instance.disks[2]', message: 'Duplicate value' },
-  { name: 'disk name is a DNS label', object: vm((s) => (s.instance.disks[0].name = 'Root')), field: 'spec.instance.disks[0].name', message: 'should match' },
-  { name: 'disk readOnly boolean', object: vm((s) => (s.instance.disks[0].readOnly = 'no')), field: 'spec.instance.disks[0].readOnly', message: 'must be of type boolean' },
-  { name: 'volume names unique', object: vm((s) => s.volumes.push({ name: 'root', containerDisk: { image: 'example.com/other:1' } })), field: 'spec.volumes[2]', message: 'Duplicate value' },
-  { name: 'volume needs a source', object: vm((s) => (s.volumes[1] = { name: 'cloudinit' })), field: 'spec.volumes[1]', message: 'set a source' },
-  { name: 'volume has one source', object: vm((s) => (s.volumes[0].persistentVolumeClaim = { claimName: 'root', hotpluggable: false })), field: 'spec.volumes[0]', message: 'set only one source per volume' },
-  { name: 'containerDisk image required', object: vm((s) => (s.volumes[0].containerDisk = {})), field: 'spec.volumes[0].containerDisk.image', message: 'Required value' },
-  { name: 'containerDisk image length', object: vm((s) => (s.volumes[0].containerDisk.image = 'x'.repeat(513))), field: 'spec.volumes[0].containerDisk.image', message: 'may not be more than 512' },
-  { name: 'containerRootfs size required', object: vm((s) => ((s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }), (s.volumes[0] = { name: 'root', containerRootfs: { image: 'r:1' } }))), field: 'spec.volumes[0].containerRootfs.size', message: 'Required value' },
-  { name: 'containerRootfs size above zero', object: vm((s) => ((s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }), (s.volumes[0] = { name: 'root', containerRootfs: { image: 'r:1', size: '0Gi' } }))), field: 'spec.volumes[0].containerRootfs.size', message: 'size must be greater than 0' },
-  { name: 'persistentVolumeClaim claimName required', object: vm((s) => (s.volumes[0] = { name: 'root', persistentVolumeClaim: { hotpluggable: false } })), field: 'spec.volumes[0].persistentVolumeClaim.claimName', message: 'Required value' },
-  { name: 'claimName is a DNS subdomain', object: vm((s) => (s.volumes[0] = { name: 'root', persistentVolumeClaim: { claimName: 'Root_Disk' } })), field: 'spec.volumes[0].persistentVolumeClaim.claimName', message: 'should match' },
-  { name: 'dataVolume volumeName required', object: vm((s) => (s.volumes[0] = { name: 'root', dataVolume: {} })), field: 'spec.volumes[0].dataVolume.volumeName', message: 'Required value' },
-  { name: 'fileSystem needs a PVC or dataVolume', object: vm((s) => ((s.instance.fileSystems = [{ name: 'share' }]), s.volumes.push({ name: 'share', containerDisk: { image: 'example.com/disk:1' } }))), field: 'spec.instance.fileSystems', message: 'each fileSystem needs a persistentVolumeClaim or dataVolume' },
-  { name: 'disk and fileSystem names differ', object: vm((s) => ((s.instance.fileSystems = [{ name: 'share' }]), s.instance.disks.push({ name: 'share', readOnly: false }), s.volumes.push({ name: 'share', persistentVolumeClaim: { claimName: 'share', hotpluggable: false } }))), field: 'spec.instance.fileSystems', message: 'disk and fileSystem names must differ' },
-  { name: 'at most 32 disks', object: vm((s) => (s.instance.disks = Array.from({ length: 33 }, (_, i) => ({ name: `d${i}`, readOnly: false })))), field: 'spec.instance.disks', message: 'must have at most 32 items' },
+  {
+    name: 'disk needs a volume',
+    object: vm((s) => s.instance.disks.push({ name: 'data', readOnly: false })),
+    field: 'spec.instance.disks',
+    message: 'disk data has no volume of that name',
+  },
+  {
+    name: 'volume must be used',
+    object: vm((s) => s.volumes.push({ name: 'spare', containerDisk: { image: 'example.com/disk:1' } })),
+    field: 'spec.volumes',
+    message: 'volume spare is not used',
+  },
+  {
+    name: 'disk names unique',
+    object: vm((s) => s.instance.disks.push({ name: 'root', readOnly: true })),
+    field: 'spec.instance.disks[2]',
+    message: 'Duplicate value',
+  },
+  {
+    name: 'disk name is a DNS label',
+    object: vm((s) => (s.instance.disks[0].name = 'Root')),
+    field: 'spec.instance.disks[0].name',
+    message: 'should match',
+  },
+  {
+    name: 'disk readOnly boolean',
+    object: vm((s) => (s.instance.disks[0].readOnly = 'no')),
+    field: 'spec.instance.disks[0].readOnly',
+    message: 'must be of type boolean',
+  },
+  {
+    name: 'volume names unique',
+    object: vm((s) => s.volumes.push({ name: 'root', containerDisk: { image: 'example.com/other:1' } })),
+    field: 'spec.volumes[2]',
+    message: 'Duplicate value',
+  },
+  {
+    name: 'volume needs a source',
+    object: vm((s) => (s.volumes[1] = { name: 'cloudinit' })),
+    field: 'spec.volumes[1]',
+    message: 'set a source',
+  },
+  {
+    name: 'volume has one source',
+    object: vm((s) => (s.volumes[0].persistentVolumeClaim = { claimName: 'root', hotpluggable: false })),
+    field: 'spec.volumes[0]',
+    message: 'set only one source per volume',
+  },
+  {
+    name: 'containerDisk image required',
+    object: vm((s) => (s.volumes[0].containerDisk = {})),
+    field: 'spec.volumes[0].containerDisk.image',
+    message: 'Required value',
+  },
+  {
+    name: 'containerDisk image length',
+    object: vm((s) => (s.volumes[0].containerDisk.image = 'x'.repeat(513))),
+    field: 'spec.volumes[0].containerDisk.image',
+    message: 'may not be more than 512',
+  },
+  {
+    name: 'containerRootfs size required',
+    object: vm(
+      (s) => (
+        (s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }),
+        (s.volumes[0] = { name: 'root', containerRootfs: { image: 'r:1' } })
+      ),
+    ),
+    field: 'spec.volumes[0].containerRootfs.size',
+    message: 'Required value',
+  },
+  {
+    name: 'containerRootfs size above zero',
+    object: vm(
+      (s) => (
+        (s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }),
+        (s.volumes[0] = { name: 'root', containerRootfs: { image: 'r:1', size: '0Gi' } })
+      ),
+    ),
+    field: 'spec.volumes[0].containerRootfs.size',
+    message: 'size must be greater than 0',
+  },
+  {
+    name: 'persistentVolumeClaim claimName required',
+    object: vm((s) => (s.volumes[0] = { name: 'root', persistentVolumeClaim: { hotpluggable: false } })),
+    field: 'spec.volumes[0].persistentVolumeClaim.claimName',
+    message: 'Required value',
+  },
+  {
+    name: 'claimName is a DNS subdomain',
+    object: vm((s) => (s.volumes[0] = { name: 'root', persistentVolumeClaim: { claimName: 'Root_Disk' } })),
+    field: 'spec.volumes[0].persistentVolumeClaim.claimName',
+    message: 'should match',
+  },
+  {
+    name: 'dataVolume volumeName required',
+    object: vm((s) => (s.volumes[0] = { name: 'root', dataVolume: {} })),
+    field: 'spec.volumes[0].dataVolume.volumeName',
+    message: 'Required value',
+  },
+  {
+    name: 'fileSystem needs a PVC or dataVolume',
+    object: vm(
+      (s) => (
+        (s.instance.fileSystems = [{ name: 'share' }]),
+        s.volumes.push({ name: 'share', containerDisk: { image: 'example.com/disk:1' } })
+      ),
+    ),
+    field: 'spec.instance.fileSystems',
+    message: 'each fileSystem needs a persistentVolumeClaim or dataVolume',
+  },
+  {
+    name: 'disk and fileSystem names differ',
+    object: vm(
+      (s) => (
+        (s.instance.fileSystems = [{ name: 'share' }]),
+        s.instance.disks.push({ name: 'share', readOnly: false }),
+        s.volumes.push({ name: 'share', persistentVolumeClaim: { claimName: 'share', hotpluggable: false } })
+      ),
+    ),
+    field: 'spec.instance.fileSystems',
+    message: 'disk and fileSystem names must differ',
+  },
+  {
+    name: 'at most 32 disks',
+    object: vm((s) => (s.instance.disks = Array.from({ length: 33 }, (_, i) => ({ name: `d${i}`, readOnly: false })))),
+    field: 'spec.instance.disks',
+    message: 'must have at most 32 items',
+  },
   // --- cloud-init
-  { name: 'one user-data source', object: vm((s) => (s.volumes[1].cloudInit.userDataSecretName = 'web-userdata')), field: 'spec.volumes[1].cloudInit', message: 'at most one of userData, userDataBase64, userDataSecretName' },
-  { name: 'one network-data source', object: vm((s) => (s.volumes[1].cloudInit = { networkData: 'version: 2', networkDataBase64: 'dmVyc2lvbjogMg==' })), field: 'spec.volumes[1].cloudInit', message: 'at most one of networkData, networkDataBase64, networkDataSecretName' },
-  { name: 'user-data base64 valid', object: vm((s) => (s.volumes[1].cloudInit = { userDataBase64: 'not base64!' })), field: 'spec.volumes[1].cloudInit.userDataBase64', message: 'must be of type byte' },
-  { name: 'user-data Secret name valid', object: vm((s) => (s.volumes[1].cloudInit = { userDataSecretName: 'Web Secret' })), field: 'spec.volumes[1].cloudInit.userDataSecretName', message: 'should match' },
-  { name: 'at most one cloudInit volume', object: vm((s) => (s.instance.disks.push({ name: 'ci2', readOnly: false }), s.volumes.push({ name: 'ci2', cloudInit: { userData: '#cloud-config\n' } }))), field: 'spec.volumes', message: 'at most one cloudInit volume' },
+  {
+    name: 'one user-data source',
+    object: vm((s) => (s.volumes[1].cloudInit.userDataSecretName = 'web-userdata')),
+    field: 'spec.volumes[1].cloudInit',
+    message: 'at most one of userData, userDataBase64, userDataSecretName',
+  },
+  {
+    name: 'one network-data source',
+    object: vm((s) => (s.volumes[1].cloudInit = { networkData: 'version: 2', networkDataBase64: 'dmVyc2lvbjogMg==' })),
+    field: 'spec.volumes[1].cloudInit',
+    message: 'at most one of networkData, networkDataBase64, networkDataSecretName',
+  },
+  {
+    name: 'user-data base64 valid',
+    object: vm((s) => (s.volumes[1].cloudInit = { userDataBase64: 'not base64!' })),
+    field: 'spec.volumes[1].cloudInit.userDataBase64',
+    message: 'must be of type byte',
+  },
+  {
+    name: 'user-data Secret name valid',
+    object: vm((s) => (s.volumes[1].cloudInit = { userDataSecretName: 'Web Secret' })),
+    field: 'spec.volumes[1].cloudInit.userDataSecretName',
+    message: 'should match',
+  },
+  {
+    name: 'at most one cloudInit volume',
+    object: vm(
+      (s) => (
+        s.instance.disks.push({ name: 'ci2', readOnly: false }),
+        s.volumes.push({ name: 'ci2', cloudInit: { userData: '#cloud-config\n' } })
+      ),
+    ),
+    field: 'spec.volumes',
+    message: 'at most one cloudInit volume',
+  },
   // --- interfaces and networks
-  { name: 'interface needs a network', object: vm((s) => s.instance.interfaces.push({ name: 'lan', mac: '52:54:00:00:00:02' })), field: 'spec.instance.interfaces', message: 'interface lan has no network of that name' },
-  { name: 'network must be used', object: vm((s) => s.networks.push({ name: 'lan', multus: { networkName: 'br-lan' } })), field: 'spec.networks', message: 'network lan is not used' },
-  { name: 'interface names unique', object: vm((s) => s.instance.interfaces.push({ name: 'pod', mac: '52:54:00:00:00:09' })), field: 'spec.instance.interfaces[1]', message: 'Duplicate value' },
-  { name: 'network names unique', object: vm((s) => s.networks.push({ name: 'pod', pod: {} })), field: 'spec.networks[1]', message: 'Duplicate value' },
-  { name: 'one binding per interface', object: vm((s) => (s.instance.interfaces[0].bridge = {})), field: 'spec.instance.interfaces[0]', message: 'set at most one binding' },
-  { name: 'mac format', object: vm((s) => (s.instance.interfaces[0].mac = '52:54:00:zz:00:01')), field: 'spec.instance.interfaces[0].mac', message: 'mac must look like' },
-  { name: 'mac unicast', object: vm((s) => (s.instance.interfaces[0].mac = '53:54:00:00:00:01')), field: 'spec.instance.interfaces[0].mac', message: 'unicast' },
-  { name: 'macs unique', object: multusVm({ bridge: {} }, (s) => (s.instance.interfaces[1].mac = s.instance.interfaces[0].mac)), field: 'spec.instance.interfaces', message: 'each interface needs its own mac' },
-  { name: 'masquerade cidr is a CIDR', object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = '10.0.2.0')), field: 'spec.instance.interfaces[0].masquerade.cidr', message: 'cidr must be an IPv4 CIDR' },
-  { name: 'masquerade cidr is IPv4', object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = 'fd00::/64')), field: 'spec.instance.interfaces[0].masquerade.cidr', message: 'cidr must be IPv4' },
-  { name: 'masquerade cidr holds 4 addresses', object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = '10.0.2.0/31')), field: 'spec.instance.interfaces[0].masquerade.cidr', message: 'at least 4 addresses' },
-  { name: 'masquerade port range', object: vm((s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 70000, protocol: 'TCP' }])), field: 'spec.instance.interfaces[0].masquerade.ports[0].port', message: 'less than or equal to 65535' },
-  { name: 'masquerade port protocol enum', object: vm((s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 80, protocol: 'HTTP' }])), field: 'spec.instance.interfaces[0].masquerade.ports[0].protocol', message: 'supported values: "TCP", "UDP", "SCTP"' },
-  { name: 'masquerade ports unique', object: vm((s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 80, protocol: 'TCP' }, { port: 80, protocol: 'TCP' }])), field: 'spec.instance.interfaces[0].masquerade.ports[1]', message: 'Duplicate value' },
-  { name: 'masquerade only on the pod network', object: multusVm({ masquerade: { cidr: '10.0.3.0/30' } }), field: 'spec.instance.interfaces', message: 'masquerade works only on the pod network' },
-  { name: 'sriov needs a multus network', object: vm((s) => (s.instance.interfaces[0] = { name: 'pod', mac: '52:54:00:00:00:01', sriov: {} })), field: 'spec.instance.interfaces', message: 'need a multus network' },
-  { name: 'vdpa numQueues at least 1', object: multusVm({ vdpa: { numQueues: 0, iommu: false } }), field: 'spec.instance.interfaces[1].vdpa.numQueues', message: 'greater than or equal to 1' },
-  { name: 'vhostUser needs dedicated CPUs', object: multusVm({ vhostUser: {} }, (s) => (s.instance.memory.hugepages = { pageSize: '2Mi' })), field: 'spec.instance.interfaces', message: 'vhostUser needs cpu.dedicatedCPUPlacement' },
-  { name: 'vhostUser needs hugepages', object: multusVm({ vhostUser: {} }, (s) => (s.instance.cpu.dedicatedCPUPlacement = true)), field: 'spec.instance.interfaces', message: 'vhostUser needs memory.hugepages' },
-  { name: 'network needs pod or multus', object: vm((s) => (s.networks[0] = { name: 'pod' })), field: 'spec.networks[0]', message: 'set pod or multus' },
-  { name: 'network is pod or multus, not both', object: vm((s) => (s.networks[0].multus = { networkName: 'br-lan' })), field: 'spec.networks[0]', message: 'set only one of pod or multus' },
-  { name: 'at most one pod network', object: vm((s) => (s.instance.interfaces.push({ name: 'pod2', mac: '52:54:00:00:00:03', bridge: {} }), s.networks.push({ name: 'pod2', pod: {} }))), field: 'spec.networks', message: 'at most one pod network' },
-  { name: 'multus networkName required', object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus = {})), field: 'spec.networks[1].multus.networkName', message: 'Required value' },
-  { name: 'multus networkName format', object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus.networkName = 'a/b/c')), field: 'spec.networks[1].multus.networkName', message: 'should match' },
+  {
+    name: 'interface needs a network',
+    object: vm((s) => s.instance.interfaces.push({ name: 'lan', mac: '52:54:00:00:00:02' })),
+    field: 'spec.instance.interfaces',
+    message: 'interface lan has no network of that name',
+  },
+  {
+    name: 'network must be used',
+    object: vm((s) => s.networks.push({ name: 'lan', multus: { networkName: 'br-lan' } })),
+    field: 'spec.networks',
+    message: 'network lan is not used',
+  },
+  {
+    name: 'interface names unique',
+    object: vm((s) => s.instance.interfaces.push({ name: 'pod', mac: '52:54:00:00:00:09' })),
+    field: 'spec.instance.interfaces[1]',
+    message: 'Duplicate value',
+  },
+  {
+    name: 'network names unique',
+    object: vm((s) => s.networks.push({ name: 'pod', pod: {} })),
+    field: 'spec.networks[1]',
+    message: 'Duplicate value',
+  },
+  {
+    name: 'one binding per interface',
+    object: vm((s) => (s.instance.interfaces[0].bridge = {})),
+    field: 'spec.instance.interfaces[0]',
+    message: 'set at most one binding',
+  },
+  {
+    name: 'mac format',
+    object: vm((s) => (s.instance.interfaces[0].mac = '52:54:00:zz:00:01')),
+    field: 'spec.instance.interfaces[0].mac',
+    message: 'mac must look like',
+  },
+  {
+    name: 'mac unicast',
+    object: vm((s) => (s.instance.interfaces[0].mac = '53:54:00:00:00:01')),
+    field: 'spec.instance.interfaces[0].mac',
+    message: 'unicast',
+  },
+  {
+    name: 'macs unique',
+    object: multusVm({ bridge: {} }, (s) => (s.instance.interfaces[1].mac = s.instance.interfaces[0].mac)),
+    field: 'spec.instance.interfaces',
+    message: 'each interface needs its own mac',
+  },
+  {
+    name: 'masquerade cidr is a CIDR',
+    object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = '10.0.2.0')),
+    field: 'spec.instance.interfaces[0].masquerade.cidr',
+    message: 'cidr must be an IPv4 CIDR',
+  },
+  {
+    name: 'masquerade cidr is IPv4',
+    object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = 'fd00::/64')),
+    field: 'spec.instance.interfaces[0].masquerade.cidr',
+    message: 'cidr must be IPv4',
+  },
+  {
+    name: 'masquerade cidr holds 4 addresses',
+    object: vm((s) => (s.instance.interfaces[0].masquerade.cidr = '10.0.2.0/31')),
+    field: 'spec.instance.interfaces[0].masquerade.cidr',
+    message: 'at least 4 addresses',
+  },
+  {
+    name: 'masquerade port range',
+    object: vm((s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 70000, protocol: 'TCP' }])),
+    field: 'spec.instance.interfaces[0].masquerade.ports[0].port',
+    message: 'less than or equal to 65535',
+  },
+  {
+    name: 'masquerade port protocol enum',
+    object: vm((s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 80, protocol: 'HTTP' }])),
+    field: 'spec.instance.interfaces[0].masquerade.ports[0].protocol',
+    message: 'supported values: "TCP", "UDP", "SCTP"',
+  },
+  {
+    name: 'masquerade ports unique',
+    object: vm(
+      (s) =>
+        (s.instance.interfaces[0].masquerade.ports = [
+          { port: 80, protocol: 'TCP' },
+          { port: 80, protocol: 'TCP' },
+        ]),
+    ),
+    field: 'spec.instance.interfaces[0].masquerade.ports[1]',
+    message: 'Duplicate value',
+  },
+  {
+    name: 'masquerade only on the pod network',
+    object: multusVm({ masquerade: { cidr: '10.0.3.0/30' } }),
+    field: 'spec.instance.interfaces',
+    message: 'masquerade works only on the pod network',
+  },
+  {
+    name: 'sriov needs a multus network',
+    object: vm((s) => (s.instance.interfaces[0] = { name: 'pod', mac: '52:54:00:00:00:01', sriov: {} })),
+    field: 'spec.instance.interfaces',
+    message: 'need a multus network',
+  },
+  {
+    name: 'vdpa numQueues at least 1',
+    object: multusVm({ vdpa: { numQueues: 0, iommu: false } }),
+    field: 'spec.instance.interfaces[1].vdpa.numQueues',
+    message: 'greater than or equal to 1',
+  },
+  {
+    name: 'vhostUser needs dedicated CPUs',
+    object: multusVm({ vhostUser: {} }, (s) => (s.instance.memory.hugepages = { pageSize: '2Mi' })),
+    field: 'spec.instance.interfaces',
+    message: 'vhostUser needs cpu.dedicatedCPUPlacement',
+  },
+  {
+    name: 'vhostUser needs hugepages',
+    object: multusVm({ vhostUser: {} }, (s) => (s.instance.cpu.dedicatedCPUPlacement = true)),
+    field: 'spec.instance.interfaces',
+    message: 'vhostUser needs memory.hugepages',
+  },
+  {
+    name: 'network needs pod or multus',
+    object: vm((s) => (s.networks[0] = { name: 'pod' })),
+    field: 'spec.networks[0]',
+    message: 'set pod or multus',
+  },
+  {
+    name: 'network is pod or multus, not both',
+    object: vm((s) => (s.networks[0].multus = { networkName: 'br-lan' })),
+    field: 'spec.networks[0]',
+    message: 'set only one of pod or multus',
+  },
+  {
+    name: 'at most one pod network',
+    object: vm(
+      (s) => (
+        s.instance.interfaces.push({ name: 'pod2', mac: '52:54:00:00:00:03', bridge: {} }),
+        s.networks.push({ name: 'pod2', pod: {} })
+      ),
+    ),
+    field: 'spec.networks',
+    message: 'at most one pod network',
+  },
+  {
+    name: 'multus networkName required',
+    object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus = {})),
+    field: 'spec.networks[1].multus.networkName',
+    message: 'Required value',
+  },
+  {
+    name: 'multus networkName format',
+    object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus.networkName = 'a/b/c')),
+    field: 'spec.networks[1].multus.networkName',
+    message: 'should match',
+  },
   // --- probes and scheduling
-  { name: 'probes need the pod network', object: multusVm({ bridge: {} }, (s) => ((s.instance.interfaces = [s.instance.interfaces[1]]), (s.networks = [s.networks[1]]), (s.readinessProbe = { tcpSocket: { port: 22 } }))), field: 'spec', message: 'probes reach the guest through the pod network' },
-  { name: 'toleration operator enum', object: vm((s) => (s.tolerations = [{ key: 'a', operator: 'In' }])), field: 'spec.tolerations[0].operator', message: 'supported values: "Exists", "Equal"' },
-  { name: 'toleration Exists has no value', object: vm((s) => (s.tolerations = [{ key: 'a', operator: 'Exists', value: 'b' }])), field: 'spec.tolerations[0].value', message: 'value must be empty when operator is Exists' },
-  { name: 'tolerationSeconds only with NoExecute', object: vm((s) => (s.tolerations = [{ key: 'a', effect: 'NoSchedule', tolerationSeconds: 30 }])), field: 'spec.tolerations[0].tolerationSeconds', message: "applies only to effect 'NoExecute'" },
-  { name: 'toleration effect enum', object: vm((s) => (s.tolerations = [{ key: 'a', effect: 'Never' }])), field: 'spec.tolerations[0].effect', message: 'supported values: "NoSchedule"' },
-  { name: 'nodeSelector values are strings', object: vm((s) => (s.nodeSelector = { zone: 1 })), field: 'spec.nodeSelector[zone]', message: 'must be of type string' },
-  { name: 'affinity is an object', object: vm((s) => (s.affinity = 'anywhere')), field: 'spec.affinity', message: 'must be of type object' },
+  {
+    name: 'probes need the pod network',
+    object: multusVm(
+      { bridge: {} },
+      (s) => (
+        (s.instance.interfaces = [s.instance.interfaces[1]]),
+        (s.networks = [s.networks[1]]),
+        (s.readinessProbe = { tcpSocket: { port: 22 } })
+      ),
+    ),
+    field: 'spec',
+    message: 'probes reach the guest through the pod network',
+  },
+  {
+    name: 'toleration operator enum',
+    object: vm((s) => (s.tolerations = [{ key: 'a', operator: 'In' }])),
+    field: 'spec.tolerations[0].operator',
+    message: 'supported values: "Exists", "Equal"',
+  },
+  {
+    name: 'toleration Exists has no value',
+    object: vm((s) => (s.tolerations = [{ key: 'a', operator: 'Exists', value: 'b' }])),
+    field: 'spec.tolerations[0].value',
+    message: 'value must be empty when operator is Exists',
+  },
+  {
+    name: 'tolerationSeconds only with NoExecute',
+    object: vm((s) => (s.tolerations = [{ key: 'a', effect: 'NoSchedule', tolerationSeconds: 30 }])),
+    field: 'spec.tolerations[0].tolerationSeconds',
+    message: "applies only to effect 'NoExecute'",
+  },
+  {
+    name: 'toleration effect enum',
+    object: vm((s) => (s.tolerations = [{ key: 'a', effect: 'Never' }])),
+    field: 'spec.tolerations[0].effect',
+    message: 'supported values: "NoSchedule"',
+  },
+  {
+    name: 'nodeSelector values are strings',
+    object: vm((s) => (s.nodeSelector = { zone: 1 })),
+    field: 'spec.nodeSelector[zone]',
+    message: 'must be of type string',
+  },
+  {
+    name: 'affinity is an object',
+    object: vm((s) => (s.affinity = 'anywhere')),
+    field: 'spec.affinity',
+    message: 'must be of type object',
+  },
   // --- immutability (updates)
-  { name: 'cpu and memory immutable', ...update(() => {}, (s) => (s.instance.cpu.sockets = 2)), field: 'spec.instance', message: 'cpu and memory are immutable' },
-  { name: 'kernel immutable', ...update((s) => ((s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' })), (s) => (s.instance.kernel.cmdline = 'root=/dev/vdb')), field: 'spec.instance.kernel', message: 'kernel is immutable' },
-  { name: 'interfaces immutable', ...update(() => {}, (s) => (s.instance.interfaces[0].mac = '52:54:00:00:00:aa')), field: 'spec.instance.interfaces', message: 'interfaces are immutable' },
-  { name: 'networks immutable', before: multusVm({ bridge: {} }), object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus.networkName = 'br-wan')), field: 'spec.networks', message: 'networks are immutable' },
-  { name: 'existing volume cannot change', ...update(() => {}, (s) => (s.volumes[0].containerDisk.image = 'example.com/disk:2')), field: 'spec.volumes', message: 'an existing volume cannot be changed' },
-  { name: 'only hotpluggable volumes removed', ...update((s) => (s.instance.disks.push({ name: 'data', readOnly: false }), s.volumes.push({ name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: false } })), (s) => ((s.instance.disks = s.instance.disks.slice(0, 2)), (s.volumes = s.volumes.slice(0, 2)))), field: 'spec.volumes', message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be removed' },
-  { name: 'only hotpluggable volumes added', ...update(() => {}, (s) => (s.instance.disks.push({ name: 'data', readOnly: false }), s.volumes.push({ ...hotplugPvc, persistentVolumeClaim: { claimName: 'data', hotpluggable: false } }))), field: 'spec.volumes', message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be added' },
+  {
+    name: 'cpu and memory immutable',
+    ...update(
+      () => {},
+      (s) => (s.instance.cpu.sockets = 2),
+    ),
+    field: 'spec.instance',
+    message: 'cpu and memory are immutable',
+  },
+  {
+    name: 'kernel immutable',
+    ...update(
+      (s) => (s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }),
+      (s) => (s.instance.kernel.cmdline = 'root=/dev/vdb'),
+    ),
+    field: 'spec.instance.kernel',
+    message: 'kernel is immutable',
+  },
+  {
+    name: 'interfaces immutable',
+    ...update(
+      () => {},
+      (s) => (s.instance.interfaces[0].mac = '52:54:00:00:00:aa'),
+    ),
+    field: 'spec.instance.interfaces',
+    message: 'interfaces are immutable',
+  },
+  {
+    name: 'networks immutable',
+    before: multusVm({ bridge: {} }),
+    object: multusVm({ bridge: {} }, (s) => (s.networks[1].multus.networkName = 'br-wan')),
+    field: 'spec.networks',
+    message: 'networks are immutable',
+  },
+  {
+    name: 'existing volume cannot change',
+    ...update(
+      () => {},
+      (s) => (s.volumes[0].containerDisk.image = 'example.com/disk:2'),
+    ),
+    field: 'spec.volumes',
+    message: 'an existing volume cannot be changed',
+  },
+  {
+    name: 'only hotpluggable volumes removed',
+    ...update(
+      (s) => (
+        s.instance.disks.push({ name: 'data', readOnly: false }),
+        s.volumes.push({ name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: false } })
+      ),
+      (s) => ((s.instance.disks = s.instance.disks.slice(0, 2)), (s.volumes = s.volumes.slice(0, 2))),
+    ),
+    field: 'spec.volumes',
+    message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be removed',
+  },
+  {
+    name: 'only hotpluggable volumes added',
+    ...update(
+      () => {},
+      (s) => (
+        s.instance.disks.push({ name: 'data', readOnly: false }),
+        s.volumes.push({ ...hotplugPvc, persistentVolumeClaim: { claimName: 'data', hotpluggable: false } })
+      ),
+    ),
+    field: 'spec.volumes',
+    message: 'only hotpluggable persistentVolumeClaim or dataVolume volumes can be added',
+  },
   // --- VirtualMachineMigration
-  { name: 'migration vmName required', object: migration({ timeoutSeconds: 600 }), field: 'spec.vmName', message: 'Required value' },
-  { name: 'migration vmName is a DNS label', object: migration({ vmName: 'Web', timeoutSeconds: 600 }), field: 'spec.vmName', message: 'should match' },
-  { name: 'migration timeout at least 1 s', object: migration({ vmName: 'bad', timeoutSeconds: 0 }), field: 'spec.timeoutSeconds', message: 'greater than or equal to 1' },
+  {
+    name: 'migration vmName required',
+    object: migration({ timeoutSeconds: 600 }),
+    field: 'spec.vmName',
+    message: 'Required value',
+  },
+  {
+    name: 'migration vmName is a DNS label',
+    object: migration({ vmName: 'Web', timeoutSeconds: 600 }),
+    field: 'spec.vmName',
+    message: 'should match',
+  },
+  {
+    name: 'migration timeout at least 1 s',
+    object: migration({ vmName: 'bad', timeoutSeconds: 0 }),
+    field: 'spec.timeoutSeconds',
+    message: 'greater than or equal to 1',
+  },
   {
     name: 'migration spec immutable',
     before: migration({ vmName: 'bad', timeoutSeconds: 600 }),
@@ -188,10 +745,20 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
 export const VALID_UPDATES: readonly { name: string; before: KubevisorObject; object: KubevisorObject }[] = [
   {
     name: 'hotpluggable PVC added and runPolicy changed',
-    ...update(() => {}, (s) => ((s.runPolicy = 'Always'), s.instance.disks.push({ name: 'data', readOnly: false }), s.volumes.push(hotplugPvc))),
+    ...update(
+      () => {},
+      (s) => (
+        (s.runPolicy = 'Always'),
+        s.instance.disks.push({ name: 'data', readOnly: false }),
+        s.volumes.push(hotplugPvc)
+      ),
+    ),
   },
   {
     name: 'paused and restart requested',
-    ...update(() => {}, (s) => ((s.power.paused = true), (s.power.restartRequest = 'r1'))),
+    ...update(
+      () => {},
+      (s) => ((s.power.paused = true), (s.power.restartRequest = 'r1')),
+    ),
   },
 ];

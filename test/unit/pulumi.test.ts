@@ -1,0 +1,88 @@
+/**
+ * The Pulumi frontend under the official mocks (pulumi.runtime.setMocks, no engine): the example program registers
+ * exactly the objects the cdk8s app synthesizes, as children of kubevisor:index:* components.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { Testing } from 'cdk8s';
+import type { KubevisorObject } from '../../api';
+import { buildApp } from '../../stacks/cdk8s/app';
+import type * as Frontend from '../../constructs/pulumi';
+import type * as Program from '../../stacks/pulumi';
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  custom?: boolean;
+}
+const registered: Registered[] = [];
+
+beforeAll(() => {
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom });
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: (args) => args.inputs,
+    },
+    'kubevisor-examples',
+    'test',
+    true,
+  );
+});
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after setMocks, as Pulumi requires
+const frontend = () => require('../../constructs/pulumi') as typeof Frontend;
+const resolved = <T>(o: pulumi.Output<T>) => new Promise<T>((r) => o.apply(r));
+
+test('each example: the cdk8s object equals the input the Pulumi program registers', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- setMocks must run before the program loads
+  const program = require('../../stacks/pulumi') as typeof Program;
+  await Promise.all(program.vms.map(resolved));
+  const cdk8s = buildApp(Testing.app().outdir).charts.flatMap((c) => c.toJson()) as KubevisorObject[];
+  const pulumiObjects = registered.filter((r) => r.type === 'kubernetes:kubevisor.io/v1alpha1:VirtualMachine');
+  // Registration under mocks is asynchronous, so compare as sets.
+  expect(pulumiObjects.map((r) => r.name).sort()).toEqual(cdk8s.map((o) => o.metadata.name).sort());
+  for (const o of cdk8s) {
+    const r = pulumiObjects.find((x) => x.name === o.metadata.name)!;
+    expect(r.inputs).toEqual(o);
+  }
+  const components = registered.filter((r) => r.type === 'kubevisor:index:VirtualMachine');
+  expect(components.map((c) => c.name).sort()).toEqual(['db', 'kernel-boot', 'web']);
+  expect(components.every((c) => c.custom === false)).toBe(true);
+});
+
+test('children are parented to their component (the URN carries the component type)', async () => {
+  const { VirtualMachine } = frontend();
+  const vm = new VirtualMachine('solo', {
+    disks: [{ name: 'root' }],
+    volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+  });
+  const urn = await resolved(vm.resource.urn);
+  expect(urn).toMatch(/kubevisor:index:VirtualMachine\$kubernetes:kubevisor\.io\/v1alpha1:VirtualMachine::solo$/);
+  expect(await resolved(vm.vmName)).toBe('solo');
+});
+
+test('invalid args throw every error before anything is registered', async () => {
+  const { VirtualMachine, VirtualMachineMigration } = frontend();
+  const before = registered.length;
+  expect(() => new VirtualMachine('broken', { cpu: { sockets: 0 }, disks: [{ name: 'ghost' }] })).toThrow(
+    /3 validation error\(s\):\n {2}\[broken\] spec\.instance\.cpu\.sockets: [^\n]*\n {2}\[broken\] spec\.instance\.disks: .*disk ghost has no volume.*\n {2}\[broken\] spec\.instance: .*nothing to boot/,
+  );
+  expect(() => new VirtualMachineMigration('m', { vmName: 'Not_A_Name' })).toThrow(/\[m\] spec\.vmName: Invalid value/);
+  expect(registered.length).toBe(before);
+});
+
+test('the migration component registers its CustomResource', async () => {
+  const { VirtualMachineMigration } = frontend();
+  const m = new VirtualMachineMigration('move-web', { vmName: 'web' });
+  expect(await resolved(m.migrationName)).toBe('move-web');
+  const r = registered.find((x) => x.type === 'kubernetes:kubevisor.io/v1alpha1:VirtualMachineMigration')!;
+  expect(r.inputs).toEqual({
+    apiVersion: 'kubevisor.io/v1alpha1',
+    kind: 'VirtualMachineMigration',
+    metadata: { name: 'move-web' },
+    spec: { vmName: 'web', timeoutSeconds: 600 },
+  });
+});
