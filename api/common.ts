@@ -54,7 +54,7 @@ export const conditions = array(condition, {
 });
 
 const resourceList = (description: string) =>
-  map(quantity({ description: 'A quantity, e.g. 2, 500m, 4Gi.' }), { description, maxProperties: 16 });
+  map(quantity({ description: 'A quantity, e.g. 2, 500m, 4Gi.' }), { description, maxProperties: 8 });
 
 export const resources = object(
   {

@@ -33,7 +33,8 @@ export interface KindInfo {
 // Pod names and labels derive from the VM name, so it must be a DNS label (the API server itself only
 // requires a DNS subdomain of custom-resource names).
 const vmNameRule: Rule = {
-  rule: "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+  // The API server already requires a DNS subdomain; a label is one with no dots and at most 63 characters.
+  rule: "self.metadata.name.size() <= 63 && !self.metadata.name.contains('.')",
   message:
     "the VM name must be a DNS label: at most 63 lowercase letters, digits and '-' (it becomes the guest hostname)",
 };

@@ -119,6 +119,8 @@ export function quantity(opts: Common<string | number>): Schema<string | number>
       anyOf: [{ type: 'integer' }, { type: 'string' }],
       'x-kubernetes-int-or-string': true,
       pattern: QUANTITY_PATTERN,
+      // Bounds the API server's CEL cost estimate for rules that parse quantities.
+      maxLength: 64,
     },
     opts,
   );
@@ -132,7 +134,11 @@ type ObjectOf<P extends Props, R extends keyof P> = Simplify<
 /** An object with known properties; `required` lists the keys that must be present. */
 export function object<P extends Props, const R extends keyof P & string = never>(
   properties: P,
-  opts: Common<Partial<ObjectOf<P, R>>> & { readonly required?: readonly R[] },
+  opts: Omit<Common<unknown>, 'default'> & {
+    readonly required?: readonly R[];
+    /** Default value; never used to infer which keys are required. */
+    readonly default?: NoInfer<Partial<ObjectOf<P, R>>>;
+  },
 ): Schema<ObjectOf<P, R>> {
   const o: OpenAPISchema = {
     type: 'object',

@@ -87,7 +87,7 @@ function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldErr
         // The API server validates metadata itself (see kinds.ts); the CRD schema only says it is an object.
         if (x === undefined || (path === '' && k === 'metadata')) continue;
         const ps = s.properties?.[k] ?? s.additionalProperties;
-        if (ps) structural(ps, x, s.properties ? join(path, k) : `${path}[${k}]`, errors);
+        if (ps) structural(ps, x, join(path, k), errors);
         else if (!s['x-kubernetes-preserve-unknown-fields'])
           errors.push({ field: join(path, k), type: 'Unknown field', detail: '' });
       }
@@ -252,7 +252,7 @@ function cel(s: OpenAPISchema, v: unknown, old: unknown, path: string, errors: F
     }
   } else if (s.additionalProperties && typeof v === 'object' && !Array.isArray(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      cel(s.additionalProperties, x, (old as Record<string, unknown> | undefined)?.[k], `${path}[${k}]`, errors);
+      cel(s.additionalProperties, x, (old as Record<string, unknown> | undefined)?.[k], join(path, k), errors);
     }
   } else if (s.items && Array.isArray(v)) {
     // Old items are correlated only for map-lists (by key), as in the API server.

@@ -38,7 +38,9 @@ const cpu = object(
   },
   {
     description: 'Guest CPU topology. vCPUs = sockets × coresPerSocket.',
-    default: {},
+    // Defaults of objects are spelled out in full: the API server checks a default against the rules of its
+    // own node without applying the nested defaults first.
+    default: { sockets: 1, coresPerSocket: 1, dedicatedCPUPlacement: false },
     rules: [
       {
         rule: `self.sockets * self.coresPerSocket <= ${LIMITS.maxVcpus}`,
@@ -65,7 +67,7 @@ const memory = object(
   },
   {
     description: 'Guest memory.',
-    default: {},
+    default: { size: '1Gi' },
     rules: [
       {
         rule: "quantity(self.size).isGreaterThan(quantity('0'))",
@@ -380,10 +382,30 @@ const power = object(
       default: 60,
     }),
   },
-  { description: 'Declarative power control. Stop a VM with runPolicy: Halted.', default: {} },
+  {
+    description: 'Declarative power control. Stop a VM with runPolicy: Halted.',
+    default: { paused: false, shutdownGracePeriodSeconds: 60 },
+  },
 );
 
 // --- spec -----------------------------------------------------------------------------------------------
+
+// `requests` and `limits` are fields of a struct, so CEL cannot iterate over them: one clause each.
+const eachResourceList = (clause: (list: string) => string) =>
+  `(!has(self.resources.requests) || ${clause('self.resources.requests')}) && (!has(self.resources.limits) || ${clause('self.resources.limits')})`;
+const HUGEPAGES_KEY = "'hugepages-' + self.instance.memory.hugepages.pageSize";
+const hugepageResourcesRule =
+  '!has(self.instance.memory.hugepages) || !has(self.resources) || ' +
+  eachResourceList(
+    (l) =>
+      `!((${HUGEPAGES_KEY}) in ${l}) || quantity(string(${l}[${HUGEPAGES_KEY}])).compareTo(quantity(self.instance.memory.size)) == 0`,
+  );
+const dedicatedCpuResourcesRule =
+  '!self.instance.cpu.dedicatedCPUPlacement || !has(self.resources) || ' +
+  eachResourceList(
+    (l) =>
+      `!('cpu' in ${l}) || (quantity(string(${l}['cpu'])).isInteger() && quantity(string(${l}['cpu'])).asInteger() == self.instance.cpu.sockets * self.instance.cpu.coresPerSocket)`,
+  );
 
 const pvcOrDv = (v: string) => `(has(${v}.persistentVolumeClaim) || has(${v}.dataVolume))`;
 const hotplug = (v: string) =>
@@ -426,14 +448,12 @@ export const virtualMachineSpec = object(
     rules: [
       {
         rule: '!has(self.instance.disks) || self.instance.disks.all(d, has(self.volumes) && self.volumes.exists(v, v.name == d.name))',
-        messageExpression:
-          "'disk ' + self.instance.disks.filter(d, !has(self.volumes) || !self.volumes.exists(v, v.name == d.name))[0].name + ' has no volume of that name: add the volume or remove the disk'",
+        message: 'every disk needs a volume of the same name: add the volume or remove the disk',
         fieldPath: '.instance.disks',
       },
       {
         rule: '!has(self.volumes) || self.volumes.all(v, (has(self.instance.disks) && self.instance.disks.exists(d, d.name == v.name)) || (has(self.instance.fileSystems) && self.instance.fileSystems.exists(f, f.name == v.name)))',
-        messageExpression:
-          "'volume ' + self.volumes.filter(v, !(has(self.instance.disks) && self.instance.disks.exists(d, d.name == v.name)) && !(has(self.instance.fileSystems) && self.instance.fileSystems.exists(f, f.name == v.name)))[0].name + ' is not used: add a disk or fileSystem of that name'",
+        message: 'every volume must be used: add a disk or fileSystem of the same name, or remove the volume',
         fieldPath: '.volumes',
       },
       {
@@ -459,14 +479,12 @@ export const virtualMachineSpec = object(
       },
       {
         rule: '!has(self.instance.interfaces) || self.instance.interfaces.all(i, has(self.networks) && self.networks.exists(n, n.name == i.name))',
-        messageExpression:
-          "'interface ' + self.instance.interfaces.filter(i, !has(self.networks) || !self.networks.exists(n, n.name == i.name))[0].name + ' has no network of that name: add the network or remove the interface'",
+        message: 'every interface needs a network of the same name: add the network or remove the interface',
         fieldPath: '.instance.interfaces',
       },
       {
         rule: '!has(self.networks) || self.networks.all(n, has(self.instance.interfaces) && self.instance.interfaces.exists(i, i.name == n.name))',
-        messageExpression:
-          "'network ' + self.networks.filter(n, !has(self.instance.interfaces) || !self.instance.interfaces.exists(i, i.name == n.name))[0].name + ' is not used: add an interface of that name'",
+        message: 'every network must be used: add an interface of the same name, or remove the network',
         fieldPath: '.networks',
       },
       {
@@ -489,13 +507,13 @@ export const virtualMachineSpec = object(
         message: 'probes reach the guest through the pod network: add a pod network interface or remove the probes',
       },
       {
-        rule: "!has(self.instance.memory.hugepages) || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !(('hugepages-' + self.instance.memory.hugepages.pageSize) in self.resources[t]) || quantity(string(self.resources[t]['hugepages-' + self.instance.memory.hugepages.pageSize])).compareTo(quantity(self.instance.memory.size)) == 0)",
+        rule: hugepageResourcesRule,
         message:
           'resources for hugepages-<pageSize> must equal instance.memory.size (or be left out: kubevisor sets them)',
         fieldPath: '.resources',
       },
       {
-        rule: "!self.instance.cpu.dedicatedCPUPlacement || !has(self.resources) || ['requests', 'limits'].all(t, !(t in self.resources) || !('cpu' in self.resources[t]) || quantity(string(self.resources[t]['cpu'])).compareTo(quantity(string(self.instance.cpu.sockets * self.instance.cpu.coresPerSocket))) == 0)",
+        rule: dedicatedCpuResourcesRule,
         message:
           'with dedicatedCPUPlacement, cpu requests and limits must equal sockets × coresPerSocket (or be left out)',
         fieldPath: '.resources',

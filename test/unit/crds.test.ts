@@ -1,7 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { KINDS, customResourceDefinition } from '../../api';
+import type { OpenAPISchema } from '../../api';
+import { KINDS, customResourceDefinition, formatFieldError } from '../../api';
+import { validateValue } from '../../api/validate';
 import { CRD_DIR, renderCrdFiles } from '../../tools/crds';
 import { compile } from '../../api/cel/library';
 
@@ -44,6 +46,20 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s CRD', (_kind, info) =>
       if (s.additionalProperties) walk(s.additionalProperties as Record<string, unknown>, `${path}{}`);
     };
     walk(version.schema.openAPIV3Schema, '');
+    expect(problems).toEqual([]);
+  });
+
+  test('every default is valid against its own node, rules included (the API server checks this)', () => {
+    const problems: string[] = [];
+    const walk = (s: OpenAPISchema, path: string) => {
+      if (s.default !== undefined) {
+        for (const e of validateValue(s, s.default, path)) problems.push(formatFieldError(e));
+      }
+      for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, `${path}.${k}`);
+      if (s.items) walk(s.items, `${path}[]`);
+      if (s.additionalProperties) walk(s.additionalProperties, `${path}{}`);
+    };
+    walk(version.schema.openAPIV3Schema as OpenAPISchema, '');
     expect(problems).toEqual([]);
   });
 

@@ -68,7 +68,7 @@ test('invalid args throw every error before anything is registered', async () =>
   const { VirtualMachine, VirtualMachineMigration } = frontend();
   const before = registered.length;
   expect(() => new VirtualMachine('broken', { cpu: { sockets: 0 }, disks: [{ name: 'ghost' }] })).toThrow(
-    /3 validation error\(s\):\n {2}\[broken\] spec\.instance\.cpu\.sockets: [^\n]*\n {2}\[broken\] spec\.instance\.disks: .*disk ghost has no volume.*\n {2}\[broken\] spec\.instance: .*nothing to boot/,
+    /3 validation error\(s\):\n {2}\[broken\] spec\.instance\.cpu\.sockets: [^\n]*\n {2}\[broken\] spec\.instance\.disks: .*every disk needs a volume of the same name.*\n {2}\[broken\] spec\.instance: .*nothing to boot/,
   );
   expect(() => new VirtualMachineMigration('m', { vmName: 'Not_A_Name' })).toThrow(/\[m\] spec\.vmName: Invalid value/);
   expect(registered.length).toBe(before);
