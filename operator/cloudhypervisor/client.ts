@@ -1,7 +1,7 @@
 /**
  * Typed client for Cloud Hypervisor's REST API on its unix API socket (`--api-socket path=…`). One HTTP/1.1
  * request per call over node:http's `socketPath`; the behaviour it relies on is described in
- * /work/shared/reference/cloud-hypervisor.md (cited below as "reference §N").
+ * reference/cloud-hypervisor.md of the design notes (cited below as "reference §N").
  */
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { CloudHypervisorError, parseErrorChain } from './error';
@@ -124,7 +124,8 @@ export class CloudHypervisorClient {
       };
       // One deadline for the whole exchange: node's own `timeout` option only measures socket idleness.
       const timer = setTimeout(
-        () => fail(new CloudHypervisorError({ kind: 'timeout', method, path, detail: `no answer within ${timeoutMs} ms` })),
+        () =>
+          fail(new CloudHypervisorError({ kind: 'timeout', method, path, detail: `no answer within ${timeoutMs} ms` })),
         timeoutMs,
       );
       // `agent: false`: a fresh connection per call, closed afterwards, so no socket outlives the call.

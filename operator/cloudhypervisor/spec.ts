@@ -79,7 +79,9 @@ export function readCloudHypervisorSpec(path: string = CLOUD_HYPERVISOR_SPEC_PAT
 }
 
 /** The component schemas as CH's code reads them: the spec with {@link CODE_DIFFERENCES} applied (a fresh copy). */
-export function cloudHypervisorSchemas(doc: OpenApiDocument = readCloudHypervisorSpec()): Record<string, OpenApiSchema> {
+export function cloudHypervisorSchemas(
+  doc: OpenApiDocument = readCloudHypervisorSpec(),
+): Record<string, OpenApiSchema> {
   const schemas = structuredClone(doc.components.schemas);
   for (const { schema, from, to } of CODE_DIFFERENCES.renamedProperties) {
     const props = schemas[schema]?.properties;
