@@ -1,0 +1,46 @@
+/**
+ * The VM pod's layout: where each part of the launch path finds or leaves its files. The pod renderer (controller),
+ * the launcher (inside the pod) and the node daemon (through the kubelet's pod directory) all read these names
+ * from here, so they cannot drift apart.
+ */
+
+/** emptyDir shared by every container of the VM pod; the daemon reaches it from the host (see {@link hostRunDir}). */
+export const RUN_DIR = '/var/run/kubevisor';
+/** Name of the emptyDir volume mounted at {@link RUN_DIR}. */
+export const RUN_VOLUME = 'kubevisor-run';
+/** Cloud Hypervisor's API socket: the only way to talk to CH. */
+export const CH_SOCKET = `${RUN_DIR}/ch.sock`;
+/** The VmConfig the launcher writes; the daemon sends it with vm.create. */
+export const VM_CONFIG = `${RUN_DIR}/vm-config.json`;
+/** Why the launch failed, one line, for the pod's termination message. */
+export const TERMINATION_LOG = '/dev/termination-log';
+/** The NoCloud cloud-init image the launcher builds. */
+export const CLOUD_INIT_ISO = `${RUN_DIR}/cloud-init.iso`;
+/** Environment variable carrying the VirtualMachine (JSON: apiVersion, kind, metadata with uid, spec). */
+export const VM_ENV = 'KUBEVISOR_VM';
+/** Environment variable with the Multus network-status annotation (downward API). */
+export const NETWORK_STATUS_ENV = 'KUBEVISOR_NETWORK_STATUS';
+
+/** Where a volume's data is mounted in the VM pod. */
+export const volumeDir = (volume: string) => `/mnt/${volume}`;
+/** The raw disk image a containerDisk init container leaves. */
+export const containerDiskImage = (volume: string) => `${volumeDir(volume)}/disk.raw`;
+/** The ext4 image a containerRootfs init container leaves. */
+export const containerRootfsImage = (volume: string) => `${volumeDir(volume)}/rootfs.raw`;
+/** A filesystem-mode PVC or DataVolume holds its disk as this file (as KubeVirt and Virtink do). */
+export const pvcDiskImage = (volume: string) => `${volumeDir(volume)}/disk.img`;
+/** A block-mode PVC or DataVolume appears as this device. */
+export const blockDevice = (volume: string) => `/dev/kubevisor/${volume}`;
+/** The kernel an init container copies out of the kernel image. */
+export const KERNEL_PATH = '/mnt/kernel/vmlinux';
+
+/** Pod-side link of network i: eth0 for the pod network, net<i> for Multus networks (Multus `interface`). */
+export const podLinkName = (network: { pod?: unknown }, index: number) => (network.pod ? 'eth0' : `net${index}`);
+/** TAP device the guest NIC of a pod link uses. */
+export const tapName = (link: string) => `tap-${link}`.slice(0, 15);
+/** Bridge joining a pod link (or the masquerade gateway) and its TAP. */
+export const bridgeName = (link: string) => `br-${link}`.slice(0, 15);
+
+/** The host path of the VM pod's run dir, for the node daemon (kubelet's emptyDir layout). */
+export const hostRunDir = (podUid: string, kubeletRoot = '/var/lib/kubelet') =>
+  `${kubeletRoot}/pods/${podUid}/volumes/kubernetes.io~empty-dir/${RUN_VOLUME}`;
