@@ -44,3 +44,29 @@ export const bridgeName = (link: string) => `br-${link}`.slice(0, 15);
 /** The host path of the VM pod's run dir, for the node daemon (kubelet's emptyDir layout). */
 export const hostRunDir = (podUid: string, kubeletRoot = '/var/lib/kubelet') =>
   `${kubeletRoot}/pods/${podUid}/volumes/kubernetes.io~empty-dir/${RUN_VOLUME}`;
+
+// --- pod structure (used by the VM pod renderer) ---------------------------------------------------------
+
+/** emptyDir where the first init container puts static tools (busybox) for user images built FROM scratch. */
+export const TOOLS_DIR = '/var/run/kubevisor-tools';
+export const TOOLS_VOLUME = 'kubevisor-tools';
+/** Static busybox inside the operator image, copied into {@link TOOLS_DIR}. */
+export const IMAGE_BUSYBOX = '/usr/lib/kubevisor/busybox';
+/** emptyDir holding the kernel copied out of the kernel image. */
+export const KERNEL_VOLUME = 'kubevisor-kernel';
+export const KERNEL_DIR = '/mnt/kernel';
+/** Where a containerDisk init container copies the image's /disk contents, before conversion to raw. */
+export const containerDiskSource = (volume: string) => `${volumeDir(volume)}/source`;
+/** Where a containerRootfs init container leaves a tar of the image's filesystem, before mkfs.ext4. */
+export const containerRootfsTar = (volume: string) => `${volumeDir(volume)}/rootfs.tar`;
+/** Where a cloud-init Secret is mounted (the key `value` holds the data). */
+export const cloudInitSecretDir = (kind: 'userdata' | 'networkdata') => `/var/run/kubevisor-secrets/${kind}`;
+/** Hugepages mount for guest memory. */
+export const HUGEPAGES_DIR = '/dev/hugepages';
+/** The VM pod's main container. */
+export const LAUNCHER_CONTAINER = 'launcher';
+/** Label on every VM pod naming its VM. */
+export const VM_LABEL = 'kubevisor.io/vm';
+/** Extended resources the node daemon's device plugins serve, so the VM pod needs no privileges for them. */
+export const KVM_RESOURCE = 'devices.kubevisor.io/kvm';
+export const TUN_RESOURCE = 'devices.kubevisor.io/tun';
