@@ -1,0 +1,357 @@
+/**
+ * The VirtualMachine lifecycle as a pure function: from what the controller observes (the VM, its pods, their
+ * nodes, the time) to the status it should have and the actions that get it there. Level-triggered: it never
+ * depends on which event caused the call, so a restarted controller resumes exactly where the last one stopped.
+ *
+ * Phases: '' → Pending → Scheduling (pod created) → Scheduled (pod bound) → Running/Paused (node daemon) →
+ * Succeeded | Failed, or Stopped when the VM must not run. runPolicy and spec.power decide what follows a stop:
+ *
+ * | runPolicy      | at creation        | after Failed         | after Succeeded      |
+ * |----------------|--------------------|----------------------|----------------------|
+ * | Always         | start              | start (with backoff) | start                |
+ * | RerunOnFailure | start              | start (with backoff) | on restartRequest    |
+ * | Once           | start              | on restartRequest    | on restartRequest    |
+ * | Manual         | on restartRequest  | on restartRequest    | on restartRequest    |
+ * | Halted         | never (Stopped)    | never                | never                |
+ */
+import type { VirtualMachineSpec, VirtualMachineStatus, VmPhase } from '../../api';
+
+export const VM_FINALIZER = 'kubevisor.io/vm-protection';
+
+/** A pod as far as the lifecycle reads it. */
+export interface PodView {
+  metadata: { name: string; uid?: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: {
+      name: string;
+      state?: { terminated?: { reason?: string; message?: string; exitCode?: number } };
+    }[];
+  };
+}
+
+/** A node as far as the lifecycle reads it. */
+export interface NodeView {
+  metadata: { name: string };
+  status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+}
+
+export interface VmView {
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid: string;
+    generation?: number;
+    deletionTimestamp?: string;
+    finalizers?: string[];
+  };
+  spec: VirtualMachineSpec;
+  status?: VirtualMachineStatus;
+}
+
+export interface LifecycleConfig {
+  /** How long a VM pod's node may be NotReady/Unknown (or gone) before the VM counts as lost and is recovered. */
+  readonly nodeLossGraceMs: number;
+  /** Restart backoff after a failure: base × 2^(consecutive failures − 1), at most max. */
+  readonly restartBackoffBaseMs: number;
+  readonly restartBackoffMaxMs: number;
+}
+
+export const DEFAULT_LIFECYCLE: LifecycleConfig = {
+  nodeLossGraceMs: 60_000,
+  restartBackoffBaseMs: 5_000,
+  restartBackoffMaxMs: 300_000,
+};
+
+export type VmAction =
+  | { type: 'addFinalizer' }
+  | { type: 'removeFinalizer' }
+  | { type: 'createPod'; run: number }
+  | { type: 'deletePod'; name: string; force: boolean; reason: string }
+  | { type: 'event'; reason: string; message: string; warning: boolean };
+
+export interface VmDecision {
+  status: VirtualMachineStatus;
+  actions: VmAction[];
+  /** Look again after this long even if nothing changes (node-loss grace, restart backoff). */
+  requeueAfterMs?: number;
+}
+
+type Condition = NonNullable<VirtualMachineStatus['conditions']>[number];
+
+const TERMINAL: ReadonlySet<VmPhase> = new Set(['Succeeded', 'Failed', 'Stopped']);
+
+/** Computes the desired status and the actions for one VM. `podName(run)` names the pod of a run. */
+export function reconcileVm(
+  vm: VmView,
+  pods: readonly PodView[],
+  nodes: ReadonlyMap<string, NodeView>,
+  now: Date,
+  podName: (run: number) => string,
+  config: LifecycleConfig = DEFAULT_LIFECYCLE,
+): VmDecision {
+  const old = vm.status ?? {};
+  const status: VirtualMachineStatus = { ...structuredCopy(old), observedGeneration: vm.metadata.generation };
+  const actions: VmAction[] = [];
+  let requeueAfterMs: number | undefined;
+  const requeue = (ms: number) => (requeueAfterMs = Math.max(1, Math.min(requeueAfterMs ?? Infinity, ms)));
+  const setPhase = (phase: VmPhase, reason: string, message: string, warning = false) => {
+    if (status.phase === phase) return;
+    status.phase = phase;
+    status.phaseTransitionTime = now.toISOString();
+    actions.push({ type: 'event', reason, message, warning });
+  };
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+  const current = status.vmPodName ? pods.find((p) => p.metadata.name === status.vmPodName) : undefined;
+  const migrationTarget = status.migration?.targetVMPodName;
+
+  // Deletion: stop every pod (gracefully: the daemon shuts the guest down within the pod's grace period), then let go.
+  if (vm.metadata.deletionTimestamp) {
+    for (const p of live)
+      actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: 'VM deleted' });
+    if (pods.length === 0 && vm.metadata.finalizers?.includes(VM_FINALIZER)) actions.push({ type: 'removeFinalizer' });
+    return { status, actions };
+  }
+  if (!vm.metadata.finalizers?.includes(VM_FINALIZER)) actions.push({ type: 'addFinalizer' });
+
+  const spec = vm.spec;
+  const policy = spec.runPolicy ?? 'Once';
+  const request = spec.power?.restartRequest;
+  const newRequest = request !== undefined && request !== '' && request !== old.observedRestartRequest;
+
+  const start = (reason: string, message: string) => {
+    if (status.vmPodName) status.restarts = (status.restarts ?? 0) + 1;
+    if (newRequest) status.observedRestartRequest = request;
+    const run = status.restarts ?? 0;
+    status.vmPodName = podName(run);
+    delete status.vmPodUID;
+    delete status.nodeName;
+    delete status.interfaces;
+    status.conditions = setCondition(
+      status.conditions,
+      'Ready',
+      'False',
+      'Starting',
+      'VM pod is starting',
+      now,
+      vm.metadata.generation,
+    );
+    setPhase('Scheduling', reason, message);
+    actions.push({ type: 'createPod', run });
+  };
+
+  // A running VM must stop when it is declared Halted: delete its pod gracefully; it becomes Stopped once gone.
+  if (policy === 'Halted' && !TERMINAL.has(status.phase as VmPhase)) {
+    for (const p of live)
+      actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: 'runPolicy Halted' });
+    if (live.length === 0) {
+      status.conditions = setCondition(
+        status.conditions,
+        'Ready',
+        'False',
+        'Halted',
+        'runPolicy is Halted',
+        now,
+        vm.metadata.generation,
+      );
+      setPhase('Stopped', 'Stopped', 'runPolicy is Halted');
+    }
+    return done();
+  }
+
+  switch (status.phase) {
+    case undefined:
+    case 'Pending': {
+      if (policy === 'Halted' || (policy === 'Manual' && !newRequest)) {
+        status.conditions = setCondition(
+          status.conditions,
+          'Ready',
+          'False',
+          'NotStarted',
+          `runPolicy is ${policy}`,
+          now,
+          vm.metadata.generation,
+        );
+        setPhase(
+          'Stopped',
+          'NotStarted',
+          policy === 'Manual' ? 'runPolicy Manual: waiting for spec.power.restartRequest' : 'runPolicy is Halted',
+        );
+        break;
+      }
+      start('Starting', 'creating the VM pod');
+      break;
+    }
+    case 'Scheduling':
+    case 'Scheduled':
+    case 'Running':
+    case 'Paused':
+    case 'Unknown': {
+      if (!current) {
+        if (status.phase === 'Scheduling') {
+          // Created before a crash, or not yet visible in the cache: creating again is idempotent (stable name).
+          actions.push({ type: 'createPod', run: status.restarts ?? 0 });
+          break;
+        }
+        stopped('Failed', 'PodDeleted', `VM pod ${status.vmPodName} disappeared`, true);
+        break;
+      }
+      if (current.metadata.deletionTimestamp && status.phase === 'Scheduling') break;
+      const nodeName = current.spec?.nodeName;
+      if (nodeName) {
+        const lostFor = nodeLostForMs(nodes.get(nodeName), now);
+        if (lostFor !== undefined) {
+          if (lostFor >= config.nodeLossGraceMs) {
+            // The node is gone or silent past the grace period: the pod cannot be stopped through the kubelet, so it is
+            // force-deleted and the VM recovered elsewhere per runPolicy. Fencing the node is the operator's duty.
+            actions.push({
+              type: 'deletePod',
+              name: current.metadata.name,
+              force: true,
+              reason: `node ${nodeName} lost`,
+            });
+            stopped(
+              'Failed',
+              'NodeLost',
+              `node ${nodeName} has not been Ready for ${Math.round(lostFor / 1000)} s`,
+              true,
+            );
+            break;
+          }
+          if (status.phase !== 'Unknown') setPhase('Unknown', 'NodeNotReady', `node ${nodeName} is not Ready`, true);
+          requeue(config.nodeLossGraceMs - lostFor);
+          break;
+        }
+        if (status.phase === 'Unknown') status.phase = 'Scheduled';
+      }
+      const podPhase = current.status?.phase;
+      if (podPhase === 'Failed') {
+        stopped('Failed', 'PodFailed', terminationMessage(current) ?? 'VM pod failed', true);
+        break;
+      }
+      if (podPhase === 'Succeeded') {
+        stopped('Succeeded', 'Shutdown', 'guest shut down', false);
+        break;
+      }
+      if (nodeName && status.phase === 'Scheduling') {
+        status.nodeName = nodeName;
+        if (current.metadata.uid) status.vmPodUID = current.metadata.uid;
+        setPhase('Scheduled', 'Scheduled', `VM pod ${current.metadata.name} bound to node ${nodeName}`);
+      }
+      const ready = current.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      status.conditions = setCondition(
+        status.conditions,
+        'Ready',
+        ready ? 'True' : 'False',
+        ready ? 'PodReady' : 'PodNotReady',
+        ready ? 'VM pod is ready' : 'VM pod is not ready',
+        now,
+        vm.metadata.generation,
+      );
+      break;
+    }
+    case 'Succeeded':
+    case 'Failed':
+    case 'Stopped': {
+      // Restart only once every pod of the previous run is gone, so two runs never share a disk.
+      if (live.length > 0 || pods.length > 0) {
+        for (const p of live)
+          actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: `VM ${status.phase}` });
+        break;
+      }
+      const wants =
+        newRequest ||
+        (status.phase === 'Stopped' && policy !== 'Manual') ||
+        policy === 'Always' ||
+        (policy === 'RerunOnFailure' && status.phase === 'Failed');
+      if (!wants) break;
+      if (status.phase === 'Failed' && !newRequest) {
+        const wait = backoffMs(status, now, config);
+        if (wait > 0) {
+          requeue(wait);
+          break;
+        }
+      }
+      start('Restarting', newRequest ? `restartRequest ${request}` : `runPolicy ${policy}`);
+      break;
+    }
+  }
+
+  // Pod GC: any pod of this VM other than the current one and a migration target is left over from an earlier run.
+  for (const p of live) {
+    const name = p.metadata.name;
+    if (
+      name !== status.vmPodName &&
+      name !== migrationTarget &&
+      !actions.some((a) => a.type === 'deletePod' && a.name === name)
+    ) {
+      actions.push({ type: 'deletePod', name, force: false, reason: 'left over from an earlier run' });
+    }
+  }
+  return done();
+
+  function stopped(phase: 'Succeeded' | 'Failed', reason: string, message: string, warning: boolean) {
+    status.conditions = setCondition(status.conditions, 'Ready', 'False', reason, message, now, vm.metadata.generation);
+    delete status.interfaces;
+    setPhase(phase, reason, message, warning);
+    // Go on at once: the next pass deletes the pod and applies runPolicy.
+    requeue(1);
+  }
+
+  function done(): VmDecision {
+    return { status, actions, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  }
+}
+
+/** Milliseconds the node has been lost (missing, or Ready not True), undefined when it is Ready. */
+function nodeLostForMs(node: NodeView | undefined, now: Date): number | undefined {
+  if (!node) return Infinity;
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return undefined;
+  const since = ready?.lastTransitionTime ? Date.parse(ready.lastTransitionTime) : NaN;
+  return Number.isNaN(since) ? 0 : Math.max(0, now.getTime() - since);
+}
+
+function backoffMs(status: VirtualMachineStatus, now: Date, c: LifecycleConfig): number {
+  const failures = Math.min(status.restarts ?? 0, 16);
+  const delay = Math.min(c.restartBackoffBaseMs * 2 ** failures, c.restartBackoffMaxMs);
+  const since = status.phaseTransitionTime ? Date.parse(status.phaseTransitionTime) : now.getTime();
+  return Math.max(0, since + delay - now.getTime());
+}
+
+function terminationMessage(pod: PodView): string | undefined {
+  const t = pod.status?.containerStatuses?.find((c) => c.state?.terminated)?.state?.terminated;
+  return t?.message?.trim() || t?.reason;
+}
+
+/** Sets a condition, keeping lastTransitionTime when the status did not change. */
+export function setCondition(
+  conditions: Condition[] | undefined,
+  type: string,
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  message: string,
+  now: Date,
+  observedGeneration?: number,
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === type);
+  const prev = i >= 0 ? list[i] : undefined;
+  const next: Condition = {
+    type,
+    status,
+    reason,
+    message,
+    lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : now.toISOString(),
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+  };
+  if (i >= 0) list[i] = next;
+  else list.push(next);
+  return list;
+}
+
+function structuredCopy<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}

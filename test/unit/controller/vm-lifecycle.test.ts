@@ -1,0 +1,314 @@
+import type { NodeView, PodView, VmAction, VmView } from '../../../operator/controller/vm-lifecycle';
+import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm } from '../../../operator/controller/vm-lifecycle';
+import type { RunPolicy, VirtualMachineStatus } from '../../../api';
+
+const NOW = new Date('2026-11-22T12:00:00Z');
+const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+const podName = (run: number) => `vm-web-run${run}`;
+
+function vm(
+  runPolicy: RunPolicy,
+  status?: VirtualMachineStatus,
+  extra: Partial<VmView['metadata']> = {},
+  restartRequest?: string,
+): VmView {
+  return {
+    metadata: { name: 'web', namespace: 'default', uid: 'u1', generation: 3, finalizers: [VM_FINALIZER], ...extra },
+    spec: {
+      runPolicy,
+      instance: {},
+      power: { paused: false, shutdownGracePeriodSeconds: 60, ...(restartRequest ? { restartRequest } : {}) },
+    },
+    ...(status ? { status } : {}),
+  };
+}
+const pod = (
+  name: string,
+  phase?: PodView['status'] extends infer S ? (S extends { phase?: infer P } ? P : never) : never,
+  nodeName?: string,
+  extra: Partial<PodView> = {},
+): PodView => ({
+  metadata: { name, uid: `uid-${name}` },
+  spec: nodeName ? { nodeName } : {},
+  status: phase ? { phase } : {},
+  ...extra,
+});
+const readyNode = (name: string): NodeView => ({
+  metadata: { name },
+  status: { conditions: [{ type: 'Ready', status: 'True' }] },
+});
+const lostNode = (name: string, sinceMs: number): NodeView => ({
+  metadata: { name },
+  status: { conditions: [{ type: 'Ready', status: 'Unknown', lastTransitionTime: ago(sinceMs) }] },
+});
+const nodes = (...n: NodeView[]) => new Map(n.map((x) => [x.metadata.name, x]));
+const kinds = (a: VmAction[]) =>
+  a
+    .filter((x) => x.type !== 'event')
+    .map((x) =>
+      x.type === 'deletePod'
+        ? `delete ${x.name}${x.force ? ' (force)' : ''}`
+        : x.type === 'createPod'
+          ? `create run ${x.run}`
+          : x.type,
+    );
+
+describe('start at creation', () => {
+  test.each<[RunPolicy, string | undefined, string[]]>([
+    ['Always', 'Scheduling', ['create run 0']],
+    ['RerunOnFailure', 'Scheduling', ['create run 0']],
+    ['Once', 'Scheduling', ['create run 0']],
+    ['Manual', 'Stopped', []],
+    ['Halted', 'Stopped', []],
+  ])('%s → %s', (policy, phase, acts) => {
+    const d = reconcileVm(vm(policy), [], nodes(), NOW, podName);
+    expect(d.status.phase).toBe(phase);
+    expect(kinds(d.actions)).toEqual(acts);
+    if (phase === 'Scheduling') expect(d.status.vmPodName).toBe('vm-web-run0');
+    expect(d.status.observedGeneration).toBe(3);
+  });
+
+  test('Manual starts on a restartRequest, and records it', () => {
+    const d = reconcileVm(vm('Manual', { phase: 'Stopped' }, {}, 'go-1'), [], nodes(), NOW, podName);
+    expect(kinds(d.actions)).toEqual(['create run 0']);
+    expect(d.status.observedRestartRequest).toBe('go-1');
+  });
+
+  test('adds the finalizer first', () => {
+    expect(kinds(reconcileVm(vm('Once', undefined, { finalizers: [] }), [], nodes(), NOW, podName).actions)).toContain(
+      'addFinalizer',
+    );
+  });
+});
+
+describe('while the pod runs', () => {
+  const scheduling = { phase: 'Scheduling', vmPodName: 'vm-web-run0', restarts: 0 } as const;
+
+  test('Scheduling → Scheduled once the pod is bound, recording node and pod UID', () => {
+    const d = reconcileVm(
+      vm('Once', scheduling),
+      [pod('vm-web-run0', 'Pending', 'n1')],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.status).toEqual(
+      expect.objectContaining({ phase: 'Scheduled', nodeName: 'n1', vmPodUID: 'uid-vm-web-run0' }),
+    );
+  });
+
+  test('a pod missing during Scheduling is created again (idempotent after a crash)', () => {
+    expect(kinds(reconcileVm(vm('Once', scheduling), [], nodes(), NOW, podName).actions)).toEqual(['create run 0']);
+  });
+
+  test.each([
+    ['pod failed', [pod('vm-web-run0', 'Failed', 'n1')], 'Failed', 'PodFailed'],
+    ['pod succeeded', [pod('vm-web-run0', 'Succeeded', 'n1')], 'Succeeded', 'Shutdown'],
+    ['pod deleted', [], 'Failed', 'PodDeleted'],
+  ] as const)('%s → %s', (_n, pods, phase, reason) => {
+    const d = reconcileVm(
+      vm('Once', { ...scheduling, phase: 'Running', nodeName: 'n1' }),
+      pods,
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.status.phase).toBe(phase);
+    expect(d.status.conditions?.find((c) => c.type === 'Ready')).toEqual(
+      expect.objectContaining({ status: 'False', reason }),
+    );
+    expect(d.status.phaseTransitionTime).toBe(NOW.toISOString());
+    expect(d.requeueAfterMs).toBe(1);
+  });
+
+  test('the termination message becomes the failure reason', () => {
+    const failed = pod('vm-web-run0', 'Failed', 'n1', {
+      status: {
+        phase: 'Failed',
+        containerStatuses: [
+          { name: 'launcher', state: { terminated: { exitCode: 1, message: 'spec.volumes[0]: image not found' } } },
+        ],
+      },
+    });
+    const d = reconcileVm(
+      vm('Once', { ...scheduling, phase: 'Running' }),
+      [failed],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.actions).toContainEqual({
+      type: 'event',
+      reason: 'PodFailed',
+      message: 'spec.volumes[0]: image not found',
+      warning: true,
+    });
+  });
+
+  test('Ready mirrors the pod and keeps its transition time', () => {
+    const readyPod = pod('vm-web-run0', 'Running', 'n1', {
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    const d1 = reconcileVm(
+      vm('Once', { ...scheduling, phase: 'Running' }),
+      [readyPod],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    const ready = d1.status.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready.status).toBe('True');
+    const later = new Date(NOW.getTime() + 60_000);
+    const d2 = reconcileVm(vm('Once', d1.status), [readyPod], nodes(readyNode('n1')), later, podName);
+    expect(d2.status.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime).toBe(ready.lastTransitionTime);
+  });
+});
+
+describe('node loss', () => {
+  const running = { phase: 'Running', vmPodName: 'vm-web-run0', nodeName: 'n1', restarts: 0 } as const;
+
+  test('within the grace period: Unknown, look again when it ends', () => {
+    const d = reconcileVm(
+      vm('Always', running),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      nodes(lostNode('n1', 10_000)),
+      NOW,
+      podName,
+    );
+    expect(d.status.phase).toBe('Unknown');
+    expect(d.requeueAfterMs).toBe(DEFAULT_LIFECYCLE.nodeLossGraceMs - 10_000);
+    expect(kinds(d.actions)).toEqual([]);
+  });
+
+  test('past the grace period: the pod is force-deleted and the VM Failed (NodeLost)', () => {
+    const d = reconcileVm(
+      vm('Always', running),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      nodes(lostNode('n1', 61_000)),
+      NOW,
+      podName,
+    );
+    expect(kinds(d.actions)).toEqual(['delete vm-web-run0 (force)']);
+    expect(d.status.phase).toBe('Failed');
+    expect(d.actions).toContainEqual(expect.objectContaining({ type: 'event', reason: 'NodeLost', warning: true }));
+  });
+
+  test('a node that disappeared counts as lost at once', () => {
+    const d = reconcileVm(vm('Always', running), [pod('vm-web-run0', 'Running', 'n1')], nodes(), NOW, podName);
+    expect(d.status.phase).toBe('Failed');
+  });
+
+  test('the node coming back ends Unknown', () => {
+    const d = reconcileVm(
+      vm('Always', { ...running, phase: 'Unknown' }),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.status.phase).toBe('Scheduled');
+  });
+});
+
+describe('after the VM stopped', () => {
+  const stoppedAt = (phase: 'Succeeded' | 'Failed', sinceMs: number, restarts = 0): VirtualMachineStatus => ({
+    phase,
+    vmPodName: 'vm-web-run0',
+    restarts,
+    phaseTransitionTime: ago(sinceMs),
+  });
+
+  test('old pods are deleted before anything restarts', () => {
+    const d = reconcileVm(
+      vm('Always', stoppedAt('Succeeded', 0)),
+      [pod('vm-web-run0', 'Succeeded', 'n1')],
+      nodes(),
+      NOW,
+      podName,
+    );
+    expect(kinds(d.actions)).toEqual(['delete vm-web-run0']);
+    expect(d.status.phase).toBe('Succeeded');
+  });
+
+  test.each<[RunPolicy, 'Succeeded' | 'Failed', boolean]>([
+    ['Always', 'Succeeded', true],
+    ['Always', 'Failed', true],
+    ['RerunOnFailure', 'Succeeded', false],
+    ['RerunOnFailure', 'Failed', true],
+    ['Once', 'Succeeded', false],
+    ['Once', 'Failed', false],
+    ['Manual', 'Failed', false],
+  ])('%s after %s: restarts=%s', (policy, phase, restarts) => {
+    const d = reconcileVm(vm(policy, stoppedAt(phase, 600_000)), [], nodes(), NOW, podName);
+    expect(kinds(d.actions)).toEqual(restarts ? ['create run 1'] : []);
+    expect(d.status.phase).toBe(restarts ? 'Scheduling' : phase);
+    if (restarts) expect(d.status).toEqual(expect.objectContaining({ restarts: 1, vmPodName: 'vm-web-run1' }));
+  });
+
+  test('a failure restarts only after the backoff, growing with restarts', () => {
+    const early = reconcileVm(vm('Always', stoppedAt('Failed', 1_000, 2)), [], nodes(), NOW, podName);
+    expect(kinds(early.actions)).toEqual([]);
+    expect(early.requeueAfterMs).toBe(5_000 * 4 - 1_000);
+    expect(kinds(reconcileVm(vm('Always', stoppedAt('Failed', 20_000, 2)), [], nodes(), NOW, podName).actions)).toEqual(
+      ['create run 3'],
+    );
+  });
+
+  test('a new restartRequest starts a stopped Once VM at once and is acted on only once', () => {
+    const d = reconcileVm(vm('Once', stoppedAt('Failed', 0), {}, 'r1'), [], nodes(), NOW, podName);
+    expect(kinds(d.actions)).toEqual(['create run 1']);
+    expect(d.status.observedRestartRequest).toBe('r1');
+    const again = reconcileVm(
+      vm('Once', { ...stoppedAt('Failed', 0), observedRestartRequest: 'r1' }, {}, 'r1'),
+      [],
+      nodes(),
+      NOW,
+      podName,
+    );
+    expect(kinds(again.actions)).toEqual([]);
+  });
+});
+
+describe('Halted and deletion', () => {
+  test('switching a running VM to Halted deletes its pod gracefully, then Stopped', () => {
+    const running = { phase: 'Running', vmPodName: 'vm-web-run0', nodeName: 'n1' } as const;
+    const d = reconcileVm(
+      vm('Halted', running),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(kinds(d.actions)).toEqual(['delete vm-web-run0']);
+    expect(d.status.phase).toBe('Running');
+    const gone = reconcileVm(vm('Halted', running), [], nodes(readyNode('n1')), NOW, podName);
+    expect(gone.status.phase).toBe('Stopped');
+  });
+
+  test('a deleted VM deletes its pods and drops the finalizer only when none is left', () => {
+    const deleting = vm(
+      'Always',
+      { phase: 'Running', vmPodName: 'vm-web-run0' },
+      { deletionTimestamp: NOW.toISOString() },
+    );
+    expect(kinds(reconcileVm(deleting, [pod('vm-web-run0', 'Running', 'n1')], nodes(), NOW, podName).actions)).toEqual([
+      'delete vm-web-run0',
+    ]);
+    const terminating = pod('vm-web-run0', 'Running', 'n1', {
+      metadata: { name: 'vm-web-run0', deletionTimestamp: NOW.toISOString() },
+    });
+    expect(kinds(reconcileVm(deleting, [terminating], nodes(), NOW, podName).actions)).toEqual([]);
+    expect(kinds(reconcileVm(deleting, [], nodes(), NOW, podName).actions)).toEqual(['removeFinalizer']);
+  });
+
+  test('pods of earlier runs are garbage-collected', () => {
+    const d = reconcileVm(
+      vm('Always', { phase: 'Scheduled', vmPodName: 'vm-web-run1', nodeName: 'n1', restarts: 1 }),
+      [pod('vm-web-run0', 'Running', 'n2'), pod('vm-web-run1', 'Running', 'n1')],
+      nodes(readyNode('n1'), readyNode('n2')),
+      NOW,
+      podName,
+    );
+    expect(kinds(d.actions)).toEqual(['delete vm-web-run0']);
+  });
+});
