@@ -74,7 +74,6 @@ export function reconcileMigration(
     observedGeneration: m.metadata.generation,
   };
   const actions: MigrationAction[] = [];
-  let requeueAfterMs: number | undefined;
   const claimedByUs = vm?.status?.migration?.uid === m.metadata.uid;
   const target = pods.find((p) => p.metadata.name === (status.targetVMPodName ?? targetPodName));
 
@@ -126,7 +125,8 @@ export function reconcileMigration(
     fail('Timeout', `not completed within ${m.spec.timeoutSeconds ?? 600} s; the VM stays on its source node`);
     return { status, actions };
   }
-  requeueAfterMs = timeoutMs - age;
+  // Look again when the timeout expires, even if nothing else happens.
+  const requeueAfterMs = timeoutMs - age;
 
   if (!status.phase) {
     if (!vm) return { ...failNow('VMNotFound', `VirtualMachine ${m.spec.vmName} does not exist`) };
