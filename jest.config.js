@@ -20,8 +20,10 @@ module.exports = {
       // Jest runs a project's globalSetup only when one of its tests is selected.
       globalSetup: '<rootDir>/test/e2e/global-setup.ts',
       globalTeardown: '<rootDir>/test/e2e/global-teardown.ts',
-      // Waits inside the tests are bounded on their own; this only catches a hung test.
-      testTimeout: 300_000,
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/setup-timeout.ts'],
     },
+    // Root, network namespaces and a real guest under QEMU. Jest 30 ignores a project's
+    // testTimeout, so every launch test and hook passes its own timeout.
+    { ...base, displayName: 'launch', testMatch: ['<rootDir>/test/launch/**/*.launch.test.ts'] },
   ],
 };

@@ -58,6 +58,7 @@ export CGO_ENABLED=0
 mkdir -p "$cache_root/control-plane"
 tmp_dir="$(mktemp -d "$cache_root/control-plane/.building-XXXXXX")"
 trap 'rm -rf "$tmp_dir"' EXIT
+chmod 755 "$tmp_dir" # mktemp made it private; the binaries are not secret
 mkdir -p "$tmp_dir/bin"
 
 # Version stamps that upstream's hack/lib/version.sh sets; without them the components report

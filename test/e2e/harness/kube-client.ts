@@ -319,7 +319,9 @@ export class KubeClient {
           reject(apiError(status, text, method, pathForErrors));
         });
       });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${pathForErrors}: no answer in ${timeoutMs} ms`)));
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(new Error(`${method} ${pathForErrors}: no answer in ${timeoutMs} ms`)),
+      );
       req.on('error', reject);
       req.end(payload);
     });

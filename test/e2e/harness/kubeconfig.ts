@@ -20,7 +20,10 @@ export function writeKubeconfig(path: string, identity: KubeconfigIdentity): voi
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
-      { name: 'kubevisor-e2e', cluster: { server: identity.server, 'certificate-authority-data': b64(identity.caPem) } },
+      {
+        name: 'kubevisor-e2e',
+        cluster: { server: identity.server, 'certificate-authority-data': b64(identity.caPem) },
+      },
     ],
     users: [
       {

@@ -22,6 +22,13 @@ export interface Pki {
   admin: CertFiles;
   controllerManager: CertFiles;
   scheduler: CertFiles;
+  /**
+   * Front proxy (request-header authentication): its own CA, as kubeadm sets it up, and the client
+   * certificate kube-apiserver presents to aggregated API servers. Without it, every component
+   * that delegates authentication logs "missing content for CA bundle" forever.
+   */
+  frontProxyCa: CertFiles;
+  frontProxyClient: CertFiles;
   /** Service-account token signing key (private) and its public half for verification. */
   serviceAccountKeyPath: string;
   serviceAccountPublicKeyPath: string;
@@ -35,6 +42,9 @@ const clients = {
   controllerManager: { cn: 'system:kube-controller-manager', o: '' },
   scheduler: { cn: 'system:kube-scheduler', o: '' },
 } as const;
+
+/** The only client name kube-apiserver accepts request headers from (--requestheader-allowed-names). */
+export const frontProxyClientName = 'front-proxy-client';
 
 const validDays = '7';
 
@@ -85,19 +95,23 @@ export function generatePki(dir: string, serviceClusterIp: string): Pki {
     keyPem: fs.readFileSync(keyPath, 'utf8'),
   });
 
-  newKey(file('ca.key'));
-  // prettier-ignore
-  openssl(['req', '-x509', '-new', '-key', file('ca.key'), '-subj', '/CN=kubevisor-e2e-ca', '-days', validDays,
-    '-config', config, '-extensions', 'ca', '-out', file('ca.crt')]);
-  const ca = read(file('ca.crt'), file('ca.key'));
+  const selfSigned = (name: string, subject: string): CertFiles => {
+    newKey(file(`${name}.key`));
+    // prettier-ignore
+    openssl(['req', '-x509', '-new', '-key', file(`${name}.key`), '-subj', subject, '-days', validDays,
+      '-config', config, '-extensions', 'ca', '-out', file(`${name}.crt`)]);
+    return read(file(`${name}.crt`), file(`${name}.key`));
+  };
+  const ca = selfSigned('ca', '/CN=kubevisor-e2e-ca');
+  const frontProxyCa = selfSigned('front-proxy-ca', '/CN=kubevisor-e2e-front-proxy-ca');
 
-  const signed = (name: string, subject: string, extensions: 'serving' | 'client'): CertFiles => {
+  const signed = (name: string, subject: string, extensions: 'serving' | 'client', issuer = ca): CertFiles => {
     const keyPath = file(`${name}.key`);
     const certPath = file(`${name}.crt`);
     newKey(keyPath);
     openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-config', config, '-out', file(`${name}.csr`)]);
     // prettier-ignore
-    openssl(['x509', '-req', '-in', file(`${name}.csr`), '-CA', ca.certPath, '-CAkey', ca.keyPath,
+    openssl(['x509', '-req', '-in', file(`${name}.csr`), '-CA', issuer.certPath, '-CAkey', issuer.keyPath,
       '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', validDays,
       '-extfile', config, '-extensions', extensions, '-out', certPath]);
     return read(certPath, keyPath);
@@ -115,6 +129,8 @@ export function generatePki(dir: string, serviceClusterIp: string): Pki {
     admin: signed('admin', clientSubject(clients.admin), 'client'),
     controllerManager: signed('controller-manager', clientSubject(clients.controllerManager), 'client'),
     scheduler: signed('scheduler', clientSubject(clients.scheduler), 'client'),
+    frontProxyCa,
+    frontProxyClient: signed('front-proxy-client', `/CN=${frontProxyClientName}`, 'client', frontProxyCa),
     serviceAccountKeyPath,
     serviceAccountPublicKeyPath,
   };

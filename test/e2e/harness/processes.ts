@@ -156,3 +156,74 @@ function installExitHandlers(): void {
     process.on(signal, onSignal);
   }
 }
+
+/**
+ * The owner record a control plane keeps in its dir while it runs: which Node process started it
+ * and the process groups it leads. If that Node process died without running its exit handlers
+ * (SIGKILL, OOM), reapOrphans() finds the record on the next start and cleans up after it.
+ */
+const ownerFile = 'owner.json';
+
+interface OwnerRecord {
+  ownerPid: number;
+  pids: number[];
+}
+
+export function writeOwnerRecord(dir: string, pids: number[]): void {
+  const record: OwnerRecord = { ownerPid: process.pid, pids };
+  fs.writeFileSync(`${dir}/${ownerFile}`, JSON.stringify(record));
+}
+
+/** Drops the record, so reapOrphans() leaves the dir alone (a failed start keeps its logs). */
+export function removeOwnerRecord(dir: string): void {
+  fs.rmSync(`${dir}/${ownerFile}`, { force: true });
+}
+
+/**
+ * Kills the process groups of control planes whose owning Node process is gone, and removes their
+ * dirs. A pid is only signalled if it still leads its own group and runs one of `binaries` (so a
+ * recycled pid is never hit).
+ */
+export function reapOrphans(parentDir: string, dirPrefix: string, binaries: readonly string[]): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(parentDir).filter((name) => name.startsWith(dirPrefix));
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const dir = `${parentDir}/${name}`;
+    let record: OwnerRecord;
+    try {
+      record = JSON.parse(fs.readFileSync(`${dir}/${ownerFile}`, 'utf8')) as OwnerRecord;
+    } catch {
+      continue; // No record: kept logs of a failed start, or a dir being set up right now.
+    }
+    if (isAlive(record.ownerPid)) continue;
+    for (const pid of record.pids) {
+      if (runsComponent(pid, binaries)) signalGroup(pid, 'SIGKILL');
+    }
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function runsComponent(pid: number, binaries: readonly string[]): boolean {
+  try {
+    const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    // Field 5 of /proc/<pid>/stat is the process group id (after the parenthesised command name).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return pgid === pid && binaries.some((binary) => argv0.endsWith(`/${binary}`));
+  } catch {
+    return false; // Gone already.
+  }
+}

@@ -18,7 +18,10 @@ export class WaitTimeoutError extends Error {
     readonly attempts: number,
     readonly lastError: unknown,
   ) {
-    const last = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+    const last =
+      lastError === undefined
+        ? ''
+        : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
     super(`timed out after ${elapsedMs} ms (${attempts} attempts) waiting for ${what}${last}`);
     this.name = 'WaitTimeoutError';
   }

@@ -1,0 +1,414 @@
+// A real Kubernetes control plane for the e2e suite: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and KWOK (fake nodes that turn scheduled pods Running), all built from upstream Go
+// modules by tools/control-plane/build.sh, all on loopback with free ports, in a fresh temp dir.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeClient } from './kube-client';
+import type { KubeObject } from './kube-client';
+import { writeKubeconfig } from './kubeconfig';
+import { frontProxyClientName, generatePki } from './pki';
+import { freePorts } from './ports';
+import {
+  logTail,
+  reapOrphans,
+  registerDir,
+  removeOwnerRecord,
+  spawnComponent,
+  stopComponent,
+  unregisterDir,
+  writeOwnerRecord,
+} from './processes';
+import type { ComponentProcess } from './processes';
+import { waitFor } from './wait';
+
+export interface ControlPlaneOptions {
+  /** Directory holding the five binaries; default: $KUBEVISOR_CONTROL_PLANE_BIN, else build.sh's cache (building it if needed). */
+  binDir?: string;
+  /** KWOK fake nodes to create and wait Ready for (default 2). */
+  nodes?: number;
+  /** Bound on the whole start, from spawning etcd to the last readiness check (default 180 s). */
+  startTimeoutMs?: number;
+  /** How long stop() waits after SIGTERM before SIGKILL, per component (default 10 s). */
+  stopGraceMs?: number;
+  /** Progress lines; default writes to stderr. */
+  log?: (line: string) => void;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  /** Admin (system:masters) kubeconfig with embedded certificates. */
+  kubeconfigPath: string;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  caPem: string;
+  clientCertPem: string;
+  clientKeyPem: string;
+  /** Temp dir holding certificates, kubeconfigs, etcd data and every component's `<name>.log`. */
+  dir: string;
+  nodeNames: string[];
+  /** Every port a component listens on, by name. */
+  ports: Record<PortName, number>;
+  /** Every process started, by component name. */
+  pids: Record<ComponentName, number>;
+  /** Milliseconds from startControlPlane() to ready (after the binaries were found or built). */
+  startMs: number;
+  /** An admin client for this control plane. */
+  client(): KubeClient;
+  /** Stops every component (SIGTERM, then SIGKILL), waits for exit, removes `dir`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+type PortName = 'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager' | 'scheduler' | 'kwok';
+type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+
+const portNames: readonly PortName[] = [
+  'etcdClient',
+  'etcdPeer',
+  'apiserver',
+  'controllerManager',
+  'scheduler',
+  'kwok',
+];
+const binaries: readonly ComponentName[] = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+];
+
+/** Service ClusterIP range, and the apiserver's in-cluster address (first IP of the range). */
+const serviceClusterIpRange = '10.96.0.0/16';
+const kubernetesServiceIp = '10.96.0.1';
+/** Pod IPs KWOK hands out; must not overlap the service range. */
+const podCidr = '10.244.0.0/16';
+/** The annotation that puts a node under KWOK's management (KWOK's documented convention). */
+const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
+
+const dirPrefix = 'kubevisor-cp-';
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
+const buildScript = path.join(repoRoot, 'tools', 'control-plane', 'build.sh');
+
+/**
+ * The directory of the control-plane binaries. Runs build.sh, which returns at once when its cache
+ * is warm and otherwise builds (tens of minutes on 2 cores), streaming its progress to stderr.
+ */
+export function controlPlaneBinDir(): string {
+  const fromEnv = process.env.KUBEVISOR_CONTROL_PLANE_BIN;
+  if (fromEnv) return fromEnv;
+  const build = spawnSync('bash', [buildScript], { stdio: ['ignore', 2, 2], timeout: 4 * 3600_000 });
+  if (build.status !== 0) {
+    throw new Error(`control-plane: ${buildScript} failed (status ${build.status}, ${build.error?.message ?? ''})`);
+  }
+  return execFileSync('bash', [buildScript, '--print-bin-dir'], { encoding: 'utf8', timeout: 60_000 }).trim();
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const binDir = options.binDir ?? controlPlaneBinDir();
+  // Timed from here: a cold build inside controlPlaneBinDir() reports its own duration.
+  const startedAt = Date.now();
+  const nodeCount = options.nodes ?? 2;
+  const deadline = startedAt + (options.startTimeoutMs ?? 180_000);
+  const stopGraceMs = options.stopGraceMs ?? 10_000;
+  const kwokStages = path.join(binDir, '..', 'kwok-stages.yaml');
+  for (const file of [...binaries.map((b) => path.join(binDir, b)), kwokStages]) {
+    if (!fs.existsSync(file)) throw new Error(`control-plane: ${file} is missing; run npm run control-plane:build`);
+  }
+
+  // A test run killed outright (SIGKILL, OOM) runs no exit handler; clean up after it here.
+  reapOrphans(os.tmpdir(), dirPrefix, binaries);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), dirPrefix));
+  registerDir(dir);
+  const components = new Map<ComponentName, ComponentProcess>();
+  let stopping: Promise<void> | undefined;
+  const stopProcesses = async (): Promise<void> => {
+    const stopOne = async (name: ComponentName): Promise<void> => {
+      const component = components.get(name);
+      if (component) await stopComponent(component, stopGraceMs);
+    };
+    // Clients first (in parallel), then the API server, then its storage.
+    const results = await Promise.allSettled([
+      stopOne('kwok'),
+      stopOne('kube-scheduler'),
+      stopOne('kube-controller-manager'),
+    ]);
+    results.push(...(await Promise.allSettled([stopOne('kube-apiserver')])));
+    results.push(...(await Promise.allSettled([stopOne('etcd')])));
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length > 0) throw new Error(failures.map((f) => String(f.reason)).join('\n'));
+  };
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      try {
+        await stopProcesses();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+        unregisterDir(dir);
+      }
+    })());
+
+  // The step being waited for, so a failure names the component whose log explains it.
+  let current: ComponentName = 'etcd';
+  // Closed in `finally`, whether the start succeeds or not (its keep-alive sockets would linger).
+  let adminToClose: KubeClient | undefined;
+  try {
+    const ports = await freePorts(portNames);
+    const server = `https://127.0.0.1:${ports.apiserver}`;
+    const pki = generatePki(path.join(dir, 'pki'), kubernetesServiceIp);
+    const kubeconfig = (name: string, cert: { certPem: string; keyPem: string }, user: string): string => {
+      const file = path.join(dir, `${name}.kubeconfig`);
+      writeKubeconfig(file, {
+        server,
+        caPem: pki.ca.certPem,
+        clientCertPem: cert.certPem,
+        clientKeyPem: cert.keyPem,
+        user,
+      });
+      return file;
+    };
+    const kubeconfigPath = kubeconfig('admin', pki.admin, 'admin');
+    const controllerManagerKubeconfig = kubeconfig('controller-manager', pki.controllerManager, 'controller-manager');
+    const schedulerKubeconfig = kubeconfig('scheduler', pki.scheduler, 'scheduler');
+    const admin = new KubeClient({
+      server,
+      caPem: pki.ca.certPem,
+      clientCertPem: pki.admin.certPem,
+      clientKeyPem: pki.admin.keyPem,
+    });
+    adminToClose = admin;
+
+    // A clean, minimal environment: no ETCD_* / KUBECONFIG / ~/.kwok from the caller leaks in.
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(home);
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
+    const start = (name: ComponentName, args: string[]): void => {
+      components.set(name, spawnComponent(name, path.join(binDir, name), args, path.join(dir, `${name}.log`), env));
+      writeOwnerRecord(
+        dir,
+        [...components.values()].map((c) => c.pid),
+      );
+    };
+    const abortIfAnyExited = (): void => {
+      for (const component of components.values()) {
+        if (component.exit !== undefined) {
+          current = component.name as ComponentName;
+          const how = component.exit.signal ?? `code ${component.exit.code}`;
+          throw new Error(`${component.name} exited (${how})`);
+        }
+      }
+    };
+    const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
+      waitFor(what, probe, {
+        timeoutMs: Math.max(deadline - Date.now(), 1),
+        intervalMs: 100,
+        abortIf: abortIfAnyExited,
+      });
+
+    current = 'etcd';
+    const etcdPeer = `http://127.0.0.1:${ports.etcdPeer}`;
+    const etcdClient = `http://127.0.0.1:${ports.etcdClient}`;
+    start('etcd', [
+      '--name=e2e',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdClient}`,
+      `--advertise-client-urls=${etcdClient}`,
+      `--listen-peer-urls=${etcdPeer}`,
+      `--initial-advertise-peer-urls=${etcdPeer}`,
+      `--initial-cluster=e2e=${etcdPeer}`,
+      // Throwaway data: skipping fsync makes every write (and so the whole suite) much faster.
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ]);
+    await until('etcd /health', async () => {
+      const { status, body } = await httpGet(`${etcdClient}/health`);
+      return status === 200 && body.includes('"health":"true"') ? true : undefined;
+    });
+
+    current = 'kube-apiserver';
+    start('kube-apiserver', [
+      `--etcd-servers=${etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${ports.apiserver}`,
+      `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
+      `--tls-cert-file=${pki.apiserver.certPath}`,
+      `--tls-private-key-file=${pki.apiserver.keyPath}`,
+      `--client-ca-file=${pki.ca.certPath}`,
+      `--requestheader-client-ca-file=${pki.frontProxyCa.certPath}`,
+      `--requestheader-allowed-names=${frontProxyClientName}`,
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${pki.frontProxyClient.certPath}`,
+      `--proxy-client-key-file=${pki.frontProxyClient.keyPath}`,
+      '--authorization-mode=Node,RBAC',
+      // Admission plugins: the defaults (no --enable-admission-plugins), as a real cluster runs.
+      '--allow-privileged=true',
+      `--service-cluster-ip-range=${serviceClusterIpRange}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.serviceAccountPublicKeyPath}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKeyPath}`,
+      // A loopback advertise address is not a valid Endpoints address, so the `kubernetes`
+      // Service's endpoints are not reconciled; nothing in-cluster needs them (no real pods).
+      '--endpoint-reconciler-type=none',
+    ]);
+    await until('kube-apiserver /readyz', async () => {
+      const body = await admin.request<string>('GET', '/readyz', { timeoutMs: 5_000 });
+      return body === 'ok' ? true : undefined;
+    });
+
+    current = 'kube-controller-manager';
+    start('kube-controller-manager', [
+      `--kubeconfig=${controllerManagerKubeconfig}`,
+      `--authentication-kubeconfig=${controllerManagerKubeconfig}`,
+      `--authorization-kubeconfig=${controllerManagerKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${ports.controllerManager}`,
+      `--cert-dir=${path.join(dir, 'controller-manager-certs')}`,
+      '--controllers=*',
+      // Each controller acts as its own service account, so RBAC applies to controllers as in a real cluster.
+      '--use-service-account-credentials=true',
+      `--service-account-private-key-file=${pki.serviceAccountKeyPath}`,
+      `--root-ca-file=${pki.ca.certPath}`,
+      `--cluster-signing-cert-file=${pki.ca.certPath}`,
+      `--cluster-signing-key-file=${pki.ca.keyPath}`,
+      '--cluster-name=kubevisor-e2e',
+      // One instance: leader election would only add a Lease round trip to startup.
+      '--leader-elect=false',
+    ]);
+    start('kube-scheduler', [
+      `--kubeconfig=${schedulerKubeconfig}`,
+      `--authentication-kubeconfig=${schedulerKubeconfig}`,
+      `--authorization-kubeconfig=${schedulerKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${ports.scheduler}`,
+      '--leader-elect=false',
+    ]);
+    start('kwok', [
+      `--kubeconfig=${kubeconfigPath}`,
+      `--config=${kwokStages}`,
+      `--manage-nodes-with-annotation-selector=${kwokNodeAnnotation}=fake`,
+      `--server-address=127.0.0.1:${ports.kwok}`,
+      `--cidr=${podCidr}`,
+      '--node-ip=10.240.0.1',
+      '--node-lease-duration-seconds=40',
+    ]);
+    await until('kube-controller-manager /healthz', () =>
+      healthz(`https://127.0.0.1:${ports.controllerManager}/healthz`),
+    );
+    current = 'kube-scheduler';
+    await until('kube-scheduler /healthz', () => healthz(`https://127.0.0.1:${ports.scheduler}/healthz`));
+    current = 'kwok';
+    await until('kwok /healthz', () => healthz(`http://127.0.0.1:${ports.kwok}/healthz`));
+
+    const nodeNames = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
+    for (const name of nodeNames) await admin.create(kwokNode(name));
+    await until(`${nodeCount} KWOK nodes Ready`, async () => {
+      const nodes = await admin.list<NodeObject>('v1', 'Node');
+      const ready = nodes.filter((n) => nodeNames.includes(n.metadata.name ?? '') && isNodeReady(n));
+      return ready.length === nodeCount ? true : undefined;
+    });
+
+    current = 'kube-controller-manager';
+    await until('namespace default and its default ServiceAccount', async () => {
+      const namespace = await admin.tryGet('v1', 'Namespace', 'default');
+      const account = await admin.tryGet('v1', 'ServiceAccount', 'default', 'default');
+      return namespace && account ? true : undefined;
+    });
+    const startMs = Date.now() - startedAt;
+    log(`control-plane: ready in ${startMs} ms (${nodeCount} KWOK nodes, logs in ${dir})`);
+    const pids = Object.fromEntries([...components].map(([name, c]) => [name, c.pid])) as Record<ComponentName, number>;
+    return {
+      kubeconfigPath,
+      server,
+      caPem: pki.ca.certPem,
+      clientCertPem: pki.admin.certPem,
+      clientKeyPem: pki.admin.keyPem,
+      dir,
+      nodeNames,
+      ports,
+      pids,
+      startMs,
+      client: () =>
+        new KubeClient({
+          server,
+          caPem: pki.ca.certPem,
+          clientCertPem: pki.admin.certPem,
+          clientKeyPem: pki.admin.keyPem,
+        }),
+      stop,
+    };
+  } catch (error) {
+    // Stop everything, but keep the dir: its logs are what explains the failure.
+    unregisterDir(dir);
+    removeOwnerRecord(dir);
+    await stopProcesses().catch(() => undefined);
+    const failed = components.get(current);
+    const reason = error instanceof Error ? error.message : String(error);
+    const tail = failed ? `\n--- last lines of ${failed.logPath} ---\n${logTail(failed.logPath)}\n---` : '';
+    throw new Error(`control-plane: start failed at ${current}: ${reason}${tail}\nAll logs are kept in ${dir}`, {
+      cause: error,
+    });
+  } finally {
+    adminToClose?.close();
+  }
+}
+
+interface NodeObject extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+function isNodeReady(node: NodeObject): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** A node KWOK manages: KWOK's node-initialize stage fills in conditions, addresses and endpoints. */
+function kwokNode(name: string): KubeObject {
+  const resources = { cpu: '32', memory: '256Gi', pods: '110' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      annotations: { [kwokNodeAnnotation]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'node-role.kubernetes.io/agent': '',
+        type: 'kwok',
+      },
+    },
+    spec: {},
+    status: {
+      allocatable: resources,
+      capacity: resources,
+      nodeInfo: { architecture: 'amd64', operatingSystem: 'linux', kubeletVersion: 'fake' },
+    },
+  };
+}
+
+/** GET over http(s); the components' own serving certificates are self-signed, so not verified. */
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const client = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.get(url, { rejectUnauthorized: false, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 5 s`)));
+    req.on('error', reject);
+  });
+}
+
+async function healthz(url: string): Promise<true | undefined> {
+  const { status, body } = await httpGet(url);
+  return status === 200 && body.trim() === 'ok' ? true : undefined;
+}
