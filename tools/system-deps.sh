@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# tools/system-deps.sh: installs the Debian packages the test suites need, only those missing (idempotent).
+# Run by `tools/run test` and CI. As root it uses apt-get; otherwise it names what to install and fails.
+set -euo pipefail
+packages=(
+  openssl ca-certificates # e2e: control-plane certificates
+)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "system-deps: installing ${missing[*]}" >&2
+apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
