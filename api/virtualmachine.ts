@@ -558,11 +558,25 @@ export const virtualMachineStatus = object(
         'Lifecycle phase. Pending: accepted. Scheduling: VM pod created. Scheduled: pod bound to a node. Running / Paused: ' +
         'guest running or paused (set by the node daemon). Succeeded: guest shut down. Failed: pod failed, was deleted or ' +
         'its node was lost. Stopped: not running by declaration (runPolicy Halted, or Manual before a restartRequest).',
-      enum: ['Pending', 'Scheduling', 'Scheduled', 'Running', 'Paused', 'Succeeded', 'Failed', 'Stopped', 'Unknown'] as const,
+      enum: [
+        'Pending',
+        'Scheduling',
+        'Scheduled',
+        'Running',
+        'Paused',
+        'Succeeded',
+        'Failed',
+        'Stopped',
+        'Unknown',
+      ] as const,
       maxLength: 16,
     }),
     phaseTransitionTime: text('When the phase last changed (RFC 3339).', 64),
-    restarts: integer({ description: 'How many times the VM was started again after stopping.', minimum: 0, int64: true }),
+    restarts: integer({
+      description: 'How many times the VM was started again after stopping.',
+      minimum: 0,
+      int64: true,
+    }),
     observedGeneration: integer({ description: 'The .metadata.generation this status reflects.', int64: true }),
     conditions,
     nodeName: text('Node running the VM.'),

@@ -91,7 +91,8 @@ describe.each(Object.entries(CASES))('%s', (name, c) => {
       { ...options, ...c.options },
     );
     const file = join(GOLDEN, `${name}.yaml`);
-    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, stringify(pod, { lineWidth: 0, aliasDuplicateObjects: false }));
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file))
+      writeFileSync(file, stringify(pod, { lineWidth: 0, aliasDuplicateObjects: false }));
     expect(pod).toEqual(parse(readFileSync(file, 'utf8')));
   });
 });
