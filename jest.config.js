@@ -1,4 +1,4 @@
-// Three projects: unit (fast, no external processes), bad-input (the rejection table),
+// Projects: unit (fast, no external processes), bad-input (the rejection table), launch (root, netns, QEMU guest),
 // e2e (real control plane, started once per run by a global setup).
 // isolatedModules (tsconfig) makes ts-jest transpile file by file; `npm run typecheck` does the type checking.
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];

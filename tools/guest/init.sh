@@ -1,0 +1,222 @@
+#!/bin/sh
+# /init of the kubevisor test guest (busybox sh). It reports what a real guest sees — its DHCP
+# lease, routes, MTU, block devices and NoCloud (cidata) files, reachability of a peer — as
+# machine-readable lines on the serial console, then powers off. test/launch/guest.ts parses them:
+#
+#   KV-GUEST init uptime-ms=<kernel uptime when init started> kernel=<release>
+#   KV-GUEST nic name=<eth0> mac=<mac>
+#   KV-GUEST dhcp ip=<ip/prefix> router=<gw> mtu=<mtu> dns=<a,b> domain=<d> search=<a,b> ms=<since init start>
+#   KV-GUEST route <line of `ip route`>          (one per route)
+#   KV-GUEST link mtu=<mtu of the NIC after DHCP>
+#   KV-GUEST disk name=<vda> bytes=<n> ro=<0|1> fs=<iso9660|-> label=<label|-> head-sha256=<first 4 KiB>
+#   KV-GUEST cidata device=<vdb> files=<a,b,...>
+#   KV-GUEST cidata-file name=<file> bytes=<n> sha256=<hash>
+#   KV-GUEST userdata sha256=<hash> bytes=<n> first-line=<rest of the line>
+#   KV-GUEST metadata instance-id=<id> local-hostname=<name>
+#   KV-GUEST peer <ip> ok|fail
+#   KV-GUEST http port=<port> ready  /  KV-GUEST http closed reason=bye|hold
+#   KV-GUEST error <what went wrong>
+#   KV-GUEST done
+#
+# Kernel command line options: kv.peer=<ip>[,<ip>...] pings each peer; kv.http=<port> serves
+# "kv-guest instance-id=<id> ip=<ip>" on that port until GET /cgi-bin/bye or kv.hold=<seconds>
+# (default 60) passes; kv.dhcp=off skips DHCP. Every wait below is bounded, so a broken network or
+# disk ends in "KV-GUEST done" and a power-off rather than a hung guest.
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+# The kernel could not open /dev/console before devtmpfs existed (CONFIG_DEVTMPFS_MOUNT is off in
+# the cloud kernel), so init starts with no stdio: attach it to the console now.
+exec </dev/console >/dev/console 2>&1
+mkdir -p /run /tmp /mnt/cidata
+# Kernel messages printed while a marker line is being written would split it; from here on only
+# emergencies reach the console.
+echo 1 >/proc/sys/kernel/printk
+
+# Milliseconds since boot, from /proc/uptime (10 ms resolution, no fork).
+uptime_ms() {
+  read -r up _ </proc/uptime
+  s=${up%.*}
+  f=${up#*.}
+  f=${f#0} # "08" would be read as a bad octal number
+  echo $((s * 1000 + f * 10))
+}
+t0=$(uptime_ms)
+
+say() { echo "KV-GUEST $*"; }
+
+say init uptime-ms="$t0" kernel="$(uname -r)"
+
+peers=""
+http_port=""
+hold=60
+dhcp=on
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+  kv.peer=*) peers=$(echo "${arg#kv.peer=}" | tr ',' ' ') ;;
+  kv.http=*) http_port=${arg#kv.http=} ;;
+  kv.hold=*) hold=${arg#kv.hold=} ;;
+  kv.dhcp=*) dhcp=${arg#kv.dhcp=} ;;
+  esac
+done
+
+# The cloud kernel builds virtio and isofs as modules; build.sh copied them here with their
+# dependencies, in load order. virtio_mmio serves -M microvm, virtio_pci serves q35; loading the
+# one without devices is harmless.
+for m in $(cat /etc/kv-modules); do
+  insmod "/lib/modules/$m.ko" || say error insmod "$m"
+done
+
+# ---- network ----------------------------------------------------------------------------------
+nic=""
+i=0
+while [ -z "$nic" ] && [ $i -lt 50 ]; do # 5 s
+  for path in /sys/class/net/*; do
+    case "${path##*/}" in
+    eth* | en*)
+      nic=${path##*/}
+      break
+      ;;
+    esac
+  done
+  [ -n "$nic" ] || usleep 100000
+  i=$((i + 1))
+done
+
+ip link set lo up
+lease_ip=""
+if [ -z "$nic" ]; then
+  say error no-nic
+else
+  say nic name="$nic" mac="$(cat "/sys/class/net/$nic/address")"
+  ip link set "$nic" up
+  if [ "$dhcp" != off ]; then
+    # One lease, then exit (-q); give up after 6 discovers 2 s apart (-n -t -T). Options 121, 26
+    # and 119 are not in udhcpc's default request list, and dnsmasq only sends what is requested.
+    # `timeout` bounds it even if udhcpc misbehaves.
+    rm -f /run/kv-lease
+    timeout 40 udhcpc -i "$nic" -f -q -n -t 6 -T 2 -A 1 -s /etc/udhcpc.sh \
+      -O staticroutes -O mtu -O dns -O domain -O search -O router >/run/udhcpc.log 2>&1
+    # shellcheck disable=SC1091,SC2154 # /run/kv-lease (by /etc/udhcpc.sh) sets ip, mask, router, ...
+    if [ -f /run/kv-lease ]; then
+      . /run/kv-lease
+      lease_ip=$ip
+      # shellcheck disable=SC2086 # unquoted: collapse the lists' spaces before turning them into commas
+      say dhcp ip="$ip/$mask" router="$router" mtu="$mtu" dns="$(echo $dns | tr ' ' ',')" \
+        domain="$domain" search="$(echo $search | tr ' ' ',')" ms=$((bound_ms - t0))
+      ip route show | while read -r line; do say route "$line"; done
+      say link mtu="$(cat "/sys/class/net/$nic/mtu")"
+      [ -z "$route_errors" ] || say error route "$route_errors"
+    else
+      say error dhcp "$(tail -n 3 /run/udhcpc.log | tr '\n' ' ')"
+      say link mtu="$(cat "/sys/class/net/$nic/mtu")"
+    fi
+  fi
+fi
+
+# ---- disks ------------------------------------------------------------------------------------
+# virtio-blk probes while its module loads, but wait briefly for the nodes anyway (bounded).
+i=0
+while [ ! -e /sys/block/vda ] && [ $i -lt 20 ]; do
+  usleep 100000
+  i=$((i + 1))
+done
+cidata=""
+for path in /sys/block/vd*; do
+  [ -e "$path" ] || continue
+  name=${path##*/}
+  bytes=$(($(cat "$path/size") * 512))
+  # An ISO 9660 primary volume descriptor sits at 32768: "CD001" at +1, the volume id at +40.
+  fs=-
+  label=-
+  if [ "$(dd if="/dev/$name" bs=1 skip=32769 count=5 2>/dev/null)" = CD001 ]; then
+    fs=iso9660
+    label=$(dd if="/dev/$name" bs=1 skip=32808 count=32 2>/dev/null | tr -d ' \000')
+    [ -n "$label" ] || label=-
+  fi
+  head=$(dd if="/dev/$name" bs=4096 count=1 2>/dev/null | sha256sum)
+  say disk name="$name" bytes="$bytes" ro="$(cat "$path/ro")" fs="$fs" label="$label" head-sha256="${head%% *}"
+  case "$label" in cidata | CIDATA) [ -n "$cidata" ] || cidata=$name ;; esac
+done
+
+instance_id=""
+if [ -z "$cidata" ]; then
+  say error no-cidata
+elif ! mount -t iso9660 -o ro "/dev/$cidata" /mnt/cidata; then
+  say error mount "$cidata"
+else
+  files=$(ls /mnt/cidata | tr '\n' ',')
+  say cidata device="$cidata" files="${files%,}"
+  for f in /mnt/cidata/*; do
+    [ -f "$f" ] || continue
+    sum=$(sha256sum "$f")
+    say cidata-file name="${f##*/}" bytes="$(wc -c <"$f")" sha256="${sum%% *}"
+  done
+  if [ -f /mnt/cidata/user-data ]; then
+    sum=$(sha256sum /mnt/cidata/user-data)
+    first=$(head -n 1 /mnt/cidata/user-data | tr -d '\r')
+    say userdata sha256="${sum%% *}" bytes="$(wc -c </mnt/cidata/user-data)" first-line="$first"
+  else
+    say error no-user-data
+  fi
+  if [ -f /mnt/cidata/meta-data ]; then
+    # meta-data is YAML (JSON is YAML too): read "key: value" with optional quotes.
+    meta() {
+      sed -n "s/^[[:space:]{,]*\"\{0,1\}$1\"\{0,1\}[[:space:]]*:[[:space:]]*\"\{0,1\}\([^\",}]*\).*/\1/p" \
+        /mnt/cidata/meta-data | head -n 1 | tr -d "'\r"
+    }
+    instance_id=$(meta instance-id)
+    say metadata instance-id="$instance_id" local-hostname="$(meta local-hostname)"
+  else
+    say error no-meta-data
+  fi
+fi
+
+# ---- peers ------------------------------------------------------------------------------------
+for peer in $peers; do
+  # At most 3 echoes, 2 s for the first reply, 10 s overall.
+  if ping -c 3 -W 2 -w 10 "$peer" >/run/ping.log 2>&1; then
+    say peer "$peer" ok
+  else
+    say peer "$peer" fail
+  fi
+done
+
+# ---- http -------------------------------------------------------------------------------------
+if [ -n "$http_port" ]; then
+  mkdir -p /www/cgi-bin
+  echo "kv-guest instance-id=$instance_id ip=$lease_ip" >/www/index.html
+  # busybox httpd passes CGI headers through as written; strict clients (Node) need CRLF.
+  printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nbye\\n"\ntouch /run/kv-bye\n' >/www/cgi-bin/bye
+  chmod 755 /www/cgi-bin/bye
+  rm -f /run/kv-bye
+  httpd -f -p "$http_port" -h /www &
+  httpd_pid=$!
+  say http port="$http_port" ready
+  reason=hold
+  i=0
+  while [ $i -lt $((hold * 5)) ]; do
+    if [ -e /run/kv-bye ]; then
+      reason=bye
+      break
+    fi
+    usleep 200000
+    i=$((i + 1))
+  done
+  # Let httpd finish writing the reply to /cgi-bin/bye before it is stopped.
+  usleep 300000
+  kill "$httpd_pid" 2>/dev/null
+  say http closed reason="$reason"
+fi
+
+say "done"
+umount /mnt/cidata 2>/dev/null
+sync
+poweroff -f
+# Without ACPI power-off the kernel would halt and QEMU would idle: reboot instead, which QEMU
+# turns into an exit under -no-reboot.
+sleep 2
+reboot -f
