@@ -70,3 +70,19 @@ export const VM_LABEL = 'kubevisor.io/vm';
 /** Extended resources the node daemon's device plugins serve, so the VM pod needs no privileges for them. */
 export const KVM_RESOURCE = 'devices.kubevisor.io/kvm';
 export const TUN_RESOURCE = 'devices.kubevisor.io/tun';
+
+// --- launcher (inside the VM pod) -------------------------------------------------------------------------
+
+/** Firmware for VMs without instance.kernel: rust-hypervisor-firmware (a PVH ELF) shipped in the operator image. */
+export const FIRMWARE_PATH = '/usr/share/cloud-hypervisor/hypervisor-fw';
+/** The file of a cloud-init Secret the launcher reads: Secrets for cloud-init carry their data under the key `value`. */
+export const cloudInitSecretFile = (kind: 'userdata' | 'networkdata') => `${cloudInitSecretDir(kind)}/value`;
+/**
+ * dnsmasq's files for the bridge it serves. The leases file is where the node daemon can read the guest's address;
+ * the pid file is how anything in the pod finds the process.
+ */
+export const dnsmasqFile = (bridge: string, kind: 'conf' | 'leases' | 'pid') => `${RUN_DIR}/dnsmasq/${bridge}.${kind}`;
+/** The nftables ruleset the launcher loads for masquerade interfaces (kept for inspection with `nft -f`). */
+export const NFT_RULESET = `${RUN_DIR}/nftables.conf`;
+/** virtiofsd's vhost-user socket for a fileSystem; CH connects to it. */
+export const virtiofsSocket = (volume: string) => `${RUN_DIR}/virtiofsd/${volume}.sock`;
