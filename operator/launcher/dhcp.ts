@@ -1,0 +1,109 @@
+/**
+ * DHCP for the guest of a bridge or masquerade interface: one dnsmasq per bridge, DHCP only, serving exactly one
+ * address to exactly one MAC with an infinite lease. dnsmasq is native and small, so it stays resident beside
+ * Cloud Hypervisor after the launcher exits; nothing else in the pod answers DHCP.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { dnsmasqFile } from '../pod-layout';
+import { startDaemon } from './command';
+import type { DnsSettings } from './resolv-conf';
+import { netmask, parseCidr } from './ipv4';
+
+export interface GuestLease {
+  /** Bridge dnsmasq listens on. */
+  readonly bridge: string;
+  /** The bridge's own address and prefix (dnsmasq's server identifier). */
+  readonly bridgeAddress: { readonly address: string; readonly prefix: number };
+  readonly mac: string;
+  readonly ip: string;
+  readonly prefix: number;
+  /** Default gateway (DHCP option 3), if the guest has one. */
+  readonly router?: string;
+  /** Classless static routes (option 121), the default route included; `gateway` absent = on-link. */
+  readonly routes: readonly { readonly destination: string; readonly gateway?: string }[];
+  readonly mtu: number;
+  readonly dns: DnsSettings;
+  /** Host name offered to the guest (option 12): the VM name. */
+  readonly hostname: string;
+}
+
+/** RFC 3442 order: the most specific destination first, the default route last. */
+export function classlessRoutes(routes: GuestLease['routes']): string[] {
+  return [...routes]
+    .sort((a, b) => Number(b.destination.split('/')[1]) - Number(a.destination.split('/')[1]))
+    .flatMap((r) => [r.destination, r.gateway ?? '0.0.0.0']);
+}
+
+function sameNetwork(a: string, b: string, prefix: number): boolean {
+  return parseCidr(`${a}/${prefix}`).network === parseCidr(`${b}/${prefix}`).network;
+}
+
+/** dnsmasq's configuration for one guest (a pure function, so the options can be tested without dnsmasq). */
+export function dnsmasqConfig(lease: GuestLease): string {
+  const lines = [
+    `# kubevisor launcher: DHCP for the guest behind ${lease.bridge}`,
+    'port=0',
+    'no-resolv',
+    'no-hosts',
+    `interface=${lease.bridge}`,
+    'bind-interfaces',
+    'dhcp-authoritative',
+    // The range serves only the guest's address and only to the fixed host entry below.
+    `dhcp-range=${lease.ip},static,${netmask(lease.prefix)},infinite`,
+    `dhcp-host=${lease.mac},${lease.ip},${lease.hostname},infinite`,
+  ];
+  if (!sameNetwork(lease.ip, lease.bridgeAddress.address, lease.bridgeAddress.prefix)) {
+    // Bridge binding: the guest's subnet is not configured on the bridge (it holds only a link-local address), so
+    // dnsmasq is told that the subnet lives on this link.
+    lines.push(`shared-network=${lease.bridge},${lease.ip}`);
+  }
+  if (lease.router) lines.push(`dhcp-option=option:router,${lease.router}`);
+  if (lease.routes.length) {
+    lines.push(`dhcp-option=option:classless-static-route,${classlessRoutes(lease.routes).join(',')}`);
+  }
+  lines.push(`dhcp-option=option:mtu,${lease.mtu}`);
+  if (lease.dns.servers.length) lines.push(`dhcp-option=option:dns-server,${lease.dns.servers.join(',')}`);
+  if (lease.dns.search.length) {
+    lines.push(`dhcp-option=option:domain-name,${lease.dns.search[0]}`);
+    lines.push(`dhcp-option=option:domain-search,${lease.dns.search.join(',')}`);
+  }
+  lines.push(
+    `dhcp-leasefile=${dnsmasqFile(lease.bridge, 'leases')}`,
+    `pid-file=${dnsmasqFile(lease.bridge, 'pid')}`,
+    // The VM pod drops CAP_SETUID/CAP_SETGID, so dnsmasq must not switch user or group (Debian's defaults are
+    // nobody/dip; even setgroups fails): it stays root with only the pod's few capabilities. An empty group
+    // skips the group change.
+    'user=root',
+    'group=',
+    // Log to the container's stderr: the lease then shows in `kubectl logs`, the first place to look.
+    'log-facility=-',
+    'log-dhcp',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Writes the configuration and starts dnsmasq. dnsmasq daemonises only after it has bound its socket and read its
+ * configuration, and reports failures through its exit status, so a zero exit means it is serving.
+ */
+export async function startDnsmasq(lease: GuestLease, what: string): Promise<string> {
+  const conf = dnsmasqFile(lease.bridge, 'conf');
+  mkdirSync(dirname(conf), { recursive: true });
+  writeFileSync(conf, dnsmasqConfig(lease));
+  await startDaemon(['dnsmasq', `--conf-file=${conf}`], {
+    what: `${what}: start dnsmasq`,
+    meaning: dnsmasqExitMeaning,
+  });
+  return conf;
+}
+
+/** dnsmasq's documented exit codes. */
+function dnsmasqExitMeaning(code: number): string | undefined {
+  return {
+    1: 'configuration problem',
+    2: 'network access problem (address in use, interface missing, or missing NET_ADMIN/NET_RAW)',
+    3: 'filesystem problem (missing file or permission)',
+    4: 'memory allocation failure',
+  }[code];
+}

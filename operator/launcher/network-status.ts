@@ -1,0 +1,54 @@
+/**
+ * The Multus network-status annotation (downward API → env), which tells the launcher the device behind a Multus
+ * link: the SR-IOV VF's PCI address, the vDPA character device, the vhost-user socket (NPWG device-info spec).
+ */
+import { NETWORK_STATUS_ENV } from '../pod-layout';
+import { LaunchError } from './failure';
+
+export interface DeviceInfo {
+  readonly type?: string;
+  readonly pci?: { readonly 'pci-address'?: string };
+  readonly vdpa?: { readonly path?: string; readonly driver?: string; readonly 'pci-address'?: string };
+  readonly 'vhost-user'?: { readonly mode?: string; readonly path?: string };
+}
+
+export interface NetworkStatusEntry {
+  readonly name?: string;
+  readonly interface?: string;
+  readonly 'device-info'?: DeviceInfo;
+}
+
+export function readNetworkStatus(env: NodeJS.ProcessEnv = process.env): readonly NetworkStatusEntry[] {
+  const raw = env[NETWORK_STATUS_ENV];
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new LaunchError(`${NETWORK_STATUS_ENV} is not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new LaunchError(`${NETWORK_STATUS_ENV} must be a JSON array of network statuses`);
+  return parsed as NetworkStatusEntry[];
+}
+
+/** The device-info of a pod link, or a failure naming the interface, the link and what is missing. */
+export function deviceInfoFor(
+  statuses: readonly NetworkStatusEntry[],
+  link: string,
+  what: string,
+  need: string,
+): DeviceInfo {
+  const entry = statuses.find((s) => s.interface === link);
+  if (!entry) {
+    throw new LaunchError(
+      `${what}: ${NETWORK_STATUS_ENV} has no entry for link ${link}; the ${need} comes from Multus' network-status (is Multus installed and the network attached?)`,
+    );
+  }
+  const info = entry['device-info'];
+  if (!info) {
+    throw new LaunchError(
+      `${what}: network-status of link ${link} (${entry.name ?? 'unnamed network'}) has no device-info; the ${need} must come from the CNI (does the NetworkAttachmentDefinition use a device plugin that reports it?)`,
+    );
+  }
+  return info;
+}
