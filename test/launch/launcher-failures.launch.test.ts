@@ -1,0 +1,162 @@
+/**
+ * The launcher's other paths in a VM pod sandbox (pod-netns.ts), no guest needed: passthrough NICs from Multus'
+ * network-status, the init containers' disk subcommands, and failures — each must end in one line naming the field,
+ * device or command, a non-zero exit, no CH, and nothing the launcher started left running.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { renderVirtualMachine, type VirtualMachineProps } from '../../constructs/virtual-machine';
+import type { VmConfig } from '../../operator/cloudhypervisor/types';
+import { NETWORK_STATUS_ENV } from '../../operator/pod-layout';
+import type { PodFiles, PodNetwork } from './pod-netns';
+import {
+  LAUNCHER_FROM_SOURCE,
+  createPodFiles,
+  createPodNetwork,
+  destroyPodNetwork,
+  processesIn,
+  readTerminationLog,
+  removePodFiles,
+  runToExit,
+  startEntrypoint,
+  startInPod,
+  waitForChSocket,
+} from './pod-netns';
+
+function sh(file: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 30_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(' ')}: ${(stderr || error.message).trim()}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+const kernelVm = (name: string, props: VirtualMachineProps) =>
+  renderVirtualMachine(name, { kernel: { image: 'example.com/kernel:1', cmdline: 'console=ttyS0' }, ...props });
+
+const multus = (name: string, networkName: string) => ({ name, multus: { networkName } });
+
+/** Multus' network-status for the pod network and two Multus networks attached as net0 and net1. */
+const NETWORK_STATUS = [
+  { name: 'kindnet', interface: 'eth0', ips: ['10.77.0.2'], default: true },
+  {
+    name: 'default/sriov-net',
+    interface: 'net0',
+    'device-info': { type: 'pci', version: '1.1.0', pci: { 'pci-address': '0000:18:02.5' } },
+  },
+  {
+    name: 'default/vdpa-net',
+    interface: 'net1',
+    'device-info': {
+      type: 'vdpa',
+      version: '1.1.0',
+      vdpa: { 'parent-device': 'vdpa:0000:65:00.3', driver: 'vhost', path: '/dev/vhost-vdpa-1' },
+    },
+  },
+];
+
+describe('launcher paths without a guest', () => {
+  let pod: PodNetwork | undefined;
+  let files: PodFiles | undefined;
+
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('the launch suite needs root (network namespaces)');
+  });
+
+  beforeEach(async () => {
+    pod = await createPodNetwork('x', { mtu: 1500, podMac: '0a:58:0a:4d:00:03' });
+    files = createPodFiles('nameserver 10.96.0.10\n');
+    fs.mkdirSync(path.join(files.mntDir, 'kernel'));
+    fs.writeFileSync(path.join(files.mntDir, 'kernel/vmlinux'), 'not a kernel: CH is stood in for');
+  }, 60_000);
+
+  afterEach(async () => {
+    await destroyPodNetwork(pod);
+    removePodFiles(files);
+  }, 60_000);
+
+  it('passes the SR-IOV VF and the vDPA device Multus reported through to CH', async () => {
+    const vm = kernelVm('vm-pt', {
+      interfaces: [
+        { name: 'vf', sriov: {} },
+        { name: 'vd', vdpa: { numQueues: 4 } },
+      ],
+      // Links are named by network index: vf is net0, vd is net1.
+      networks: [multus('vf', 'sriov-net'), multus('vd', 'vdpa-net')],
+    });
+    const entrypoint = startEntrypoint(pod!, files!, vm, { [NETWORK_STATUS_ENV]: JSON.stringify(NETWORK_STATUS) });
+    await waitForChSocket(files!, entrypoint, 60_000);
+    const config = JSON.parse(fs.readFileSync(path.join(files!.runDir, 'vm-config.json'), 'utf8')) as VmConfig;
+    expect(config.devices).toEqual([{ id: 'net-vf', path: '/sys/bus/pci/devices/0000:18:02.5' }]);
+    expect(config.vdpa).toEqual([{ id: 'net-vd', path: '/dev/vhost-vdpa-1', num_queues: 4, iommu: false }]);
+    expect(config.net).toBeUndefined();
+  }, 120_000);
+
+  it('fails with one line naming the interface when network-status lacks the VF, and stops the dnsmasq it started', async () => {
+    const vm = kernelVm('vm-nostatus', {
+      interfaces: [
+        { name: 'pod', bridge: {} },
+        { name: 'vf', sriov: {} },
+      ],
+      networks: [{ name: 'pod', pod: {} }, multus('vf', 'sriov-net')],
+    });
+    const { code, log } = await runToExit(startEntrypoint(pod!, files!, vm, {}));
+    expect(code).toBe(1);
+    const line =
+      `launcher: spec.instance.interfaces[1] (vf): ${NETWORK_STATUS_ENV} has no entry for link net1; the PCI address ` +
+      "of the SR-IOV VF comes from Multus' network-status (is Multus installed and the network attached?)\n";
+    expect(readTerminationLog(files!)).toBe(line);
+    expect(log).toContain(line);
+    expect(log).toContain('DHCP, sockets bound exclusively to interface br-eth0'); // dnsmasq had started …
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await processesIn(pod!.podNs)).toEqual([]); // … and is gone, with the launcher; CH never started
+    expect(fs.existsSync(path.join(files!.runDir, 'ch.sock'))).toBe(false);
+    expect(fs.existsSync(path.join(files!.runDir, 'vm-config.json'))).toBe(false);
+  }, 120_000);
+
+  it('fails naming the disk and the missing image when the containerDisk was not converted', async () => {
+    const vm = renderVirtualMachine('vm-nodisk', {
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+    });
+    const { code } = await runToExit(startEntrypoint(pod!, files!, vm));
+    expect(code).toBe(1);
+    expect(readTerminationLog(files!)).toBe(
+      'launcher: spec.instance.disks[0] (root): /mnt/root/disk.raw is missing (the init container convert-root writes it)\n',
+    );
+  }, 120_000);
+
+  it('prepare-container-rootfs turns the rootfs tar into an ext4 image of the given size', async () => {
+    const tree = path.join(files!.dir, 'tree');
+    fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'etc/hostname'), 'rootfs-from-an-image\n');
+    fs.mkdirSync(path.join(files!.mntDir, 'rootfs'));
+    await sh('tar', ['-C', tree, '-cf', path.join(files!.mntDir, 'rootfs/rootfs.tar'), '.']);
+
+    const ok = await runToExit(
+      startInPod(pod!, files!, ['sh', LAUNCHER_FROM_SOURCE, 'prepare-container-rootfs', 'rootfs', '16Mi']),
+    );
+    expect(ok.code).toBe(0);
+    const image = path.join(files!.mntDir, 'rootfs/rootfs.raw');
+    expect(fs.statSync(image).size).toBe(16 * 1024 * 1024);
+    expect(await sh('debugfs', ['-R', 'cat /etc/hostname', image])).toBe('rootfs-from-an-image\n');
+    expect(fs.readdirSync(path.join(files!.mntDir, 'rootfs'))).toEqual(['rootfs.raw']);
+  }, 120_000);
+
+  it('prepare-container-disk refuses a qcow2 that points at another file', async () => {
+    const source = path.join(files!.mntDir, 'root/source');
+    fs.mkdirSync(source, { recursive: true });
+    const base = path.join(files!.dir, 'base.raw');
+    fs.writeFileSync(base, Buffer.alloc(65536));
+    await sh('qemu-img', ['create', '-f', 'qcow2', '-F', 'raw', '-b', base, path.join(source, 'disk.qcow2')]);
+    const { code } = await runToExit(
+      startInPod(pod!, files!, ['sh', LAUNCHER_FROM_SOURCE, 'prepare-container-disk', 'root']),
+    );
+    expect(code).toBe(1);
+    expect(readTerminationLog(files!)).toBe(
+      'launcher: containerDisk root: /mnt/root/source/disk.qcow2 refers to another file (backing or data file); ship a self-contained image\n',
+    );
+  }, 120_000);
+});
