@@ -22,6 +22,7 @@ import {
   KERNEL_VOLUME,
   KVM_RESOURCE,
   LAUNCHER_CONTAINER,
+  LAUNCHER_ENTRYPOINT,
   NETWORK_STATUS_ENV,
   RUN_DIR,
   RUN_VOLUME,
@@ -272,7 +273,7 @@ export function renderVmPod(
     name: LAUNCHER_CONTAINER,
     image: options.image,
     imagePullPolicy: pull,
-    args: ['launcher'],
+    command: [LAUNCHER_ENTRYPOINT],
     env: [
       { name: VM_ENV, value: JSON.stringify(vmData) },
       ...(role.migrationTarget ? [{ name: MIGRATION_TARGET_ENV, value: 'true' }] : []),
@@ -325,6 +326,12 @@ export function renderVmPod(
       // An ACPI shutdown may take the VM's grace period; the pod must not be killed before that.
       terminationGracePeriodSeconds: (spec.power?.shutdownGracePeriodSeconds ?? 60) + 10,
       automountServiceAccountToken: false,
+      // Masquerade routes between the pod link and the guest bridge. ip_forward is namespaced but not in the kubelet's
+      // safe set: nodes allow it with --allowed-unsafe-sysctls=net.ipv4.ip_forward (the node setup does this), which
+      // beats Virtink's privileged init container.
+      ...(spec.instance.interfaces?.some((i) => i.masquerade)
+        ? { securityContext: { sysctls: [{ name: 'net.ipv4.ip_forward', value: '1' }] } }
+        : {}),
       enableServiceLinks: false,
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
       ...(affinityFor(spec, vm.metadata.name, role) ?? {}),

@@ -65,6 +65,8 @@ export const cloudInitSecretDir = (kind: 'userdata' | 'networkdata') => `/var/ru
 export const HUGEPAGES_DIR = '/dev/hugepages';
 /** The VM pod's main container. */
 export const LAUNCHER_CONTAINER = 'launcher';
+/** Its command in the operator image: runs `kubevisor launcher`, then execs Cloud Hypervisor (operator/launcher/entrypoint.sh). */
+export const LAUNCHER_ENTRYPOINT = '/usr/lib/kubevisor/entrypoint.sh';
 /** Label on every VM pod naming its VM. */
 export const VM_LABEL = 'kubevisor.io/vm';
 /** Extended resources the node daemon's device plugins serve, so the VM pod needs no privileges for them. */
