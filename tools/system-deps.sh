@@ -3,7 +3,10 @@
 # Run by `tools/run test` and CI. As root it uses apt-get; otherwise it names what to install and fails.
 set -euo pipefail
 packages=(
-  openssl ca-certificates # e2e: control-plane certificates
+  openssl ca-certificates                      # e2e: control-plane certificates
+  iproute2 nftables dnsmasq-base util-linux    # launch: pod network, NAT, DHCP, setpriv
+  genisoimage qemu-utils e2fsprogs tar         # launch: cloud-init ISO, disk conversion, ext4 rootfs
+  qemu-system-x86 cpio                         # launch: the real guest under QEMU (TCG)
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
