@@ -31,6 +31,7 @@ import {
   TUN_RESOURCE,
   VM_ENV,
   VM_LABEL,
+  RUN_LABEL,
   blockDevice,
   cloudInitSecretDir,
   containerDiskSource,
@@ -258,6 +259,7 @@ export function renderVmPod(
   const labels = {
     ...(vm.metadata.labels ?? {}),
     [VM_LABEL]: vm.metadata.name,
+    [RUN_LABEL]: String(role.run),
     'app.kubernetes.io/managed-by': 'kubevisor',
   };
   const annotations: Record<string, string> = { ...(vm.metadata.annotations ?? {}) };

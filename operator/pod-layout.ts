@@ -69,6 +69,11 @@ export const LAUNCHER_CONTAINER = 'launcher';
 export const LAUNCHER_ENTRYPOINT = '/usr/lib/kubevisor/entrypoint.sh';
 /** Label on every VM pod naming its VM. */
 export const VM_LABEL = 'kubevisor.io/vm';
+/**
+ * Label on every VM pod with the VM run it belongs to (status.restarts when it was created). The controller never
+ * deletes a pod of a run newer than the VM status it reads, so a stale cache cannot make it kill a fresh pod.
+ */
+export const RUN_LABEL = 'kubevisor.io/run';
 /** Extended resources the node daemon's device plugins serve, so the VM pod needs no privileges for them. */
 export const KVM_RESOURCE = 'devices.kubevisor.io/kvm';
 export const TUN_RESOURCE = 'devices.kubevisor.io/tun';

@@ -15,6 +15,7 @@
  * | Halted         | never (Stopped)    | never                | never                |
  */
 import type { VirtualMachineSpec, VirtualMachineStatus, VmPhase } from '../../api';
+import { RUN_LABEL } from '../pod-layout';
 
 export const VM_FINALIZER = 'kubevisor.io/vm-protection';
 
@@ -103,13 +104,19 @@ export function reconcileVm(
     status.phaseTransitionTime = now.toISOString();
     actions.push({ type: 'event', reason, message, warning });
   };
-  const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+  // Pods of a run newer than this status are the work of a pass whose status write the cache has not shown yet:
+  // they are left alone, never deleted on the word of a stale status.
+  const currentRun = old.restarts ?? 0;
+  const known = pods.filter((p) => runOf(p) <= currentRun);
+  const live = known.filter((p) => !p.metadata.deletionTimestamp);
+  // Deletion and Halted stop every pod, whatever run it belongs to.
+  const allLive = pods.filter((p) => !p.metadata.deletionTimestamp);
   const current = status.vmPodName ? pods.find((p) => p.metadata.name === status.vmPodName) : undefined;
   const migrationTarget = status.migration?.targetVMPodName;
 
   // Deletion: stop every pod (gracefully: the daemon shuts the guest down within the pod's grace period), then let go.
   if (vm.metadata.deletionTimestamp) {
-    for (const p of live)
+    for (const p of allLive)
       actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: 'VM deleted' });
     if (pods.length === 0 && vm.metadata.finalizers?.includes(VM_FINALIZER)) actions.push({ type: 'removeFinalizer' });
     return { status, actions };
@@ -144,9 +151,9 @@ export function reconcileVm(
 
   // A running VM must stop when it is declared Halted: delete its pod gracefully; it becomes Stopped once gone.
   if (policy === 'Halted' && !TERMINAL.has(status.phase as VmPhase)) {
-    for (const p of live)
+    for (const p of allLive)
       actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: 'runPolicy Halted' });
-    if (live.length === 0) {
+    if (allLive.length === 0) {
       status.conditions = setCondition(
         status.conditions,
         'Ready',
@@ -256,11 +263,12 @@ export function reconcileVm(
     case 'Failed':
     case 'Stopped': {
       // Restart only once every pod of the previous run is gone, so two runs never share a disk.
-      if (live.length > 0 || pods.length > 0) {
+      if (known.length > 0) {
         for (const p of live)
           actions.push({ type: 'deletePod', name: p.metadata.name, force: false, reason: `VM ${status.phase}` });
         break;
       }
+      if (policy === 'Halted') break;
       const wants =
         newRequest ||
         (status.phase === 'Stopped' && policy !== 'Manual') ||
@@ -306,6 +314,12 @@ export function reconcileVm(
 }
 
 /** Milliseconds the node has been lost (missing, or Ready not True), undefined when it is Ready. */
+/** The run a pod belongs to (its run label); pods without one count as the oldest. */
+function runOf(pod: PodView): number {
+  const run = Number(pod.metadata.labels?.[RUN_LABEL]);
+  return Number.isInteger(run) ? run : -1;
+}
+
 function nodeLostForMs(node: NodeView | undefined, now: Date): number | undefined {
   if (!node) return Infinity;
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');

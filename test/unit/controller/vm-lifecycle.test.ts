@@ -218,6 +218,14 @@ describe('after the VM stopped', () => {
     phaseTransitionTime: ago(sinceMs),
   });
 
+  test('a pod of a newer run than the (stale) status is never deleted', () => {
+    const fresh = pod('vm-web-run1', 'Pending', undefined, {
+      metadata: { name: 'vm-web-run1', labels: { 'kubevisor.io/run': '1' } },
+    });
+    const d = reconcileVm(vm('Always', stoppedAt('Succeeded', 600_000)), [fresh], nodes(), NOW, podName);
+    expect(kinds(d.actions)).toEqual(['create run 1']);
+  });
+
   test('old pods are deleted before anything restarts', () => {
     const d = reconcileVm(
       vm('Always', stoppedAt('Succeeded', 0)),
@@ -283,6 +291,14 @@ describe('Halted and deletion', () => {
     expect(d.status.phase).toBe('Running');
     const gone = reconcileVm(vm('Halted', running), [], nodes(readyNode('n1')), NOW, podName);
     expect(gone.status.phase).toBe('Stopped');
+  });
+
+  test('a Halted VM stays Stopped, even on a restartRequest', () => {
+    for (const request of [undefined, 'r1']) {
+      const d = reconcileVm(vm('Halted', { phase: 'Stopped', restarts: 1 }, {}, request), [], nodes(), NOW, podName);
+      expect(kinds(d.actions)).toEqual([]);
+      expect(d.status.phase).toBe('Stopped');
+    }
   });
 
   test('a deleted VM deletes its pods and drops the finalizer only when none is left', () => {
