@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   stopGraceMs?: number;
   /** Progress lines; default writes to stderr. */
   log?: (line: string) => void;
+  /** kube-scheduler's API client rate (QPS; burst is twice that). Default: the scheduler's own (50). */
+  schedulerQps?: number;
 }
 
 /** A running control plane. */
@@ -288,6 +290,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--bind-address=127.0.0.1',
       `--secure-port=${ports.scheduler}`,
       '--leader-elect=false',
+      ...(options.schedulerQps
+        ? [`--kube-api-qps=${options.schedulerQps}`, `--kube-api-burst=${2 * options.schedulerQps}`]
+        : []),
     ]);
     start('kwok', [
       `--kubeconfig=${kubeconfigPath}`,
@@ -368,8 +373,16 @@ function isNodeReady(node: NodeObject): boolean {
 }
 
 /** A node KWOK manages: KWOK's node-initialize stage fills in conditions, addresses and endpoints. */
-function kwokNode(name: string): KubeObject {
-  const resources = { cpu: '32', memory: '256Gi', pods: '110' };
+export function kwokNode(name: string): KubeObject {
+  // The device resources are what kubevisor's node daemon advertises through its device plugins; VM pods request
+  // them, so fake nodes must offer them too or nothing would schedule.
+  const resources = {
+    cpu: '32',
+    memory: '256Gi',
+    pods: '110',
+    'devices.kubevisor.io/kvm': '1000',
+    'devices.kubevisor.io/tun': '1000',
+  };
   return {
     apiVersion: 'v1',
     kind: 'Node',

@@ -1,0 +1,46 @@
+/**
+ * What the reconcilers need from the cluster: reads from the informer caches, writes through the API server. The
+ * reconcilers depend on this interface only, so their tests run against an in-memory cluster and the process
+ * wires the real one (operator/controller/kube-cluster.ts).
+ */
+import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../api';
+import type { MigrationView } from './migration-lifecycle';
+import type { NodeView, PodView, VmView } from './vm-lifecycle';
+
+/** A VM as cached: the view the lifecycle reads plus what writes need. */
+export type VmObject = VmView & {
+  apiVersion: string;
+  kind: string;
+  metadata: VmView['metadata'] & {
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+};
+export type MigrationObject = MigrationView & {
+  apiVersion: string;
+  kind: string;
+  metadata: MigrationView['metadata'] & { resourceVersion?: string };
+};
+
+export interface Cluster {
+  vm(namespace: string, name: string): VmObject | undefined;
+  migration(namespace: string, name: string): MigrationObject | undefined;
+  /** Pods labelled with the VM's name in its namespace (current, earlier runs, migration targets). */
+  podsOfVm(namespace: string, vmName: string): PodView[];
+  node(name: string): NodeView | undefined;
+
+  /** Creates a pod; an existing pod of that name counts as success (names are stable per run). */
+  createPod(pod: Record<string, unknown>): Promise<void>;
+  /** Deletes a pod; a missing pod counts as success. `force` deletes at once (grace period 0). */
+  deletePod(namespace: string, name: string, force: boolean): Promise<void>;
+  /** Writes status through /status, guarded by resourceVersion (a conflict throws, so the key is requeued). */
+  updateVmStatus(vm: VmObject, status: VirtualMachineStatus): Promise<void>;
+  updateMigrationStatus(m: MigrationObject, status: VirtualMachineMigrationStatus): Promise<void>;
+  /** Sets or clears vm.status.migration only (the migration reconciler never touches the rest of the VM's status). */
+  setVmMigration(vm: VmObject, migration: VirtualMachineStatus['migration'] | null): Promise<void>;
+  addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
+  /** Removes a finalizer with a JSON patch guarded by a `test` of the resourceVersion. */
+  removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
+  event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}

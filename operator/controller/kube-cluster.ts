@@ -1,0 +1,195 @@
+/**
+ * The real {@link Cluster}: informer caches for VirtualMachines, migrations, VM pods and nodes, and writes through
+ * the API server. It also maps every cache event to the keys that must be reconciled (a pod or node change wakes
+ * its VM; a VM or pod change wakes the VM's migrations).
+ */
+import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../api';
+import { API_VERSION } from '../../api';
+import type { KubeClient, KubeObject, Logger } from '../kube';
+import { Informer, isAlreadyExists, keyOf } from '../kube';
+import { VM_LABEL } from '../pod-layout';
+import type { Cluster, MigrationObject, VmObject } from './cluster';
+import type { NodeView, PodView } from './vm-lifecycle';
+
+type Pod = KubeObject & PodView;
+type Node = KubeObject & NodeView;
+type Vm = KubeObject & VmObject;
+type Migration = KubeObject & MigrationObject;
+
+const vmKeyOfPod = (p: Pod): string[] => {
+  const vm = p.metadata.labels?.[VM_LABEL];
+  return vm ? [keyOf((p.metadata as { namespace?: string }).namespace, vm)] : [];
+};
+
+export interface KubeClusterOptions {
+  /** Only watch this namespace. @default all namespaces */
+  readonly namespace?: string;
+  readonly logger?: Logger;
+  /** Full relist period of the informers. @default 300000 */
+  readonly resyncMs?: number;
+}
+
+export class KubeCluster implements Cluster {
+  readonly vms: Informer<Vm>;
+  readonly migrations: Informer<Migration>;
+  readonly pods: Informer<Pod>;
+  readonly nodes: Informer<Node>;
+
+  constructor(
+    private readonly client: KubeClient,
+    options: KubeClusterOptions = {},
+  ) {
+    const ns = options.namespace ? `/namespaces/${encodeURIComponent(options.namespace)}` : '';
+    const common = {
+      client,
+      logger: options.logger,
+      ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
+    };
+    this.vms = new Informer<Vm>({
+      ...common,
+      name: 'virtualmachines',
+      path: `/apis/${API_VERSION}${ns}/virtualmachines`,
+      apiVersion: API_VERSION,
+      kind: 'VirtualMachine',
+    });
+    this.migrations = new Informer<Migration>({
+      ...common,
+      name: 'virtualmachinemigrations',
+      path: `/apis/${API_VERSION}${ns}/virtualmachinemigrations`,
+      apiVersion: API_VERSION,
+      kind: 'VirtualMachineMigration',
+      indexers: { vm: (m) => [keyOf(m.metadata.namespace, m.spec.vmName)] },
+    });
+    this.pods = new Informer<Pod>({
+      ...common,
+      name: 'vm-pods',
+      path: `/api/v1${ns}/pods`,
+      labelSelector: VM_LABEL,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      indexers: { vm: vmKeyOfPod, node: (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []) },
+    });
+    this.nodes = new Informer<Node>({
+      ...common,
+      name: 'nodes',
+      path: '/api/v1/nodes',
+      apiVersion: 'v1',
+      kind: 'Node',
+    });
+  }
+
+  get informers(): Informer<KubeObject>[] {
+    return [this.vms, this.migrations, this.pods, this.nodes] as unknown as Informer<KubeObject>[];
+  }
+
+  /** Calls `vm(key)` and `migration(key)` for every key a cache change may affect. */
+  route(enqueue: { vm(key: string): void; migration(key: string): void }): void {
+    const vmChanged = (v: Vm) => {
+      const key = keyOf(v.metadata.namespace, v.metadata.name);
+      enqueue.vm(key);
+      for (const m of this.migrations.byIndex('vm', key))
+        enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
+    };
+    const podChanged = (p: Pod) => {
+      for (const key of vmKeyOfPod(p)) {
+        enqueue.vm(key);
+        for (const m of this.migrations.byIndex('vm', key))
+          enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
+      }
+    };
+    const nodeChanged = (n: Node) => {
+      for (const p of this.pods.byIndex('node', n.metadata.name)) podChanged(p);
+    };
+    const migrationChanged = (m: Migration) => enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
+    this.vms.onAdd(vmChanged);
+    this.vms.onUpdate((_o, n) => vmChanged(n));
+    this.vms.onDelete(vmChanged);
+    this.pods.onAdd(podChanged);
+    this.pods.onUpdate((o, n) => (podChanged(o), podChanged(n)));
+    this.pods.onDelete(podChanged);
+    // Only readiness matters for nodes; heartbeats that change nothing else wake nobody.
+    this.nodes.onUpdate((o, n) => {
+      if (readyOf(o) !== readyOf(n)) nodeChanged(n);
+    });
+    this.nodes.onDelete(nodeChanged);
+    this.migrations.onAdd(migrationChanged);
+    this.migrations.onUpdate((_o, n) => migrationChanged(n));
+    this.migrations.onDelete(migrationChanged);
+  }
+
+  vm(namespace: string, name: string): VmObject | undefined {
+    return this.vms.get(namespace, name);
+  }
+  migration(namespace: string, name: string): MigrationObject | undefined {
+    return this.migrations.get(namespace, name);
+  }
+  podsOfVm(namespace: string, vmName: string): PodView[] {
+    return this.pods.byIndex('vm', keyOf(namespace, vmName));
+  }
+  node(name: string): NodeView | undefined {
+    return this.nodes.get(undefined, name);
+  }
+
+  async createPod(pod: Record<string, unknown>): Promise<void> {
+    try {
+      await this.client.create(pod as KubeObject);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  }
+  async deletePod(namespace: string, name: string, force: boolean): Promise<void> {
+    await this.client.delete('v1', 'Pod', name, namespace, {
+      ignoreNotFound: true,
+      ...(force ? { gracePeriodSeconds: 0 } : {}),
+    });
+  }
+  async updateVmStatus(vm: VmObject, status: VirtualMachineStatus): Promise<void> {
+    await this.client.patchStatus(vm as unknown as KubeObject, statusPatch(vm, vm.status, status));
+  }
+  async updateMigrationStatus(m: MigrationObject, status: VirtualMachineMigrationStatus): Promise<void> {
+    await this.client.patchStatus(m as unknown as KubeObject, statusPatch(m, m.status, status));
+  }
+  async setVmMigration(vm: VmObject, migration: VirtualMachineStatus['migration'] | null): Promise<void> {
+    await this.client.patchStatus(vm as unknown as KubeObject, {
+      metadata: { resourceVersion: vm.metadata.resourceVersion },
+      status: { migration },
+    });
+  }
+  async addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void> {
+    await this.client.addFinalizer(obj as unknown as KubeObject, finalizer);
+  }
+  async removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void> {
+    await this.client.removeFinalizer(obj as unknown as KubeObject, finalizer);
+  }
+  async event(
+    obj: VmObject | MigrationObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.client.createEvent(obj as unknown as KubeObject, { type, reason, message });
+  }
+}
+
+/**
+ * A JSON merge patch to /status that turns `old` into `next`: changed keys carry their new value, removed keys null.
+ * The resourceVersion makes it conditional, so a reconcile working from a stale cache gets 409 and retries.
+ */
+function statusPatch(
+  obj: { metadata: { resourceVersion?: string } },
+  old: object | undefined,
+  next: object,
+): Record<string, unknown> {
+  const status: Record<string, unknown> = {};
+  const before = (old ?? {}) as Record<string, unknown>;
+  const after = next as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (after[k] === undefined) status[k] = null;
+    else if (JSON.stringify(after[k]) !== JSON.stringify(before[k])) status[k] = after[k];
+  }
+  return { metadata: { resourceVersion: obj.metadata.resourceVersion }, status };
+}
+
+function readyOf(n: Node): string | undefined {
+  return n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+}

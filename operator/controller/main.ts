@@ -1,0 +1,194 @@
+/**
+ * `kubevisor controller`: the cluster-wide reconcile loop for VirtualMachines and VirtualMachineMigrations.
+ *
+ * Informers fill the caches; every change enqueues the affected keys; workers reconcile them level-triggered.
+ * With leader election on, only the Lease holder runs informers and workers; losing the Lease exits the process
+ * (a fresh start is the only safe way to drop half-done work). /metrics, /healthz and /readyz are served always.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Logger } from '../kube';
+import {
+  KubeClient,
+  LeaderElector,
+  OperatorMetrics,
+  WorkQueue,
+  createLogger,
+  informersSynced,
+  installSignalHandlers,
+  leaderElectionReady,
+  loadKubeCredentials,
+  runWorkers,
+  splitObjectKey,
+  startHealthServer,
+} from '../kube';
+import type { Workers } from '../kube';
+import { KubeCluster } from './kube-cluster';
+import { reconcileMigrationKey } from './migration-reconciler';
+import { DEFAULT_LIFECYCLE } from './vm-lifecycle';
+import { reconcileVmKey } from './vm-reconciler';
+
+export interface ControllerOptions {
+  kubeconfig?: string;
+  /** The operator image VM pods run. */
+  image: string;
+  namespace?: string;
+  workers: number;
+  metricsPort: number;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  nodeLossGraceMs: number;
+  logger?: Logger;
+}
+
+const USAGE = `Usage: kubevisor controller [options]
+  --kubeconfig PATH          kubeconfig (default: in-cluster service account, or $KUBECONFIG)
+  --image IMAGE              operator image for VM pods (default: $KUBEVISOR_IMAGE)
+  --namespace NS             watch one namespace only (default: all)
+  --workers N                concurrent VM reconciles (default: 16)
+  --metrics-port PORT        /metrics, /healthz, /readyz (default: 8080; 0 picks a free port)
+  --leader-elect             hold a Lease before reconciling (run several replicas)
+  --lease-namespace NS       (default: kubevisor-system)
+  --lease-name NAME          (default: kubevisor-controller)
+  --node-loss-grace SECONDS  NotReady time before a VM is recovered elsewhere (default: 60)`;
+
+export function parseControllerArgs(argv: string[]): ControllerOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      image: { type: 'string' },
+      namespace: { type: 'string' },
+      workers: { type: 'string', default: '16' },
+      'metrics-port': { type: 'string', default: '8080' },
+      'leader-elect': { type: 'boolean', default: false },
+      'lease-namespace': { type: 'string', default: 'kubevisor-system' },
+      'lease-name': { type: 'string', default: 'kubevisor-controller' },
+      'node-loss-grace': { type: 'string', default: String(DEFAULT_LIFECYCLE.nodeLossGraceMs / 1000) },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const image = values.image ?? process.env.KUBEVISOR_IMAGE;
+  if (!image) throw new Error(`--image or $KUBEVISOR_IMAGE is required\n${USAGE}`);
+  const num = (name: string, v: string, min: number) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got ${v}`);
+    return n;
+  };
+  return {
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    image,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    workers: num('workers', values.workers, 1),
+    metricsPort: num('metrics-port', values['metrics-port'], 0),
+    leaderElect: values['leader-elect'],
+    leaseNamespace: values['lease-namespace'],
+    leaseName: values['lease-name'],
+    nodeLossGraceMs: num('node-loss-grace', values['node-loss-grace'], 0) * 1000,
+  };
+}
+
+export async function runController(o: ControllerOptions): Promise<void> {
+  const logger = o.logger ?? createLogger({ bindings: { component: 'controller' } });
+  const client = new KubeClient(loadKubeCredentials(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}));
+  const cluster = new KubeCluster(client, { logger, ...(o.namespace ? { namespace: o.namespace } : {}) });
+  const metrics = new OperatorMetrics();
+  const vmQueue = new WorkQueue({ name: 'virtualmachine' });
+  const migrationQueue = new WorkQueue({ name: 'virtualmachinemigration' });
+  metrics.watchQueue('virtualmachine', vmQueue);
+  metrics.watchQueue('virtualmachinemigration', migrationQueue);
+  metrics.watchClient(client);
+  metrics.setVmPhaseSource(() => {
+    const counts: Record<string, number> = {};
+    for (const vm of cluster.vms.list())
+      counts[vm.status?.phase ?? 'None'] = (counts[vm.status?.phase ?? 'None'] ?? 0) + 1;
+    return counts;
+  });
+  cluster.route({ vm: (k) => vmQueue.add(k), migration: (k) => migrationQueue.add(k) });
+
+  const pod = { image: o.image };
+  const lifecycle = { ...DEFAULT_LIFECYCLE, nodeLossGraceMs: o.nodeLossGraceMs };
+  const workers: Workers[] = [];
+  const server = await startHealthServer({
+    port: o.metricsPort,
+    metrics,
+    readiness: [informersSynced(cluster.informers)],
+    logger,
+  });
+  logger.info('serving metrics and health', { port: server.port });
+
+  const start = async () => {
+    logger.info('starting informers', { workers: o.workers });
+    for (const i of cluster.informers) i.start();
+    // Workers wait for every cache: a VM reconciled before its pods are listed would look as if its pod vanished.
+    await Promise.all(cluster.informers.map((i) => i.waitForSync(120_000)));
+    logger.info('caches synced; starting workers');
+    const reconcile =
+      (fn: typeof reconcileVmKey | typeof reconcileMigrationKey, extra: object) => async (key: string) => {
+        const { namespace, name } = splitObjectKey(key);
+        const r = await fn(cluster, namespace ?? '', name, { pod, ...extra });
+        return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
+      };
+    workers.push(
+      runWorkers(vmQueue, o.workers, reconcile(reconcileVmKey, { lifecycle }), {
+        controller: 'virtualmachine',
+        logger,
+        observer: metrics,
+      }),
+    );
+    workers.push(
+      runWorkers(migrationQueue, Math.max(1, Math.floor(o.workers / 4)), reconcile(reconcileMigrationKey, {}), {
+        controller: 'virtualmachinemigration',
+        logger,
+        observer: metrics,
+      }),
+    );
+  };
+
+  const fatal = (error: unknown) => {
+    logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
+    process.exit(1);
+  };
+  let leader: LeaderElector | undefined;
+  if (o.leaderElect) {
+    leader = new LeaderElector({
+      client,
+      namespace: o.leaseNamespace,
+      name: o.leaseName,
+      identity: `${hostname()}-${process.pid}`,
+      logger,
+      onStartedLeading: () => void start().catch(fatal),
+      onStoppedLeading: () => {
+        logger.error('lost the leader lease; exiting so a fresh process starts clean');
+        process.exit(1);
+      },
+      onNewLeader: (id) => logger.info('leader', { identity: id }),
+    });
+    metrics.watchLeader(leader);
+    server.addReadinessCheck(leaderElectionReady(leader));
+    leader.start();
+  } else {
+    await start().catch(fatal);
+  }
+
+  installSignalHandlers(
+    {
+      queues: [vmQueue, migrationQueue],
+      workers,
+      informers: cluster.informers,
+      ...(leader ? { leader } : {}),
+      server,
+      client,
+    },
+    { logger },
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await runController(parseControllerArgs(argv));
+}

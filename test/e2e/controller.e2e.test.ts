@@ -1,0 +1,392 @@
+/**
+ * The controller against the real control plane with KWOK nodes: one VM pod per VM, the phases it drives, every
+ * runPolicy after pod success, failure and deletion, node loss, deletion while running, and a migration up to
+ * TargetReady. KWOK runs the pods; where the node daemon will later act (guest shut down, pod failed) the test
+ * writes the pod's status itself, as the kubelet would.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { RunPolicy, VirtualMachineStatus } from '../../api';
+import type { VirtualMachineProps } from '../../constructs';
+import { renderVirtualMachine, renderVirtualMachineMigration } from '../../constructs';
+import type { KubeObject } from './harness/kube-client';
+import { kwokNode } from './harness/control-plane';
+import { startController, controllerGet, type ControllerProcess } from './harness/controller-process';
+import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
+import { waitFor } from './harness/wait';
+
+const client = sharedControlPlane();
+const info = sharedControlPlaneInfo();
+const ns = `e2e-controller-${Date.now().toString(36)}`;
+const within = { timeoutMs: 60_000, intervalMs: 200 };
+let controller: ControllerProcess;
+
+interface Vm extends KubeObject {
+  status?: VirtualMachineStatus;
+}
+interface Pod extends KubeObject {
+  spec: { nodeName?: string };
+  status?: { phase?: string };
+}
+
+const props = (extra: VirtualMachineProps = {}): VirtualMachineProps => ({
+  disks: [{ name: 'root' }],
+  volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+  ...extra,
+});
+
+async function createVm(name: string, extra: VirtualMachineProps = {}): Promise<void> {
+  const o = renderVirtualMachine(name, props({ ...extra, metadata: { name, namespace: ns } }));
+  await client.create(o as unknown as KubeObject);
+}
+const getVm = (name: string) => client.get<Vm>('kubevisor.io/v1alpha1', 'VirtualMachine', name, ns);
+const vmPods = async (name: string) =>
+  (await client.list<Pod>('v1', 'Pod', { namespace: ns, labelSelector: `kubevisor.io/vm=${name}` })).filter(
+    (p) => !p.metadata.deletionTimestamp,
+  );
+
+/** Waits until the VM satisfies `ok`; on timeout the error shows the VM's last status and its events. */
+async function waitVm(name: string, what: string, ok: (vm: Vm) => boolean, timeoutMs = within.timeoutMs): Promise<Vm> {
+  let last: Vm | undefined;
+  try {
+    return await waitFor(
+      `VM ${name} ${what}`,
+      async () => {
+        last = await getVm(name);
+        return ok(last) ? last : undefined;
+      },
+      { ...within, timeoutMs },
+    );
+  } catch (e) {
+    const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+    const reasons = events.map((x) => `${(x as { reason?: string }).reason}: ${(x as { message?: string }).message}`);
+    throw new Error(
+      `${(e as Error).message}\nlast status: ${JSON.stringify(last?.status)}\nevents: ${reasons.join(' | ')}`,
+    );
+  }
+}
+const phase = (name: string, expected: string, timeoutMs?: number) =>
+  waitVm(name, `phase ${expected}`, (v) => v.status?.phase === expected, timeoutMs);
+const restarted = (name: string) =>
+  waitVm(name, 'restarted and Scheduled', (v) => v.status?.restarts === 1 && v.status.phase === 'Scheduled');
+
+/** Ends the VM's current pod as the kubelet would report it. */
+async function endPod(podName: string, podPhase: 'Succeeded' | 'Failed', message = ''): Promise<void> {
+  const pod = await client.get<Pod>('v1', 'Pod', podName, ns);
+  await client.request('PATCH', `/api/v1/namespaces/${ns}/pods/${podName}/status`, {
+    contentType: 'application/merge-patch+json',
+    body: {
+      metadata: { resourceVersion: pod.metadata.resourceVersion },
+      status: {
+        phase: podPhase,
+        containerStatuses: [
+          {
+            name: 'launcher',
+            image: 'kubevisor:e2e',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: {
+              terminated: {
+                exitCode: podPhase === 'Failed' ? 1 : 0,
+                message,
+                reason: podPhase === 'Failed' ? 'Error' : 'Completed',
+              },
+            },
+          },
+        ],
+      },
+    },
+  });
+}
+
+async function scheduledPod(name: string): Promise<{ vm: Vm; pod: Pod }> {
+  const vm = await phase(name, 'Scheduled');
+  const pod = await client.get<Pod>('v1', 'Pod', vm.status!.vmPodName!, ns);
+  return { vm, pod };
+}
+
+beforeAll(async () => {
+  await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  const dir = join(__dirname, '..', '..', 'deploy', 'crds');
+  await client.createCrdsAndWaitEstablished(
+    readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
+  );
+  controller = await startController(info.kubeconfigPath, ['--namespace', ns, '--node-loss-grace', '3']);
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
+  client.close();
+});
+
+test('a VM gets exactly one pod, owned by it, and reaches Scheduled on a node', async () => {
+  await createVm('basic');
+  const { vm, pod } = await scheduledPod('basic');
+  expect(vm.metadata.finalizers).toContain('kubevisor.io/vm-protection');
+  expect(vm.status).toEqual(
+    expect.objectContaining({
+      nodeName: pod.spec.nodeName,
+      vmPodUID: pod.metadata.uid,
+      observedGeneration: vm.metadata.generation,
+    }),
+  );
+  expect(pod.metadata.ownerReferences).toEqual([
+    expect.objectContaining({ kind: 'VirtualMachine', name: 'basic', uid: vm.metadata.uid, controller: true }),
+  ]);
+  expect(await vmPods('basic')).toHaveLength(1);
+  const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: `involvedObject.name=basic` });
+  expect(events.map((e) => (e as { reason?: string }).reason)).toEqual(
+    expect.arrayContaining(['Starting', 'Scheduled']),
+  );
+});
+
+describe('runPolicy after the VM stops', () => {
+  test.each<[RunPolicy, 'Succeeded' | 'Failed', boolean]>([
+    ['Always', 'Succeeded', true],
+    ['Always', 'Failed', true],
+    ['RerunOnFailure', 'Succeeded', false],
+    ['RerunOnFailure', 'Failed', true],
+    ['Once', 'Succeeded', false],
+    ['Once', 'Failed', false],
+  ])('%s after %s → restarts: %s', async (policy, end, restarts) => {
+    const name = `p-${policy.toLowerCase()}-${end.toLowerCase()}`;
+    await createVm(name, { runPolicy: policy });
+    const { pod } = await scheduledPod(name);
+    await endPod(pod.metadata.name!, end, end === 'Failed' ? 'disk image not found' : '');
+    if (restarts) {
+      // The terminal phase may last only a moment before the restart, so wait for the restart itself.
+      const vm = await restarted(name);
+      expect(vm.status!.vmPodName).not.toBe(pod.metadata.name);
+      await waitFor(
+        `old pod of ${name} gone`,
+        async () => ((await vmPods(name)).length === 1 ? true : undefined),
+        within,
+      );
+    } else {
+      await phase(name, end);
+      // Give the controller time to (wrongly) restart, then check it did not.
+      await new Promise((r) => setTimeout(r, 2_000));
+      const vm = await getVm(name);
+      expect(vm.status).toEqual(expect.objectContaining({ phase: end }));
+      expect(vm.status?.restarts ?? 0).toBe(0);
+      expect(await vmPods(name)).toEqual([]);
+    }
+    if (end === 'Failed') {
+      const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+      expect(
+        events.some(
+          (e) =>
+            (e as { reason?: string; message?: string }).reason === 'PodFailed' &&
+            (e as { message?: string }).message === 'disk image not found',
+        ),
+      ).toBe(true);
+    }
+  });
+
+  test('Manual waits for a restartRequest; the same request never acts twice', async () => {
+    await createVm('manual', { runPolicy: 'Manual' });
+    await phase('manual', 'Stopped');
+    expect(await vmPods('manual')).toEqual([]);
+    await client.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${ns}/virtualmachines/manual`, {
+      contentType: 'application/merge-patch+json',
+      body: { spec: { power: { restartRequest: 'start-1' } } },
+    });
+    const { pod } = await scheduledPod('manual');
+    expect((await getVm('manual')).status?.observedRestartRequest).toBe('start-1');
+    await endPod(pod.metadata.name!, 'Succeeded');
+    await phase('manual', 'Succeeded');
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await getVm('manual')).status?.phase).toBe('Succeeded');
+  });
+
+  test('Halted never starts; switching a running VM to Halted stops it', async () => {
+    await createVm('halted', { runPolicy: 'Halted' });
+    await phase('halted', 'Stopped');
+    await createVm('to-halt', { runPolicy: 'Always' });
+    await scheduledPod('to-halt');
+    await client.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${ns}/virtualmachines/to-halt`, {
+      contentType: 'application/merge-patch+json',
+      body: { spec: { runPolicy: 'Halted' } },
+    });
+    await phase('to-halt', 'Stopped');
+    expect(await vmPods('to-halt')).toEqual([]);
+  });
+});
+
+test('pod deletion fails the VM and Always brings it back', async () => {
+  await createVm('podgone', { runPolicy: 'Always' });
+  const { pod } = await scheduledPod('podgone');
+  await client.delete('v1', 'Pod', pod.metadata.name!, ns, { gracePeriodSeconds: 0 });
+  await restarted('podgone');
+  const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: 'involvedObject.name=podgone' });
+  expect(events.map((e) => (e as { reason?: string }).reason)).toContain('PodDeleted');
+});
+
+test('node loss: the VM is recovered on another node after the grace period', async () => {
+  const lost = `kwok-lost-${Date.now().toString(36)}`;
+  await client.create(kwokNode(lost));
+  await waitFor(
+    `node ${lost} Ready`,
+    async () => {
+      const n = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(
+        'v1',
+        'Node',
+        lost,
+      );
+      return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+    },
+    within,
+  );
+  try {
+    await createVm('nodeloss', { runPolicy: 'Always', affinity: preferNode(lost) });
+    const { pod } = await scheduledPod('nodeloss');
+    expect(pod.spec.nodeName).toBe(lost);
+    // KWOK stops heartbeating a node without its annotation; then the node reports NotReady, as a dead kubelet would.
+    await client.request('PATCH', `/api/v1/nodes/${lost}`, {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { 'kwok.x-k8s.io/node': null } }, spec: { unschedulable: true } },
+    });
+    await client.request('PATCH', `/api/v1/nodes/${lost}/status`, {
+      contentType: 'application/strategic-merge-patch+json',
+      body: {
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'KubeletStopped',
+              message: 'test',
+              lastTransitionTime: new Date().toISOString(),
+              lastHeartbeatTime: new Date().toISOString(),
+            },
+          ],
+        },
+      },
+    });
+    await phase('nodeloss', 'Unknown', 30_000);
+    const vm = await waitVm(
+      'nodeloss',
+      'running elsewhere',
+      (v) => v.status?.phase === 'Scheduled' && v.status.nodeName !== lost,
+    );
+    expect(vm.status?.restarts).toBe(1);
+    const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: 'involvedObject.name=nodeloss' });
+    expect(events.map((e) => (e as { reason?: string }).reason)).toEqual(
+      expect.arrayContaining(['NodeNotReady', 'NodeLost']),
+    );
+  } finally {
+    await client.delete('v1', 'Node', lost, undefined, { ignoreNotFound: true });
+  }
+});
+
+test('deleting a running VM removes its pod, then the VM', async () => {
+  await createVm('deleteme', { runPolicy: 'Always' });
+  const { pod } = await scheduledPod('deleteme');
+  await client.delete('kubevisor.io/v1alpha1', 'VirtualMachine', 'deleteme', ns);
+  await waitFor(
+    'VM deleteme gone',
+    async () => ((await client.tryGet('kubevisor.io/v1alpha1', 'VirtualMachine', 'deleteme', ns)) ? undefined : true),
+    within,
+  );
+  expect(await client.tryGet('v1', 'Pod', pod.metadata.name!, ns)).toBeUndefined();
+});
+
+/** A statically bound PV/PVC pair (no provisioner runs here), so a VM can boot from a migratable disk. */
+async function boundClaim(name: string): Promise<void> {
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${ns}-${name}` },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      nfs: { server: '192.0.2.1', path: `/${name}` },
+      claimRef: { namespace: ns, name },
+    },
+  });
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: ns },
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      volumeName: `${ns}-${name}`,
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+  await waitFor(
+    `PVC ${name} Bound`,
+    async () =>
+      (await client.get<KubeObject & { status?: { phase?: string } }>('v1', 'PersistentVolumeClaim', name, ns)).status
+        ?.phase === 'Bound'
+        ? true
+        : undefined,
+    within,
+  );
+}
+
+test('a migration creates the receiving pod on another node and reaches TargetReady', async () => {
+  await boundClaim('mover-root');
+  // A shared (RWX) disk and a masquerade NIC: what live migration needs.
+  await createVm('mover', {
+    runPolicy: 'Always',
+    volumes: [{ name: 'root', persistentVolumeClaim: { claimName: 'mover-root' } }],
+    interfaces: [{ name: 'pod', masquerade: {} }],
+    networks: [{ name: 'pod', pod: {} }],
+  });
+  const { vm, pod } = await scheduledPod('mover');
+  // Running is the node daemon's to set; the test plays that part.
+  await client.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${ns}/virtualmachines/mover/status`, {
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { resourceVersion: vm.metadata.resourceVersion }, status: { phase: 'Running' } },
+  });
+  await phase('mover', 'Running');
+  await client.create(
+    renderVirtualMachineMigration('move-1', { vmName: 'mover', metadata: { namespace: ns } }) as unknown as KubeObject,
+  );
+  const m = await waitFor(
+    'migration TargetReady',
+    async () => {
+      const x = await client.get<
+        KubeObject & {
+          status?: { phase?: string; sourceNodeName?: string; targetNodeName?: string; targetVMPodName?: string };
+        }
+      >('kubevisor.io/v1alpha1', 'VirtualMachineMigration', 'move-1', ns);
+      if (x.status?.phase === 'Failed') throw new Error(`migration failed: ${JSON.stringify(x.status)}`);
+      return x.status?.phase === 'TargetReady' ? x : undefined;
+    },
+    within,
+  );
+  expect(m.status?.sourceNodeName).toBe(pod.spec.nodeName);
+  expect(m.status?.targetNodeName).not.toBe(pod.spec.nodeName);
+  expect((await getVm('mover')).status?.migration).toEqual(
+    expect.objectContaining({ name: 'move-1', targetVMPodName: m.status?.targetVMPodName }),
+  );
+  expect(await vmPods('mover')).toHaveLength(2);
+});
+
+test('the controller serves metrics and health', async () => {
+  expect((await controllerGet(controller.port, '/healthz')).status).toBe(200);
+  expect((await controllerGet(controller.port, '/readyz')).status).toBe(200);
+  const metrics = (await controllerGet(controller.port, '/metrics')).body;
+  expect(metrics).toMatch(/kubevisor_reconcile_total\{controller="virtualmachine",result="success"\} \d+/);
+  expect(metrics).toMatch(/kubevisor_workqueue_depth\{name="virtualmachine"\} \d+/);
+});
+
+function preferNode(node: string): Record<string, unknown> {
+  return {
+    nodeAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          preference: { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Leader election: two controllers share a Lease; only the holder reconciles. SIGKILL of the leader (no release)
+ * hands over once the Lease expires — within 20 s with the defaults (15 s lease, 2 s retry).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { VirtualMachineStatus } from '../../api';
+import { renderVirtualMachine } from '../../constructs';
+import type { KubeObject } from './harness/kube-client';
+import { startController, type ControllerProcess } from './harness/controller-process';
+import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
+import { waitFor } from './harness/wait';
+
+const client = sharedControlPlane();
+const info = sharedControlPlaneInfo();
+const ns = `e2e-leader-${Date.now().toString(36)}`;
+const controllers: ControllerProcess[] = [];
+/** The leader after the first test's failover. */
+let survivor: ControllerProcess | undefined;
+
+interface Lease extends KubeObject {
+  spec?: { holderIdentity?: string };
+}
+
+const holder = async () =>
+  (await client.tryGet<Lease>('coordination.k8s.io/v1', 'Lease', 'kubevisor-controller', ns))?.spec?.holderIdentity;
+const startedWork = (c: ControllerProcess) => c.lines().some((l) => l.includes('caches synced; starting workers'));
+
+async function vmScheduled(name: string): Promise<void> {
+  await client.create(
+    renderVirtualMachine(name, {
+      metadata: { name, namespace: ns },
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+    }) as unknown as KubeObject,
+  );
+  await waitFor(
+    `VM ${name} Scheduled`,
+    async () =>
+      (
+        await client.get<KubeObject & { status?: VirtualMachineStatus }>(
+          'kubevisor.io/v1alpha1',
+          'VirtualMachine',
+          name,
+          ns,
+        )
+      ).status?.phase === 'Scheduled'
+        ? true
+        : undefined,
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+}
+
+beforeAll(async () => {
+  await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  const dir = join(__dirname, '..', '..', 'deploy', 'crds');
+  await client.createCrdsAndWaitEstablished(
+    readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(controllers.map((c) => c.stop()));
+  await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
+  client.close();
+});
+
+test('two controllers: one leads and reconciles; killing it hands over within 20 s', async () => {
+  const args = ['--namespace', ns, '--leader-elect', '--lease-namespace', ns];
+  controllers.push(await startController(info.kubeconfigPath, args), await startController(info.kubeconfigPath, args));
+  const id = (c: ControllerProcess) => `-${c.pid}`;
+  const first = await waitFor('a leader', async () => (await holder()) || undefined, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
+  const leader = controllers.find((c) => first.endsWith(id(c)))!;
+  const standby = controllers.find((c) => c !== leader)!;
+  expect(leader).toBeDefined();
+
+  await vmScheduled('before-failover');
+  expect(startedWork(leader)).toBe(true);
+  expect(startedWork(standby)).toBe(false);
+
+  const killedAt = Date.now();
+  leader.kill('SIGKILL');
+  await leader.exited;
+  await waitFor(
+    'the standby to take the lease',
+    async () => ((await holder())?.endsWith(id(standby)) ? true : undefined),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    },
+  );
+  const handoverMs = Date.now() - killedAt;
+  process.stdout.write(`leader-election: handover in ${handoverMs} ms\n`);
+  expect(handoverMs).toBeLessThanOrEqual(20_000);
+
+  await vmScheduled('after-failover');
+  expect(startedWork(standby)).toBe(true);
+  survivor = standby;
+});
+
+test('a leader stopped gracefully releases the lease at once', async () => {
+  const current = survivor!;
+  expect(current).toBeDefined();
+  const args = ['--namespace', ns, '--leader-elect', '--lease-namespace', ns];
+  const next = await startController(info.kubeconfigPath, args);
+  controllers.push(next);
+  await current.stop();
+  await waitFor(
+    'the new controller to take the released lease',
+    async () => ((await holder())?.endsWith(`-${next.pid}`) ? true : undefined),
+    {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    },
+  );
+});
