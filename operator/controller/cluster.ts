@@ -39,7 +39,8 @@ export interface Cluster {
   updateMigrationStatus(m: MigrationObject, status: VirtualMachineMigrationStatus): Promise<void>;
   /** Sets or clears vm.status.migration only (the migration reconciler never touches the rest of the VM's status). */
   setVmMigration(vm: VmObject, migration: VirtualMachineStatus['migration'] | null): Promise<void>;
-  addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
+  /** Adds a finalizer; returns the object's new resourceVersion, so later writes of the same pass do not conflict. */
+  addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<string | undefined>;
   /** Removes a finalizer with a JSON patch guarded by a `test` of the resourceVersion. */
   removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
   event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;

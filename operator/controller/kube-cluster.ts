@@ -43,6 +43,7 @@ export class KubeCluster implements Cluster {
     const common = {
       client,
       logger: options.logger,
+      transform: withoutManagedFields,
       ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
     };
     this.vms = new Informer<Vm>({
@@ -68,6 +69,7 @@ export class KubeCluster implements Cluster {
       apiVersion: 'v1',
       kind: 'Pod',
       indexers: { vm: vmKeyOfPod, node: (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []) },
+      transform: podView,
     });
     this.nodes = new Informer<Node>({
       ...common,
@@ -75,6 +77,7 @@ export class KubeCluster implements Cluster {
       path: '/api/v1/nodes',
       apiVersion: 'v1',
       kind: 'Node',
+      transform: nodeView,
     });
   }
 
@@ -83,16 +86,17 @@ export class KubeCluster implements Cluster {
   }
 
   /** Calls `vm(key)` and `migration(key)` for every key a cache change may affect. */
-  route(enqueue: { vm(key: string): void; migration(key: string): void }): void {
+  route(enqueue: { vm(key: string, urgent: boolean): void; migration(key: string): void }): void {
     const vmChanged = (v: Vm) => {
       const key = keyOf(v.metadata.namespace, v.metadata.name);
-      enqueue.vm(key);
+      enqueue.vm(key, false);
       for (const m of this.migrations.byIndex('vm', key))
         enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
     };
+    // Pod and node changes are progress of VMs already started: urgent, so a flood of new VMs cannot starve them.
     const podChanged = (p: Pod) => {
       for (const key of vmKeyOfPod(p)) {
-        enqueue.vm(key);
+        enqueue.vm(key, true);
         for (const m of this.migrations.byIndex('vm', key))
           enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
       }
@@ -155,8 +159,8 @@ export class KubeCluster implements Cluster {
       status: { migration },
     });
   }
-  async addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void> {
-    await this.client.addFinalizer(obj as unknown as KubeObject, finalizer);
+  async addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<string | undefined> {
+    return (await this.client.addFinalizer(obj as unknown as KubeObject, finalizer)).metadata.resourceVersion;
   }
   async removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void> {
     await this.client.removeFinalizer(obj as unknown as KubeObject, finalizer);
@@ -188,6 +192,47 @@ function statusPatch(
     else if (JSON.stringify(after[k]) !== JSON.stringify(before[k])) status[k] = after[k];
   }
   return { metadata: { resourceVersion: obj.metadata.resourceVersion }, status };
+}
+
+/**
+ * The cache keeps only what the lifecycle reads of a pod (a VM pod's spec carries the whole VM in an environment
+ * variable, and every pod its managedFields): a fraction of the memory per VM.
+ */
+function podView(p: Pod): Pod {
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } =
+    p.metadata as Pod['metadata'] & {
+      namespace?: string;
+      ownerReferences?: unknown;
+    };
+  const status = p.status && {
+    phase: p.status.phase,
+    conditions: p.status.conditions?.map(({ type, status: s }) => ({ type, status: s })),
+    containerStatuses: p.status.containerStatuses?.map(({ name: n, state }) => ({ name: n, state })),
+  };
+  return {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp },
+    spec: { nodeName: p.spec?.nodeName },
+    ...(status ? { status } : {}),
+  } as Pod;
+}
+
+/** Of a node, the lifecycle reads only its Ready condition (real nodes also carry image lists, addresses…). */
+function nodeView(n: Node): Node {
+  return {
+    apiVersion: n.apiVersion,
+    kind: n.kind,
+    metadata: { name: n.metadata.name, uid: n.metadata.uid, resourceVersion: n.metadata.resourceVersion },
+    status: { conditions: n.status?.conditions?.filter((c) => c.type === 'Ready') },
+  } as Node;
+}
+
+/** managedFields are a large share of each cached object and no reconciler reads them. */
+function withoutManagedFields<T extends KubeObject>(o: T): T {
+  if (!o.metadata?.managedFields) return o;
+  const { managedFields: _dropped, ...metadata } = o.metadata;
+  return { ...o, metadata } as T;
 }
 
 function readyOf(n: Node): string | undefined {

@@ -109,7 +109,7 @@ export async function runController(o: ControllerOptions): Promise<void> {
       counts[vm.status?.phase ?? 'None'] = (counts[vm.status?.phase ?? 'None'] ?? 0) + 1;
     return counts;
   });
-  cluster.route({ vm: (k) => vmQueue.add(k), migration: (k) => migrationQueue.add(k) });
+  cluster.route({ vm: (k, urgent) => vmQueue.add(k, { urgent }), migration: (k) => migrationQueue.add(k) });
 
   const pod = { image: o.image };
   const lifecycle = { ...DEFAULT_LIFECYCLE, nodeLossGraceMs: o.nodeLossGraceMs };

@@ -10,8 +10,9 @@ export async function reconcileMigrationKey(
   name: string,
   options: { readonly pod: VmPodOptions; readonly now?: () => Date },
 ): Promise<{ requeueAfterMs?: number }> {
-  const m = cluster.migration(namespace, name);
-  if (!m) return {};
+  const cached = cluster.migration(namespace, name);
+  if (!cached) return {};
+  let m = { ...cached, metadata: { ...cached.metadata } };
   const vm = cluster.vm(namespace, m.spec.vmName);
   const pods = vm ? cluster.podsOfVm(namespace, vm.metadata.name) : [];
   const run = vm?.status?.restarts ?? 0;
@@ -23,9 +24,18 @@ export async function reconcileMigrationKey(
 
   for (const a of decision.actions) {
     switch (a.type) {
-      case 'addFinalizer':
-        await cluster.addFinalizer(m, MIGRATION_FINALIZER);
+      case 'addFinalizer': {
+        const resourceVersion = await cluster.addFinalizer(m, MIGRATION_FINALIZER);
+        m = {
+          ...m,
+          metadata: {
+            ...m.metadata,
+            resourceVersion,
+            finalizers: [...(m.metadata.finalizers ?? []), MIGRATION_FINALIZER],
+          },
+        };
         break;
+      }
       case 'removeFinalizer':
         await cluster.removeFinalizer(m, MIGRATION_FINALIZER);
         return {};
@@ -47,7 +57,8 @@ export async function reconcileMigrationKey(
         await cluster.deletePod(namespace, a.name, false);
         break;
       case 'event':
-        await cluster.event(m, a.warning ? 'Warning' : 'Normal', a.reason, a.message);
+        // Events are best effort: a failed Event must not fail or slow down the reconcile.
+        void cluster.event(m, a.warning ? 'Warning' : 'Normal', a.reason, a.message).catch(() => undefined);
         break;
     }
   }

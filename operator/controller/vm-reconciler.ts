@@ -22,8 +22,10 @@ export async function reconcileVmKey(
   name: string,
   options: VmReconcilerOptions,
 ): Promise<{ requeueAfterMs?: number }> {
-  const vm = cluster.vm(namespace, name);
-  if (!vm) return {};
+  const cached = cluster.vm(namespace, name);
+  if (!cached) return {};
+  // A copy: the cache's objects are shared and read-only, and this pass tracks its own writes' resourceVersion.
+  let vm = { ...cached, metadata: { ...cached.metadata } };
   const pods = cluster.podsOfVm(namespace, name);
   const nodes = new Map(
     pods.flatMap((p) => {
@@ -43,9 +45,14 @@ export async function reconcileVmKey(
 
   for (const a of decision.actions) {
     switch (a.type) {
-      case 'addFinalizer':
-        await cluster.addFinalizer(vm, VM_FINALIZER);
+      case 'addFinalizer': {
+        const resourceVersion = await cluster.addFinalizer(vm, VM_FINALIZER);
+        vm = {
+          ...vm,
+          metadata: { ...vm.metadata, resourceVersion, finalizers: [...(vm.metadata.finalizers ?? []), VM_FINALIZER] },
+        };
         break;
+      }
       case 'removeFinalizer':
         await cluster.removeFinalizer(vm, VM_FINALIZER);
         return {};
@@ -58,7 +65,8 @@ export async function reconcileVmKey(
         await cluster.deletePod(namespace, a.name, a.force);
         break;
       case 'event':
-        await cluster.event(vm, a.warning ? 'Warning' : 'Normal', a.reason, a.message);
+        // Events are best effort: a failed Event must not fail or slow down the reconcile.
+        void cluster.event(vm, a.warning ? 'Warning' : 'Normal', a.reason, a.message).catch(() => undefined);
         break;
     }
   }

@@ -39,6 +39,11 @@ export interface InformerOptions<T extends KubeObject> {
   /** A watch that lasted this long counts as healthy even if it delivered nothing. @default 10000 */
   healthyAfterMs?: number;
   indexers?: Record<string, Indexer<T>>;
+  /**
+   * Applied to every object before it is cached (e.g. drop `metadata.managedFields`, which can be most of a pod's
+   * size and which no reconciler reads). Must return an object with the same identity fields.
+   */
+  transform?: (object: T) => T;
   /** apiVersion/kind for list items, which carry none. @default from the list's apiVersion and kind minus "List" */
   apiVersion?: string;
   kind?: string;
@@ -254,6 +259,7 @@ export class Informer<T extends KubeObject> {
 
   private async listAll(pageSize: number | undefined): Promise<{ items: T[]; resourceVersion?: string }> {
     const items: T[] = [];
+    const transform = this.options.transform ?? ((o: T) => o);
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
@@ -269,7 +275,7 @@ export class Informer<T extends KubeObject> {
       const apiVersion = this.options.apiVersion ?? page.apiVersion;
       const kind = this.options.kind ?? page.kind?.replace(/List$/, '');
       for (const item of page.items ?? []) {
-        items.push(apiVersion && kind ? { ...item, apiVersion, kind } : item);
+        items.push(transform(apiVersion && kind ? { ...item, apiVersion, kind } : item));
       }
       // Every page carries the version of the snapshot the first page was served from.
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
@@ -325,7 +331,8 @@ export class Informer<T extends KubeObject> {
   }
 
   private handle(event: WatchEvent<T>): void {
-    const object = event.object;
+    const object =
+      event.type === 'BOOKMARK' || !this.options.transform ? event.object : this.options.transform(event.object);
     const rv = object?.metadata?.resourceVersion;
     if (event.type === 'BOOKMARK') {
       // A bookmark carries only a version: "nothing for you up to here". Resume from it.

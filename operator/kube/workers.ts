@@ -1,11 +1,14 @@
 // Workers that take keys from a WorkQueue and reconcile them, with controller-runtime's result
 // handling: success → forget (reset backoff), plus addAfter when the reconciler asks to be called
-// again later; an error → addRateLimited (backoff); 409 Conflict → addRateLimited as well, but it
-// is the normal outcome of racing another writer, so it is logged at debug, not as an error.
+// again later; an error → addRateLimited (backoff); 409 Conflict → wait for the watch to bring the
+// newer version (with a late fallback), logged at debug: it is the normal outcome of a lagging cache.
 import { performance } from 'node:perf_hooks';
 import { isApiError } from './errors';
 import { silentLogger, type Logger } from './log';
 import type { WorkQueue } from './workqueue';
+
+/** After a 409, look again this late even if no newer version arrives through the watch. */
+export const CONFLICT_FALLBACK_MS = 2_000;
 
 export interface ReconcileResult {
   /** Reconcile this key again after this many milliseconds (e.g. to poll an external state). */
@@ -75,11 +78,15 @@ async function processOne(
       outcome = 'success';
     }
   } catch (error) {
-    queue.addRateLimited(key);
     if (isApiError(error, 409)) {
+      // A conflict means the cache is behind the object: the watch event that carries the newer version enqueues the
+      // key again. Rate-limiting it instead would spend the global bucket on every write racing a lagging watch, and
+      // under a burst of new objects the controller would stall for minutes; a late fallback covers a lost event.
+      queue.addAfter(key, CONFLICT_FALLBACK_MS);
       outcome = 'conflict';
-      logger.debug('conflict; requeued', { key, error, retries: queue.numRequeues(key) });
+      logger.debug('conflict; waiting for the newer version', { key, error });
     } else {
+      queue.addRateLimited(key);
       outcome = 'error';
       logger.error('reconcile failed', { key, error, retries: queue.numRequeues(key) });
     }

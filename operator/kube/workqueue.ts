@@ -46,6 +46,12 @@ export class WorkQueue {
   readonly name: string;
   private readonly rateLimiter: RateLimiter;
   private readonly queue = new Fifo();
+  /**
+   * Keys added as urgent are handed out before the others. A controller marks progress of work already under way
+   * (a VM's pod was bound) as urgent, so it is not stuck behind a flood of new objects. A key may sit in both lists;
+   * the second entry is skipped when reached.
+   */
+  private readonly urgent = new Fifo();
   /** Keys that need processing: queued, or added again while being processed. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -61,7 +67,9 @@ export class WorkQueue {
 
   /** Keys waiting for a worker (not counting delayed ones or ones being processed). */
   get length(): number {
-    return this.queue.length;
+    let n = 0;
+    for (const key of this.dirty) if (!this.processing.has(key)) n++;
+    return n;
   }
 
   /** Keys being processed by a worker now. */
@@ -78,13 +86,22 @@ export class WorkQueue {
     return this.shuttingDown;
   }
 
-  /** Queues `key` unless it is already queued; if it is being processed, it is queued again after done(). */
-  add(key: string): void {
+  /**
+   * Queues `key` unless it is already queued; if it is being processed, it is queued again after done(). An urgent
+   * add jumps the queue (and promotes a key already waiting).
+   */
+  add(key: string, options: { urgent?: boolean } = {}): void {
     if (this.shuttingDown) return;
-    if (this.dirty.has(key)) return;
+    if (this.dirty.has(key)) {
+      if (options.urgent && !this.processing.has(key)) {
+        this.urgent.push(key);
+        this.dispatch();
+      }
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    this.queue.push(key);
+    (options.urgent ? this.urgent : this.queue).push(key);
     this.dispatch();
   }
 
@@ -159,27 +176,35 @@ export class WorkQueue {
   }
 
   private take(): string | undefined {
-    const key = this.queue.shift();
-    if (key === undefined) return undefined;
-    this.dirty.delete(key);
-    this.processing.add(key);
-    return key;
+    for (;;) {
+      const key = this.urgent.shift() ?? this.queue.shift();
+      if (key === undefined) return undefined;
+      // A second entry of a key already handed out (it was promoted, or re-queued by done()).
+      if (!this.dirty.has(key) || this.processing.has(key)) continue;
+      this.dirty.delete(key);
+      this.processing.add(key);
+      return key;
+    }
+  }
+
+  private get queued(): number {
+    return this.urgent.length + this.queue.length;
   }
 
   /** Hands queued keys to waiting workers; after shutdown, releases idle workers once the queue is empty. */
   private dispatch(): void {
-    while (this.waiters.length > 0 && this.queue.length > 0) {
-      const waiter = this.waiters.shift();
+    while (this.waiters.length > 0 && this.queued > 0) {
       const key = this.take();
-      if (waiter && key !== undefined) waiter(key);
+      if (key === undefined) break;
+      this.waiters.shift()?.(key);
     }
-    if (this.shuttingDown && this.queue.length === 0) {
+    if (this.shuttingDown && this.queued === 0) {
       for (const waiter of this.waiters.splice(0)) waiter(undefined);
     }
   }
 
   private isDrained(): boolean {
-    return this.shuttingDown && this.queue.length === 0 && this.processing.size === 0;
+    return this.shuttingDown && this.queued === 0 && this.processing.size === 0;
   }
 
   private checkDrained(): void {

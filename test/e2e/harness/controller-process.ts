@@ -37,15 +37,25 @@ process.on('exit', () => {
       }
 });
 
-export async function startController(kubeconfigPath: string, extraArgs: string[] = []): Promise<ControllerProcess> {
+export interface StartControllerOptions {
+  /** Run the compiled controller (`lib/`, from `npm run build`) as the image does, instead of the TypeScript sources. */
+  compiled?: boolean;
+  /** Extra Node.js flags (e.g. V8 heap limits, as the operator image sets them). */
+  nodeArgs?: string[];
+}
+
+export async function startController(
+  kubeconfigPath: string,
+  extraArgs: string[] = [],
+  options: StartControllerOptions = {},
+): Promise<ControllerProcess> {
   const logFile = path.join(mkdtempSync(path.join(tmpdir(), 'kubevisor-controller-')), 'controller.log');
   const log = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      'operator/cli.ts',
+      ...(options.nodeArgs ?? []),
+      ...(options.compiled ? ['lib/operator/cli.js'] : ['--import', 'tsx', 'operator/cli.ts']),
       'controller',
       '--kubeconfig',
       kubeconfigPath,

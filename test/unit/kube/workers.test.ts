@@ -74,7 +74,7 @@ describe('runWorkers', () => {
     });
   });
 
-  test('409 Conflict requeues like an error but is not logged as one', async () => {
+  test('409 Conflict waits for the newer version (an event) without spending the rate limiter, and is not an error', async () => {
     const h = harness();
     let calls = 0;
     h.start(async () => {
@@ -82,10 +82,18 @@ describe('runWorkers', () => {
       if (calls === 1) throw new KubeApiError(409, 'Conflict', 'the object has been modified', [], 'PUT', '/x', {});
     });
     h.queue.add('ns/a');
-    await waitUntil(() => h.outcomes.length === 2, 'the retry');
+    await waitUntil(() => h.outcomes.length === 1, 'the conflict');
+    expect(h.queue.numRequeues('ns/a')).toBe(0);
+    expect(h.queue.delayedCount).toBe(1); // the late fallback
+    // The watch event of the newer version reconciles at once.
+    h.queue.add('ns/a');
+    await waitUntil(() => h.outcomes.length === 2, 'the event-driven retry');
     expect(h.outcomes).toEqual(['conflict', 'success']);
     expect(h.logs.filter((l) => l.level === 'error')).toEqual([]);
-    expect(h.logs.find((l) => l.level === 'debug')).toMatchObject({ msg: 'conflict; requeued', key: 'ns/a' });
+    expect(h.logs.find((l) => l.level === 'debug')).toMatchObject({
+      msg: 'conflict; waiting for the newer version',
+      key: 'ns/a',
+    });
   });
 
   test('requeueAfter forgets the backoff and schedules the key after that delay', async () => {

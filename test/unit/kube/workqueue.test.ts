@@ -290,3 +290,38 @@ describe('rate limiters', () => {
     expect(limiter.when('y')).toBe(5);
   });
 });
+
+describe('WorkQueue urgent keys', () => {
+  test('urgent keys are handed out first, and an urgent add promotes a waiting key once', async () => {
+    const q = new WorkQueue();
+    q.add('new-1');
+    q.add('new-2');
+    q.add('new-3');
+    q.add('progress', { urgent: true });
+    q.add('new-3', { urgent: true });
+    expect(q.length).toBe(4);
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const key = (await q.get())!;
+      order.push(key);
+      q.done(key);
+    }
+    expect(order).toEqual(['progress', 'new-3', 'new-1', 'new-2']);
+    expect(q.length).toBe(0);
+    q.shutdown();
+    // The promoted key's second entry is skipped, not handed out again.
+    expect(await q.get()).toBeUndefined();
+  });
+
+  test('an urgent add of a key being processed is re-queued once after done()', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    const key = (await q.get())!;
+    q.add('a', { urgent: true });
+    q.add('b');
+    q.done(key);
+    const got = [(await q.get())!, (await q.get())!];
+    expect(got.sort()).toEqual(['a', 'b']);
+    q.shutdown();
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * `npm run dev`: the local demo. Starts the test control plane (real kube-apiserver, scheduler, controller-manager
+ * and KWOK fake nodes), installs the CRDs and the example VMs, runs the controller, and shows the VMs' phases live
+ * until Ctrl-C, which tears everything down. `--until-scheduled` exits once every example is Scheduled (for scripts).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse } from 'yaml';
+import type { VirtualMachineStatus } from '../api';
+import { renderVirtualMachine } from '../constructs';
+import { Informer, KubeClient, loadKubeconfig } from '../operator/kube';
+import type { KubeObject } from '../operator/kube';
+import { EXAMPLES, EXAMPLE_NAMESPACE } from '../stacks/examples';
+import { startControlPlane } from '../test/e2e/harness/control-plane';
+import { startController } from '../test/e2e/harness/controller-process';
+
+type Vm = KubeObject & { status?: VirtualMachineStatus };
+
+const { values } = parseArgs({
+  options: { 'until-scheduled': { type: 'boolean', default: false }, nodes: { type: 'string', default: '3' } },
+});
+const say = (line: string) => process.stderr.write(`dev: ${line}\n`);
+
+function table(vms: Vm[]): string {
+  const rows = [['NAMESPACE', 'NAME', 'PHASE', 'NODE', 'POD', 'RESTARTS']];
+  for (const v of vms.sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
+    const s = v.status ?? {};
+    rows.push([
+      v.metadata.namespace ?? '',
+      v.metadata.name ?? '',
+      s.phase ?? '-',
+      s.nodeName ?? '-',
+      s.vmPodName ?? '-',
+      String(s.restarts ?? 0),
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/**
+ * What the examples expect of a cluster that KWOK cannot fake by itself: the `db` example boots from PVC `db-root`
+ * and selects nodes labelled kubevisor.io/storage=local. (Its Multus network is not checked by the fake nodes.)
+ */
+async function demoPrerequisites(client: KubeClient, node: string): Promise<void> {
+  await client.apply({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: 'demo-db-root' },
+    spec: {
+      capacity: { storage: '10Gi' },
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      nfs: { server: '192.0.2.1', path: '/db-root' },
+      claimRef: { namespace: EXAMPLE_NAMESPACE, name: 'db-root' },
+    },
+  });
+  await client.apply({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: 'db-root', namespace: EXAMPLE_NAMESPACE },
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      volumeName: 'demo-db-root',
+      resources: { requests: { storage: '10Gi' } },
+    },
+  });
+  await client.patch({ apiVersion: 'v1', kind: 'Node', metadata: { name: node } }, 'merge', {
+    metadata: { labels: { 'kubevisor.io/storage': 'local' } },
+  });
+}
+
+async function main(): Promise<void> {
+  const cp = await startControlPlane({ nodes: Number(values.nodes), log: say });
+  const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
+  const abort = new AbortController();
+  let controller: Awaited<ReturnType<typeof startController>> | undefined;
+  let stopping: Promise<void> | undefined;
+  const teardown = () =>
+    (stopping ??= (async () => {
+      abort.abort();
+      await controller?.stop();
+      client.close();
+      await cp.stop();
+      say('stopped the controller and the control plane');
+    })());
+  process.once('SIGINT', () => void teardown().then(() => process.exit(0)));
+  process.once('SIGTERM', () => void teardown().then(() => process.exit(0)));
+  try {
+    const dir = join(__dirname, '..', 'deploy', 'crds');
+    await client.createCrdsAndWaitEstablished(
+      readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
+    );
+    await demoPrerequisites(client, cp.nodeNames[0]);
+    for (const [name, props] of Object.entries(EXAMPLES))
+      await client.apply(renderVirtualMachine(name, props) as unknown as KubeObject);
+    controller = await startController(cp.kubeconfigPath);
+    say(`control plane up; try: KUBECONFIG=${cp.kubeconfigPath} kubectl get vm -A`);
+    say(`controller log: ${controller.logFile}; Ctrl-C stops everything`);
+
+    let last = '';
+    const informer = new Informer<Vm>({ client, path: '/apis/kubevisor.io/v1alpha1/virtualmachines' });
+    const show = () => {
+      const vms = informer.list();
+      const text = table(vms);
+      if (text !== last) {
+        last = text;
+        process.stdout.write(`\n${new Date().toISOString()}\n${text}\n`);
+      }
+      return vms;
+    };
+    await new Promise<void>((resolve) => {
+      const changed = () => {
+        const vms = show();
+        if (values['until-scheduled'] && vms.length > 0 && vms.every((v) => v.status?.phase === 'Scheduled')) resolve();
+      };
+      informer.onAdd(changed);
+      informer.onUpdate(changed);
+      informer.onDelete(changed);
+      abort.signal.addEventListener('abort', () => resolve());
+      if (values['until-scheduled']) {
+        setTimeout(() => {
+          const waiting = informer.list().filter((v) => v.status?.phase !== 'Scheduled');
+          say(`not all VMs Scheduled after 120 s: ${waiting.map((v) => v.metadata.name).join(', ')}`);
+          process.exitCode = 1;
+          resolve();
+        }, 120_000).unref();
+      }
+      informer.start();
+    });
+    await informer.stop();
+  } finally {
+    await teardown();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});
