@@ -8,10 +8,9 @@
  * the controller made, from its own /metrics.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse } from 'yaml';
 import type { VirtualMachineStatus } from '../api';
 import { renderVirtualMachine } from '../constructs';
 import { Informer, KubeApiError, KubeClient, loadKubeconfig } from '../operator/kube';
@@ -19,6 +18,7 @@ import { waitFor } from '../test/e2e/harness/wait';
 import type { KubeObject } from '../operator/kube';
 import { startControlPlane } from '../test/e2e/harness/control-plane';
 import { controllerGet, startController } from '../test/e2e/harness/controller-process';
+import { installCrds } from '../test/e2e/harness/crds';
 
 const { values } = parseArgs({
   options: {
@@ -60,10 +60,7 @@ async function main(): Promise<void> {
   try {
     const ns = 'density';
     await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    const dir = join(__dirname, '..', 'deploy', 'crds');
-    await client.createCrdsAndWaitEstablished(
-      readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
-    );
+    await installCrds(client);
     // Right after a CRD is established its storage may still answer 429 "(re)initializing" for a moment.
     await waitFor(
       'VirtualMachine storage to serve lists',

@@ -3,10 +3,7 @@
  * and KWOK fake nodes), installs the CRDs and the example VMs, runs the controller, and shows the VMs' phases live
  * until Ctrl-C, which tears everything down. `--until-scheduled` exits once every example is Scheduled (for scripts).
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse } from 'yaml';
 import type { VirtualMachineStatus } from '../api';
 import { renderVirtualMachine } from '../constructs';
 import { Informer, KubeClient, loadKubeconfig } from '../operator/kube';
@@ -14,6 +11,7 @@ import type { KubeObject } from '../operator/kube';
 import { EXAMPLES, EXAMPLE_NAMESPACE } from '../stacks/examples';
 import { startControlPlane } from '../test/e2e/harness/control-plane';
 import { startController } from '../test/e2e/harness/controller-process';
+import { installCrds } from '../test/e2e/harness/crds';
 
 type Vm = KubeObject & { status?: VirtualMachineStatus };
 
@@ -89,10 +87,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void teardown().then(() => process.exit(0)));
   process.once('SIGTERM', () => void teardown().then(() => process.exit(0)));
   try {
-    const dir = join(__dirname, '..', 'deploy', 'crds');
-    await client.createCrdsAndWaitEstablished(
-      readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
-    );
+    await installCrds(client);
     await demoPrerequisites(client, cp.nodeNames[0]);
     for (const [name, props] of Object.entries(EXAMPLES))
       await client.apply(renderVirtualMachine(name, props) as unknown as KubeObject);

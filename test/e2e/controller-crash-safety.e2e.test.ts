@@ -3,15 +3,13 @@
  * step is idempotent (stable pod names, status written after the pod exists, level-triggered reconcile), the end
  * state must be exact: one pod per VM, the VM's current pod, owned by it — no duplicates, no orphans.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { VirtualMachineStatus } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
 import { startController, type ControllerProcess } from './harness/controller-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
+import { installCrds } from './harness/crds';
 
 const VMS = 100;
 const MAX_KILLS = 8;
@@ -26,10 +24,7 @@ interface Vm extends KubeObject {
 
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const dir = join(__dirname, '..', '..', 'deploy', 'crds');
-  await client.createCrdsAndWaitEstablished(
-    readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
-  );
+  await installCrds(client);
 });
 
 afterAll(async () => {

@@ -4,9 +4,6 @@
  * TargetReady. KWOK runs the pods; where the node daemon will later act (guest shut down, pod failed) the test
  * writes the pod's status itself, as the kubelet would.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { RunPolicy, VirtualMachineStatus } from '../../api';
 import type { VirtualMachineProps } from '../../constructs';
 import { renderVirtualMachine, renderVirtualMachineMigration } from '../../constructs';
@@ -15,6 +12,7 @@ import { kwokNode } from './harness/control-plane';
 import { startController, controllerGet, type ControllerProcess } from './harness/controller-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
+import { installCrds } from './harness/crds';
 
 const client = sharedControlPlane();
 const info = sharedControlPlaneInfo();
@@ -109,10 +107,7 @@ async function scheduledPod(name: string): Promise<{ vm: Vm; pod: Pod }> {
 
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const dir = join(__dirname, '..', '..', 'deploy', 'crds');
-  await client.createCrdsAndWaitEstablished(
-    readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
-  );
+  await installCrds(client);
   controller = await startController(info.kubeconfigPath, ['--namespace', ns, '--node-loss-grace', '3']);
 });
 

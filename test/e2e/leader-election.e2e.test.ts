@@ -2,15 +2,13 @@
  * Leader election: two controllers share a Lease; only the holder reconciles. SIGKILL of the leader (no release)
  * hands over once the Lease expires — within 20 s with the defaults (15 s lease, 2 s retry).
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { VirtualMachineStatus } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
 import { startController, type ControllerProcess } from './harness/controller-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
+import { installCrds } from './harness/crds';
 
 const client = sharedControlPlane();
 const info = sharedControlPlaneInfo();
@@ -54,10 +52,7 @@ async function vmScheduled(name: string): Promise<void> {
 
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const dir = join(__dirname, '..', '..', 'deploy', 'crds');
-  await client.createCrdsAndWaitEstablished(
-    readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject),
-  );
+  await installCrds(client);
 });
 
 afterAll(async () => {

@@ -3,9 +3,6 @@
  * dry-run apply), objects read back carry the defaults the constructs apply, and — the point — every case of the
  * bad-input table is rejected by the API server as it is at synth time, on the same field path.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { KubevisorObject, OpenAPISchema } from '../../api';
 import { KINDS, validateObject } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
@@ -14,10 +11,10 @@ import { BAD_INPUT_CASES, VALID_UPDATES } from '../bad-input/cases';
 import { KubeApiError } from './harness/kube-client';
 import type { KubeObject } from './harness/kube-client';
 import { sharedControlPlane } from './harness/shared';
+import { installCrds } from './harness/crds';
 
 const client = sharedControlPlane();
 const namespace = `e2e-agreement-${Date.now().toString(36)}`;
-const ROOT = join(__dirname, '..', '..');
 
 interface Verdict {
   rejected: boolean;
@@ -97,9 +94,7 @@ function stripDefaults(s: OpenAPISchema | undefined, v: unknown): unknown {
 
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-  const dir = join(ROOT, 'deploy', 'crds');
-  const crds = readdirSync(dir).map((f) => parse(readFileSync(join(dir, f), 'utf8')) as KubeObject);
-  await client.createCrdsAndWaitEstablished(crds);
+  await installCrds(client);
 });
 
 afterAll(async () => {
