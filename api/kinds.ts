@@ -28,6 +28,8 @@ export interface KindInfo {
   readonly printerColumns: readonly PrinterColumn[];
   /** The schema of the whole object (apiVersion, kind, metadata, spec, status). */
   readonly schema: OpenAPISchema;
+  /** Fields the API server filters lists and watches by (`fieldSelector`), e.g. each node daemon its own VMs. */
+  readonly selectableFields: readonly string[];
 }
 
 // Pod names and labels derive from the VM name, so it must be a DNS label (the API server itself only
@@ -67,6 +69,7 @@ export const VirtualMachineKind: KindInfo = {
     { name: 'RunPolicy', type: 'string', jsonPath: '.spec.runPolicy', description: 'When the VM runs.', priority: 1 },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age.' },
   ],
+  selectableFields: ['.status.nodeName'],
   schema: root(
     'VirtualMachine runs a Cloud Hypervisor guest in a pod of its own.',
     virtualMachineSpec.openapi,
@@ -88,6 +91,7 @@ export const VirtualMachineMigrationKind: KindInfo = {
     { name: 'Target', type: 'string', jsonPath: '.status.targetNodeName', description: 'Target node.' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age.' },
   ],
+  selectableFields: ['.status.sourceNodeName', '.status.targetNodeName'],
   schema: root(
     'VirtualMachineMigration moves a running VirtualMachine to another node without stopping it.',
     virtualMachineMigrationSpec.openapi,
@@ -189,6 +193,7 @@ export function customResourceDefinition(info: KindInfo): Record<string, unknown
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: info.printerColumns.map((c) => ({ ...c })),
+          selectableFields: info.selectableFields.map((jsonPath) => ({ jsonPath })),
           schema: { openAPIV3Schema: info.schema },
         },
       ],

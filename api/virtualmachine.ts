@@ -594,6 +594,37 @@ export const virtualMachineStatus = object(
       { description: 'Guest interfaces and their addresses.', maxItems: LIMITS.interfaces, key: 'name' },
     ),
     observedRestartRequest: text('The last spec.power.restartRequest acted on.', 63),
+    consecutiveFailures: integer({
+      description:
+        'Runs in a row that failed, or (runPolicy Always) stopped within 10 minutes of booting. Sets the restart ' +
+        'backoff: 5 s × 2^(n−1), at most 5 minutes. A run that stays up 10 minutes resets it.',
+      minimum: 0,
+      int64: true,
+    }),
+    guest: object(
+      {
+        podName: text('The VM pod this guest runs in.'),
+        bootTime: text('When the guest booted in this pod (RFC 3339).', 64),
+        reboots: integer({
+          description: 'Reboots of the guest in this pod, requested or its own.',
+          minimum: 0,
+          int64: true,
+        }),
+        shutdownRequestTime: text(
+          'When the node daemon pressed the ACPI power button to stop the guest (RFC 3339; once per pod).',
+          64,
+        ),
+        exitReason: string({
+          description:
+            'How the guest ended in this pod. PoweredOff: the guest shut itself down. Crashed: Cloud Hypervisor ' +
+            'stopped it on an error. BootFailed: it could not boot. Migrated: it moved to another node.',
+          enum: ['PoweredOff', 'Crashed', 'BootFailed', 'Migrated'] as const,
+          maxLength: 16,
+        }),
+        exitMessage: text("Cloud Hypervisor's own words about the exit.", 1024),
+      },
+      { description: 'The guest as the node daemon observes it (written by the daemon).' },
+    ),
     migration: object(
       {
         name: text('VirtualMachineMigration in progress.'),

@@ -108,10 +108,29 @@ export function vmPodResources(
   return { requests, limits };
 }
 
-/** The pod name for a VM's n-th run: stable, so creating it twice is harmless (the second create gets 409). */
-export function vmPodName(vmName: string, vmUid: string, run: number | string): string {
-  const h = createHash('sha256').update(`${vmUid}/${run}`).digest('hex').slice(0, 5);
-  return `vm-${vmName}-${h}`.slice(0, 63);
+/** Which pod of a VM a name is for: the pod of run `run`, or the receiving pod of a migration during that run. */
+export interface VmPodNameRole {
+  /** The VM's run counter (status.restarts). */
+  readonly run: number;
+  /** UID of the VirtualMachineMigration whose receiving pod this is. */
+  readonly migrationUid?: string;
+}
+
+/** Pod names are DNS labels here too (≤ 63), so they fit wherever a label or hostname must hold one. */
+const POD_NAME_MAX = 63;
+
+/**
+ * The name of one pod of a VM: `vm-<name>-<uid hash>-<run>` for run N, `…-<run>m<migration uid>` for the receiving pod
+ * of a migration. Stable, so creating it twice is harmless (the second create finds it and checks its owner), and
+ * distinct by construction for every run and every migration target: the role suffix is kept whole and only the
+ * VM name is shortened to fit 63 characters. The VM UID hash keeps VMs apart whose shortened names coincide, and a
+ * VM from a recreated one of the same name.
+ */
+export function vmPodName(vmName: string, vmUid: string, role: VmPodNameRole): string {
+  const uid = createHash('sha256').update(vmUid).digest('hex').slice(0, 5);
+  const suffix = role.migrationUid ? `${role.run}m${role.migrationUid.replace(/-/g, '').slice(0, 8)}` : `${role.run}`;
+  const tail = `-${uid}-${suffix}`;
+  return `vm-${vmName.slice(0, POD_NAME_MAX - 3 - tail.length)}${tail}`;
 }
 
 const busybox = (...args: string[]) => [`${TOOLS_DIR}/busybox`, ...args];
@@ -121,10 +140,11 @@ export interface VmPodRole {
   /** The VM's run counter (status.restarts): each start gets a new pod name. */
   readonly run: number;
   /**
-   * Render the receiving pod of a live migration: it must land on another node than the running pod (required
-   * pod anti-affinity on the VM label) and the launcher waits for an incoming migration instead of a VmConfig.
+   * Render the receiving pod of this live migration (its UID): it must land on another node than the running pod
+   * (required pod anti-affinity on the VM label) and the launcher waits for an incoming migration instead of a
+   * VmConfig.
    */
-  readonly migrationTarget?: boolean;
+  readonly migrationUid?: string;
 }
 
 /** Environment variable telling the launcher it prepares a migration target. */
@@ -136,7 +156,6 @@ export function renderVmPod(
   role: VmPodRole,
   options: VmPodOptions,
 ): Json {
-  const run = role.migrationTarget ? `${role.run}-target` : role.run;
   const spec = vm.spec as VirtualMachineSpec;
   const uid = vm.metadata.uid ?? '';
   const pull = options.imagePullPolicy ?? 'IfNotPresent';
@@ -278,7 +297,7 @@ export function renderVmPod(
     command: [LAUNCHER_ENTRYPOINT],
     env: [
       { name: VM_ENV, value: JSON.stringify(vmData) },
-      ...(role.migrationTarget ? [{ name: MIGRATION_TARGET_ENV, value: 'true' }] : []),
+      ...(role.migrationUid ? [{ name: MIGRATION_TARGET_ENV, value: 'true' }] : []),
       ...(multus.length
         ? [
             {
@@ -307,7 +326,10 @@ export function renderVmPod(
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: vmPodName(vm.metadata.name, uid, run),
+      name: vmPodName(vm.metadata.name, uid, {
+        run: role.run,
+        ...(role.migrationUid ? { migrationUid: role.migrationUid } : {}),
+      }),
       ...(vm.metadata.namespace ? { namespace: vm.metadata.namespace } : {}),
       labels,
       ...(Object.keys(annotations).length ? { annotations } : {}),
@@ -347,7 +369,7 @@ export function renderVmPod(
 
 /** The user's affinity, plus for a migration target a required anti-affinity to the VM's other pod. */
 function affinityFor(spec: VirtualMachineSpec, vmName: string, role: VmPodRole): { affinity: Json } | undefined {
-  if (!role.migrationTarget) return spec.affinity ? { affinity: spec.affinity } : undefined;
+  if (!role.migrationUid) return spec.affinity ? { affinity: spec.affinity } : undefined;
   const affinity = JSON.parse(JSON.stringify(spec.affinity ?? {})) as Json;
   const anti = (affinity.podAntiAffinity ??= {}) as Json;
   const required = (anti.requiredDuringSchedulingIgnoredDuringExecution ??= []) as Json[];

@@ -135,10 +135,21 @@ export class KubeCluster implements Cluster {
   }
 
   async createPod(pod: Record<string, unknown>): Promise<void> {
+    const object = pod as KubeObject & { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] } };
     try {
-      await this.client.create(pod as KubeObject);
+      await this.client.create(object);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
+      // Our own earlier create (names are stable per run) is success; a pod of that name owned by anything else —
+      // a tenant may create pods in the VM's namespace — is never adopted.
+      const owner = object.metadata.ownerReferences?.find((o) => o.controller)?.uid;
+      const { name, namespace } = object.metadata as { name: string; namespace?: string };
+      const existing = await this.client.get<typeof object>('v1', 'Pod', name, namespace);
+      if (!existing.metadata.ownerReferences?.some((o) => o.controller && o.uid === owner)) {
+        throw new Error(
+          `pod ${object.metadata.namespace}/${object.metadata.name} already exists and is not owned by this VM; it is not adopted`,
+        );
+      }
     }
   }
   async deletePod(namespace: string, name: string, force: boolean): Promise<void> {

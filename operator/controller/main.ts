@@ -39,6 +39,7 @@ export interface ControllerOptions {
   leaseNamespace: string;
   leaseName: string;
   nodeLossGraceMs: number;
+  guestExitReportMs: number;
   logger?: Logger;
 }
 
@@ -51,7 +52,10 @@ const USAGE = `Usage: kubevisor controller [options]
   --leader-elect             hold a Lease before reconciling (run several replicas)
   --lease-namespace NS       (default: kubevisor-system)
   --lease-name NAME          (default: kubevisor-controller)
-  --node-loss-grace SECONDS  NotReady time before a VM is recovered elsewhere (default: 60)`;
+  --node-loss-grace SECONDS  NotReady time before a VM is recovered elsewhere (default: 60)
+  --guest-exit-report SECONDS
+                             how long an ended VM pod waits for the node daemon to say whether its guest powered
+                             off or crashed, before it counts as a power-off (default: 30)`;
 
 export function parseControllerArgs(argv: string[]): ControllerOptions {
   const { values } = parseArgs({
@@ -66,6 +70,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
       'lease-namespace': { type: 'string', default: 'kubevisor-system' },
       'lease-name': { type: 'string', default: 'kubevisor-controller' },
       'node-loss-grace': { type: 'string', default: String(DEFAULT_LIFECYCLE.nodeLossGraceMs / 1000) },
+      'guest-exit-report': { type: 'string', default: String(DEFAULT_LIFECYCLE.guestExitReportMs / 1000) },
       help: { type: 'boolean', default: false },
     },
   });
@@ -90,6 +95,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
     leaseNamespace: values['lease-namespace'],
     leaseName: values['lease-name'],
     nodeLossGraceMs: num('node-loss-grace', values['node-loss-grace'], 0) * 1000,
+    guestExitReportMs: num('guest-exit-report', values['guest-exit-report'], 0) * 1000,
   };
 }
 
@@ -112,7 +118,11 @@ export async function runController(o: ControllerOptions): Promise<void> {
   cluster.route({ vm: (k, urgent) => vmQueue.add(k, { urgent }), migration: (k) => migrationQueue.add(k) });
 
   const pod = { image: o.image };
-  const lifecycle = { ...DEFAULT_LIFECYCLE, nodeLossGraceMs: o.nodeLossGraceMs };
+  const lifecycle = {
+    ...DEFAULT_LIFECYCLE,
+    nodeLossGraceMs: o.nodeLossGraceMs,
+    guestExitReportMs: o.guestExitReportMs,
+  };
   const workers: Workers[] = [];
   const server = await startHealthServer({
     port: o.metricsPort,

@@ -16,9 +16,7 @@ export async function reconcileMigrationKey(
   const vm = cluster.vm(namespace, m.spec.vmName);
   const pods = vm ? cluster.podsOfVm(namespace, vm.metadata.name) : [];
   const run = vm?.status?.restarts ?? 0;
-  const target = vm
-    ? vmPodName(vm.metadata.name, vm.metadata.uid, `${run}-migration-${m.metadata.uid.slice(0, 8)}`)
-    : '';
+  const target = vm ? vmPodName(vm.metadata.name, vm.metadata.uid, { run, migrationUid: m.metadata.uid }) : '';
   const now = (options.now ?? (() => new Date()))();
   const decision = reconcileMigration(m, vm, pods, now, target);
 
@@ -46,9 +44,10 @@ export async function reconcileMigrationKey(
         if (vm) {
           const pod = renderVmPod(
             { ...vm, metadata: { ...vm.metadata, namespace } },
-            { run, migrationTarget: true },
+            { run, migrationUid: m.metadata.uid },
             options.pod,
           );
+          // The name the migration recorded when it started: the VM's run may have moved on since.
           (pod.metadata as { name: string }).name = a.podName;
           await cluster.createPod(pod);
         }

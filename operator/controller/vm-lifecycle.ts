@@ -28,7 +28,7 @@ export interface PodView {
     conditions?: { type: string; status: string }[];
     containerStatuses?: {
       name: string;
-      state?: { terminated?: { reason?: string; message?: string; exitCode?: number } };
+      state?: { terminated?: { reason?: string; message?: string; exitCode?: number; finishedAt?: string } };
     }[];
   };
 }
@@ -58,12 +58,21 @@ export interface LifecycleConfig {
   /** Restart backoff after a failure: base × 2^(consecutive failures − 1), at most max. */
   readonly restartBackoffBaseMs: number;
   readonly restartBackoffMaxMs: number;
+  /** A run whose guest stayed up this long resets the consecutive-failure count (as the kubelet's crash-loop backoff). */
+  readonly stableRunMs: number;
+  /**
+   * Cloud Hypervisor exits 0 whether the guest powered off or crashed; only the node daemon can tell (its event
+   * monitor and CH's log). How long after the pod ended to wait for its word before taking the exit as a power-off.
+   */
+  readonly guestExitReportMs: number;
 }
 
 export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   nodeLossGraceMs: 60_000,
   restartBackoffBaseMs: 5_000,
   restartBackoffMaxMs: 300_000,
+  stableRunMs: 600_000,
+  guestExitReportMs: 30_000,
 };
 
 export type VmAction =
@@ -136,6 +145,7 @@ export function reconcileVm(
     delete status.vmPodUID;
     delete status.nodeName;
     delete status.interfaces;
+    delete status.guest;
     status.conditions = setCondition(
       status.conditions,
       'Ready',
@@ -234,12 +244,19 @@ export function reconcileVm(
         if (status.phase === 'Unknown') status.phase = 'Scheduled';
       }
       const podPhase = current.status?.phase;
+      // What the node daemon saw of this pod's guest; a report about an earlier pod says nothing about this one.
+      const guest = status.guest?.podName === current.metadata.name ? status.guest : undefined;
       if (podPhase === 'Failed') {
         stopped('Failed', 'PodFailed', terminationMessage(current) ?? 'VM pod failed', true);
         break;
       }
-      if (podPhase === 'Succeeded') {
-        stopped('Succeeded', 'Shutdown', 'guest shut down', false);
+      if (podPhase === 'Succeeded' || guest?.exitReason) {
+        const exit = guestExit(guest, current, Boolean(status.migration), now, config);
+        if (exit.wait !== undefined) {
+          requeue(exit.wait);
+          break;
+        }
+        stopped(exit.phase, exit.reason, exit.message, exit.phase === 'Failed');
         break;
       }
       if (nodeName && status.phase === 'Scheduling') {
@@ -247,13 +264,10 @@ export function reconcileVm(
         if (current.metadata.uid) status.vmPodUID = current.metadata.uid;
         setPhase('Scheduled', 'Scheduled', `VM pod ${current.metadata.name} bound to node ${nodeName}`);
       }
-      const ready = current.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       status.conditions = setCondition(
         status.conditions,
         'Ready',
-        ready ? 'True' : 'False',
-        ready ? 'PodReady' : 'PodNotReady',
-        ready ? 'VM pod is ready' : 'VM pod is not ready',
+        ...readiness(status.phase, guest, current),
         now,
         vm.metadata.generation,
       );
@@ -275,7 +289,7 @@ export function reconcileVm(
         policy === 'Always' ||
         (policy === 'RerunOnFailure' && status.phase === 'Failed');
       if (!wants) break;
-      if (status.phase === 'Failed' && !newRequest) {
+      if (!newRequest) {
         const wait = backoffMs(status, now, config);
         if (wait > 0) {
           requeue(wait);
@@ -303,6 +317,12 @@ export function reconcileVm(
   function stopped(phase: 'Succeeded' | 'Failed', reason: string, message: string, warning: boolean) {
     status.conditions = setCondition(status.conditions, 'Ready', 'False', reason, message, now, vm.metadata.generation);
     delete status.interfaces;
+    // Crash-loop accounting: a failure, or a stop that will restart by itself (Always), counts unless the guest had
+    // stayed up long enough; anything else resets the count.
+    const bootTime = status.guest?.podName === status.vmPodName ? Date.parse(status.guest?.bootTime ?? '') : NaN;
+    const stable = !Number.isNaN(bootTime) && now.getTime() - bootTime >= config.stableRunMs;
+    const counts = !stable && (phase === 'Failed' || policy === 'Always');
+    status.consecutiveFailures = counts ? (status.consecutiveFailures ?? 0) + 1 : 0;
     setPhase(phase, reason, message, warning);
     // Go on at once: the next pass deletes the pod and applies runPolicy.
     requeue(1);
@@ -328,11 +348,73 @@ function nodeLostForMs(node: NodeView | undefined, now: Date): number | undefine
   return Number.isNaN(since) ? 0 : Math.max(0, now.getTime() - since);
 }
 
+/** How long an automatic restart still waits: base × 2^(n−1) after n consecutive failures (none after none). */
 function backoffMs(status: VirtualMachineStatus, now: Date, c: LifecycleConfig): number {
-  const failures = Math.min(status.restarts ?? 0, 16);
-  const delay = Math.min(c.restartBackoffBaseMs * 2 ** failures, c.restartBackoffMaxMs);
+  const failures = Math.min(status.consecutiveFailures ?? 0, 16);
+  if (failures === 0) return 0;
+  const delay = Math.min(c.restartBackoffBaseMs * 2 ** (failures - 1), c.restartBackoffMaxMs);
   const since = status.phaseTransitionTime ? Date.parse(status.phaseTransitionTime) : now.getTime();
   return Math.max(0, since + delay - now.getTime());
+}
+
+type GuestStatus = NonNullable<VirtualMachineStatus['guest']>;
+type GuestExit =
+  { wait: number } | { wait?: undefined; phase: 'Succeeded' | 'Failed'; reason: string; message: string };
+
+/**
+ * How the guest of a pod ended, from the node daemon's report; a pod that ended (CH exited 0) without one is
+ * waited for a while (during a migration, as long as the migration lasts), then taken as a power-off.
+ */
+function guestExit(
+  guest: GuestStatus | undefined,
+  pod: PodView,
+  migrating: boolean,
+  now: Date,
+  c: LifecycleConfig,
+): GuestExit {
+  switch (guest?.exitReason) {
+    case 'PoweredOff':
+      return { phase: 'Succeeded', reason: 'GuestPoweredOff', message: 'the guest shut itself down' };
+    case 'Crashed':
+      return {
+        phase: 'Failed',
+        reason: 'GuestCrashed',
+        message: guest.exitMessage || 'Cloud Hypervisor stopped the guest on an error',
+      };
+    case 'BootFailed':
+      return { phase: 'Failed', reason: 'BootFailed', message: guest.exitMessage || 'the guest could not boot' };
+    case 'Migrated':
+      // The guest lives on in the migration's target pod; the switch-over makes that pod current.
+      return { wait: 1000 };
+  }
+  // A source pod ends when its guest has moved; until the migration ends, only the daemons' word decides.
+  if (migrating) return { wait: 1000 };
+  const finished = Date.parse(
+    pod.status?.containerStatuses?.find((s) => s.state?.terminated)?.state?.terminated?.finishedAt ?? '',
+  );
+  const waited = Number.isNaN(finished) ? 0 : now.getTime() - finished;
+  if (waited < c.guestExitReportMs) return { wait: c.guestExitReportMs - waited };
+  return {
+    phase: 'Succeeded',
+    reason: 'Shutdown',
+    message: `Cloud Hypervisor exited and the node daemon reported nothing within ${Math.round(c.guestExitReportMs / 1000)} s; taken as a guest shutdown`,
+  };
+}
+
+/** The Ready condition: the guest runs in this pod (node daemon) and the pod is ready (the VM's readiness probe). */
+function readiness(
+  phase: VmPhase | undefined,
+  guest: GuestStatus | undefined,
+  pod: PodView,
+): ['True' | 'False', string, string] {
+  if (phase === 'Paused') return ['False', 'Paused', 'the guest is paused (spec.power.paused)'];
+  if (phase !== 'Running' || !guest?.bootTime) {
+    return ['False', 'GuestNotRunning', 'waiting for the node daemon to boot the guest'];
+  }
+  const podReady = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  return podReady
+    ? ['True', 'GuestReady', 'the guest is running and ready']
+    : ['False', 'GuestNotReady', 'the guest is running; its readiness probe does not pass yet'];
 }
 
 function terminationMessage(pod: PodView): string | undefined {

@@ -39,7 +39,7 @@ export async function reconcileVmKey(
     pods,
     nodes,
     now,
-    (run) => vmPodName(name, vm.metadata.uid, run),
+    (run) => vmPodName(name, vm.metadata.uid, { run }),
     options.lifecycle ?? DEFAULT_LIFECYCLE,
   );
 

@@ -108,7 +108,15 @@ async function scheduledPod(name: string): Promise<{ vm: Vm; pod: Pod }> {
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await installCrds(client);
-  controller = await startController(info.kubeconfigPath, ['--namespace', ns, '--node-loss-grace', '3']);
+  controller = await startController(info.kubeconfigPath, [
+    '--namespace',
+    ns,
+    '--node-loss-grace',
+    '3',
+    // No node daemon runs here: an ended pod is taken as a guest power-off at once.
+    '--guest-exit-report',
+    '0',
+  ]);
 });
 
 afterAll(async () => {

@@ -20,7 +20,7 @@ const vm = (name: string, props: VirtualMachineProps) => {
   return { ...o, metadata: { ...o.metadata, uid: `uid-${name}` } };
 };
 
-const CASES: Record<string, { props: VirtualMachineProps; options?: object; migrationTarget?: boolean }> = {
+const CASES: Record<string, { props: VirtualMachineProps; options?: object; migrationUid?: string }> = {
   'container-disk-masquerade': { props: EXAMPLES.web },
   'kernel-rootfs-bridge': { props: EXAMPLES['kernel-boot'] },
   'pvc-multus-bridge': { props: EXAMPLES.db },
@@ -80,14 +80,14 @@ const CASES: Record<string, { props: VirtualMachineProps; options?: object; migr
     },
     options: { networkResources: { vf: 'intel.com/sriov_netdevice', vd: 'nvidia.com/vdpa' } },
   },
-  'migration-target': { props: EXAMPLES.db, migrationTarget: true },
+  'migration-target': { props: EXAMPLES.db, migrationUid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' },
 };
 
 describe.each(Object.entries(CASES))('%s', (name, c) => {
   test('matches the golden pod', () => {
     const pod = renderVmPod(
       vm(name, c.props),
-      { run: 0, migrationTarget: c.migrationTarget },
+      { run: 0, ...(c.migrationUid ? { migrationUid: c.migrationUid } : {}) },
       { ...options, ...c.options },
     );
     const file = join(GOLDEN, `${name}.yaml`);
@@ -132,7 +132,26 @@ test('user requests are kept; devices are always requested', () => {
 });
 
 test('pod names are stable per run and differ between runs', () => {
-  expect(vmPodName('web', 'u1', 0)).toBe(vmPodName('web', 'u1', 0));
-  expect(vmPodName('web', 'u1', 0)).not.toBe(vmPodName('web', 'u1', 1));
-  expect(vmPodName('a'.repeat(63), 'u1', 0).length).toBeLessThanOrEqual(63);
+  expect(vmPodName('web', 'u1', { run: 0 })).toBe(vmPodName('web', 'u1', { run: 0 }));
+  expect(vmPodName('web', 'u1', { run: 0 })).not.toBe(vmPodName('web', 'u1', { run: 1 }));
+});
+
+// Every VM name the CRD accepts is a DNS label of 1–63 characters. Before the fix, names of 59+ characters lost the
+// run hash to truncation (and ended in '-'), so run N, run N+1 and the migration target all got the same pod name.
+test.each([1, 40, 52, 53, 58, 59, 62, 63])('a %i-character VM name gives distinct, valid pod names', (length) => {
+  const vmName = 'v'.repeat(length - 1) + '9';
+  const uid = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+  const names = [
+    ...[0, 1, 2, 9, 10, 123456].map((run) => vmPodName(vmName, uid, { run })),
+    vmPodName(vmName, uid, { run: 0, migrationUid: '11111111-2222-3333-4444-555555555555' }),
+    vmPodName(vmName, uid, { run: 0, migrationUid: '66666666-2222-3333-4444-555555555555' }),
+    vmPodName(vmName, uid, { run: 1, migrationUid: '11111111-2222-3333-4444-555555555555' }),
+  ];
+  expect(new Set(names).size).toBe(names.length);
+  for (const n of names) {
+    expect(n.length).toBeLessThanOrEqual(63);
+    expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  }
+  // Another VM whose name shares the shortened prefix still gets its own pods.
+  expect(vmPodName(vmName, 'another-uid', { run: 0 })).not.toBe(names[0]);
 });

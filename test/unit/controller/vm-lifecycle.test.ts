@@ -101,24 +101,70 @@ describe('while the pod runs', () => {
     expect(kinds(reconcileVm(vm('Once', scheduling), [], nodes(), NOW, podName).actions)).toEqual(['create run 0']);
   });
 
+  const exited = (exitReason?: 'PoweredOff' | 'Crashed' | 'BootFailed'): VirtualMachineStatus => ({
+    ...scheduling,
+    phase: 'Running',
+    nodeName: 'n1',
+    guest: { podName: 'vm-web-run0', bootTime: ago(5_000), ...(exitReason ? { exitReason } : {}) },
+  });
+  const endedPod = (finishedAgoMs: number) =>
+    pod('vm-web-run0', 'Succeeded', 'n1', {
+      status: {
+        phase: 'Succeeded',
+        containerStatuses: [
+          { name: 'launcher', state: { terminated: { exitCode: 0, finishedAt: ago(finishedAgoMs) } } },
+        ],
+      },
+    });
+
   test.each([
-    ['pod failed', [pod('vm-web-run0', 'Failed', 'n1')], 'Failed', 'PodFailed'],
-    ['pod succeeded', [pod('vm-web-run0', 'Succeeded', 'n1')], 'Succeeded', 'Shutdown'],
-    ['pod deleted', [], 'Failed', 'PodDeleted'],
-  ] as const)('%s → %s', (_n, pods, phase, reason) => {
-    const d = reconcileVm(
-      vm('Once', { ...scheduling, phase: 'Running', nodeName: 'n1' }),
-      pods,
-      nodes(readyNode('n1')),
-      NOW,
-      podName,
-    );
+    ['pod failed', exited(), [pod('vm-web-run0', 'Failed', 'n1')], 'Failed', 'PodFailed'],
+    ['guest powered off', exited('PoweredOff'), [endedPod(0)], 'Succeeded', 'GuestPoweredOff'],
+    // CH exits 0 on a crash too: only the daemon's report tells, and it may come before the kubelet's.
+    ['guest crashed', exited('Crashed'), [endedPod(0)], 'Failed', 'GuestCrashed'],
+    [
+      'guest crashed, pod not yet ended',
+      exited('Crashed'),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      'Failed',
+      'GuestCrashed',
+    ],
+    ['boot failed', exited('BootFailed'), [endedPod(0)], 'Failed', 'BootFailed'],
+    ['pod ended, no daemon report for 30 s', exited(), [endedPod(30_000)], 'Succeeded', 'Shutdown'],
+    ['pod deleted', exited(), [], 'Failed', 'PodDeleted'],
+  ] as const)('%s → %s', (_n, status, pods, phase, reason) => {
+    const d = reconcileVm(vm('Once', status), pods, nodes(readyNode('n1')), NOW, podName);
     expect(d.status.phase).toBe(phase);
     expect(d.status.conditions?.find((c) => c.type === 'Ready')).toEqual(
       expect.objectContaining({ status: 'False', reason }),
     );
     expect(d.status.phaseTransitionTime).toBe(NOW.toISOString());
     expect(d.requeueAfterMs).toBe(1);
+  });
+
+  test('a pod that ended without a report from the node daemon waits for it (CH exits 0 on a crash too)', () => {
+    const d = reconcileVm(vm('Once', exited()), [endedPod(10_000)], nodes(readyNode('n1')), NOW, podName);
+    expect(d.status.phase).toBe('Running');
+    expect(d.requeueAfterMs).toBe(DEFAULT_LIFECYCLE.guestExitReportMs - 10_000);
+  });
+
+  test('a report about an earlier pod says nothing about the current one', () => {
+    const stale = { ...exited('Crashed'), guest: { podName: 'vm-web-old', exitReason: 'Crashed' as const } };
+    const d = reconcileVm(
+      vm('Once', stale),
+      [pod('vm-web-run0', 'Running', 'n1')],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.status.phase).toBe('Running');
+  });
+
+  test('during a migration an ended source pod waits for the switch-over however long it takes', () => {
+    const migrating = { ...exited(), migration: { name: 'm', uid: 'mu', targetVMPodName: 'vm-web-t' } };
+    const d = reconcileVm(vm('Once', migrating), [endedPod(600_000)], nodes(readyNode('n1')), NOW, podName);
+    expect(d.status.phase).toBe('Running');
+    expect(d.requeueAfterMs).toBeGreaterThan(0);
   });
 
   test('the termination message becomes the failure reason', () => {
@@ -145,12 +191,57 @@ describe('while the pod runs', () => {
     });
   });
 
-  test('Ready mirrors the pod and keeps its transition time', () => {
+  test.each([
+    ['the pod is ready but no guest booted yet', { phase: 'Scheduled' }, true, 'False', 'GuestNotRunning'],
+    ['the daemon says Running but reported no boot', { phase: 'Running' }, true, 'False', 'GuestNotRunning'],
+    [
+      'the guest booted in an earlier pod',
+      { phase: 'Running', guest: { podName: 'x', bootTime: ago(1) } },
+      true,
+      'False',
+      'GuestNotRunning',
+    ],
+    [
+      'the guest runs, its readiness probe fails',
+      { phase: 'Running', guest: { podName: 'vm-web-run0', bootTime: ago(1) } },
+      false,
+      'False',
+      'GuestNotReady',
+    ],
+    [
+      'the guest is paused',
+      { phase: 'Paused', guest: { podName: 'vm-web-run0', bootTime: ago(1) } },
+      true,
+      'False',
+      'Paused',
+    ],
+    [
+      'the guest runs and is ready',
+      { phase: 'Running', guest: { podName: 'vm-web-run0', bootTime: ago(1) } },
+      true,
+      'True',
+      'GuestReady',
+    ],
+  ] as const)('Ready: %s → %s', (_n, extra, podReady, status, reason) => {
+    const p = pod('vm-web-run0', 'Running', 'n1', {
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: podReady ? 'True' : 'False' }] },
+    });
+    const d = reconcileVm(
+      vm('Once', { ...scheduling, nodeName: 'n1', ...extra }),
+      [p],
+      nodes(readyNode('n1')),
+      NOW,
+      podName,
+    );
+    expect(d.status.conditions?.find((c) => c.type === 'Ready')).toEqual(expect.objectContaining({ status, reason }));
+  });
+
+  test('Ready keeps its transition time while it holds', () => {
     const readyPod = pod('vm-web-run0', 'Running', 'n1', {
       status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
     });
     const d1 = reconcileVm(
-      vm('Once', { ...scheduling, phase: 'Running' }),
+      vm('Once', { ...scheduling, phase: 'Running', guest: { podName: 'vm-web-run0', bootTime: ago(1) } }),
       [readyPod],
       nodes(readyNode('n1')),
       NOW,
@@ -211,10 +302,16 @@ describe('node loss', () => {
 });
 
 describe('after the VM stopped', () => {
-  const stoppedAt = (phase: 'Succeeded' | 'Failed', sinceMs: number, restarts = 0): VirtualMachineStatus => ({
+  const stoppedAt = (
+    phase: 'Succeeded' | 'Failed',
+    sinceMs: number,
+    restarts = 0,
+    consecutiveFailures = 0,
+  ): VirtualMachineStatus => ({
     phase,
     vmPodName: 'vm-web-run0',
     restarts,
+    consecutiveFailures,
     phaseTransitionTime: ago(sinceMs),
   });
 
@@ -253,13 +350,64 @@ describe('after the VM stopped', () => {
     if (restarts) expect(d.status).toEqual(expect.objectContaining({ restarts: 1, vmPodName: 'vm-web-run1' }));
   });
 
-  test('a failure restarts only after the backoff, growing with restarts', () => {
-    const early = reconcileVm(vm('Always', stoppedAt('Failed', 1_000, 2)), [], nodes(), NOW, podName);
+  test('a restart waits the backoff of the consecutive failures, not of the lifetime restarts', () => {
+    // 3 failures in a row: 5 s × 2² = 20 s.
+    const early = reconcileVm(vm('Always', stoppedAt('Failed', 1_000, 2, 3)), [], nodes(), NOW, podName);
     expect(kinds(early.actions)).toEqual([]);
     expect(early.requeueAfterMs).toBe(5_000 * 4 - 1_000);
-    expect(kinds(reconcileVm(vm('Always', stoppedAt('Failed', 20_000, 2)), [], nodes(), NOW, podName).actions)).toEqual(
-      ['create run 3'],
-    );
+    expect(
+      kinds(reconcileVm(vm('Always', stoppedAt('Failed', 20_000, 2, 3)), [], nodes(), NOW, podName).actions),
+    ).toEqual(['create run 3']);
+    // 40 restarts in a VM's life, none failing in a row: no wait (the old rule waited 5 min).
+    expect(kinds(reconcileVm(vm('Always', stoppedAt('Failed', 0, 40, 0)), [], nodes(), NOW, podName).actions)).toEqual([
+      'create run 41',
+    ]);
+  });
+
+  describe('consecutive failures', () => {
+    const runningSince = (bootAgoMs: number, consecutiveFailures = 0): VirtualMachineStatus => ({
+      phase: 'Running',
+      vmPodName: 'vm-web-run0',
+      nodeName: 'n1',
+      consecutiveFailures,
+      guest: { podName: 'vm-web-run0', bootTime: ago(bootAgoMs), exitReason: 'PoweredOff' },
+    });
+    const ended = [pod('vm-web-run0', 'Succeeded', 'n1')];
+    test.each<[string, RunPolicy, number, number, number]>([
+      ['Always, guest stopped after 5 s: counts', 'Always', 5_000, 2, 3],
+      ['Always, guest stopped after 10 min: resets', 'Always', 600_000, 2, 0],
+      ['Once, guest powered off: resets (no automatic restart)', 'Once', 5_000, 2, 0],
+    ])('%s', (_n, policy, bootAgoMs, before, after) => {
+      const d = reconcileVm(vm(policy, runningSince(bootAgoMs, before)), ended, nodes(readyNode('n1')), NOW, podName);
+      expect(d.status.phase).toBe('Succeeded');
+      expect(d.status.consecutiveFailures).toBe(after);
+    });
+
+    test('an Always VM whose guest keeps powering off at once restarts with a growing delay, not in a tight loop', () => {
+      let status: VirtualMachineStatus = runningSince(1_000);
+      const delays: number[] = [];
+      let now = NOW;
+      for (let i = 0; i < 4; i++) {
+        // The guest powered off one second after booting; the pod is gone.
+        status = reconcileVm(vm('Always', status), ended, nodes(readyNode('n1')), now, podName).status;
+        const wait = reconcileVm(vm('Always', status), [], nodes(), now, podName);
+        expect(kinds(wait.actions)).toEqual([]);
+        delays.push(wait.requeueAfterMs!);
+        now = new Date(now.getTime() + wait.requeueAfterMs!);
+        const restart = reconcileVm(vm('Always', status), [], nodes(), now, podName);
+        expect(kinds(restart.actions)).toEqual([`create run ${i + 1}`]);
+        status = {
+          ...restart.status,
+          phase: 'Running',
+          guest: {
+            podName: restart.status.vmPodName,
+            bootTime: ago(-(now.getTime() - NOW.getTime()) + 1_000),
+            exitReason: 'PoweredOff',
+          },
+        };
+      }
+      expect(delays).toEqual([5_000, 10_000, 20_000, 40_000]);
+    });
   });
 
   test('a new restartRequest starts a stopped Once VM at once and is acted on only once', () => {
