@@ -17,7 +17,7 @@ import { Informer, KubeApiError, KubeClient, loadKubeconfig } from '../operator/
 import { waitFor } from '../test/e2e/harness/wait';
 import type { KubeObject } from '../operator/kube';
 import { startControlPlane } from '../test/e2e/harness/control-plane';
-import { controllerGet, startController } from '../test/e2e/harness/controller-process';
+import { controllerGet, startController } from '../test/e2e/harness/operator-process';
 import { installCrds } from '../test/e2e/harness/crds';
 
 const { values } = parseArgs({

@@ -135,6 +135,18 @@ export function vmPodName(vmName: string, vmUid: string, role: VmPodNameRole): s
 
 const busybox = (...args: string[]) => [`${TOOLS_DIR}/busybox`, ...args];
 
+/** How long the guest may take to shut down after the ACPI power button (spec.power.shutdownGracePeriodSeconds). */
+const graceSeconds = (spec: VirtualMachineSpec) => spec.power?.shutdownGracePeriodSeconds ?? 60;
+/** The preStop hook outlasts the node daemon's hard-stop deadline by this much, so the daemon, not SIGTERM, ends CH. */
+const PRESTOP_MARGIN_SECONDS = 5;
+/** The kubelet's margin between the end of preStop and SIGKILL. */
+const KILL_MARGIN_SECONDS = 10;
+
+/** The guest's shutdown grace period of a VM pod, read back from the pod (for a pod whose VM is not at hand). */
+export function guestGraceOfPod(terminationGracePeriodSeconds: number | undefined): number {
+  return Math.max(0, (terminationGracePeriodSeconds ?? 0) - PRESTOP_MARGIN_SECONDS - KILL_MARGIN_SECONDS);
+}
+
 /** Which pod of the VM to render. */
 export interface VmPodRole {
   /** The VM's run counter (status.restarts): each start gets a new pod name. */
@@ -315,6 +327,11 @@ export function renderVmPod(
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_RESOURCE'] },
     },
+    // Exec'd in the container, so it ends the moment CH does (the container's processes die with it): a guest that
+    // shuts down in 3 s ends the pod in 3 s, not after the whole grace period as a `sleep` action would.
+    lifecycle: {
+      preStop: { exec: { command: [IMAGE_BUSYBOX, 'sleep', String(graceSeconds(spec) + PRESTOP_MARGIN_SECONDS)] } },
+    },
     terminationMessagePolicy: 'FallbackToLogsOnError',
     volumeMounts: mounts,
     ...(devices.length ? { volumeDevices: devices } : {}),
@@ -347,8 +364,10 @@ export function renderVmPod(
     spec: {
       restartPolicy: 'Never',
       hostname: vm.metadata.name,
-      // An ACPI shutdown may take the VM's grace period; the pod must not be killed before that.
-      terminationGracePeriodSeconds: (spec.power?.shutdownGracePeriodSeconds ?? 60) + 10,
+      // The node daemon gives the guest the VM's grace period after the ACPI button, then stops it hard; the preStop
+      // hook holds the kubelet's SIGTERM a little longer (SIGTERM would kill the guest at once), and the rest is the
+      // kubelet's margin.
+      terminationGracePeriodSeconds: graceSeconds(spec) + PRESTOP_MARGIN_SECONDS + KILL_MARGIN_SECONDS,
       automountServiceAccountToken: false,
       // Masquerade routes between the pod link and the guest bridge. ip_forward is namespaced but not in the kubelet's
       // safe set: nodes allow it with --allowed-unsafe-sysctls=net.ipv4.ip_forward (the node setup does this), which

@@ -2,11 +2,12 @@
 /**
  * `kubevisor <command>`: the operator image's one entry point.
  *   controller   cluster-wide reconcile of VirtualMachines and migrations
+ *   daemon       the node daemon: drives Cloud Hypervisor in this node's VM pods, serves the KVM/TUN device plugins
  *   launcher     VM pod preparation (network, DHCP, cloud-init, disks, VmConfig); the pod's entrypoint.sh runs it
  *                and then execs Cloud Hypervisor. `launcher prepare-container-disk|prepare-container-rootfs` are
  *                the init-container steps.
  */
-const USAGE = 'Usage: kubevisor <controller|launcher> [options]   (kubevisor <command> --help for options)';
+const USAGE = 'Usage: kubevisor <controller|daemon|launcher> [options]   (kubevisor <command> --help for options)';
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -14,6 +15,9 @@ async function main(argv: string[]): Promise<void> {
     case 'controller':
       // Loaded on demand: each command pulls in only its own modules (the launcher must start fast).
       await (await import('./controller/main.js')).main(rest);
+      return;
+    case 'daemon':
+      await (await import('./daemon/main.js')).main(rest);
       return;
     case 'launcher': {
       const launcher = await import('./launcher/main.js');

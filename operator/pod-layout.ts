@@ -12,6 +12,21 @@ export const RUN_VOLUME = 'kubevisor-run';
 export const CH_SOCKET = `${RUN_DIR}/ch.sock`;
 /** The VmConfig the launcher writes; the daemon sends it with vm.create. */
 export const VM_CONFIG = `${RUN_DIR}/vm-config.json`;
+/**
+ * The launcher's last act: this marker says the pod is prepared (and whether a VmConfig was written), so the node
+ * daemon knows that the next thing to appear is CH's socket — no guessing with sleeps.
+ */
+export const LAUNCHER_DONE = `${RUN_DIR}/launcher-done`;
+/** Cloud Hypervisor's event monitor output (`--event-monitor path=…`), which the node daemon follows. */
+export const CH_EVENTS = `${RUN_DIR}/ch-events`;
+/** Unix sockets of a live migration in the VM pod: CH receives on rx.sock (target) and sends to tx.sock (source). */
+export const MIGRATION_RX_SOCKET = `${RUN_DIR}/rx.sock`;
+export const MIGRATION_TX_SOCKET = `${RUN_DIR}/tx.sock`;
+/** A run-dir path as seen from the host, relative to the run dir (what the node daemon opens beneath it). */
+export const inRunDir = (path: string) => {
+  if (!path.startsWith(`${RUN_DIR}/`)) throw new Error(`${path} is not in the run dir ${RUN_DIR}`);
+  return path.slice(RUN_DIR.length + 1);
+};
 /** Why the launch failed, one line, for the pod's termination message. */
 export const TERMINATION_LOG = '/dev/termination-log';
 /** The NoCloud cloud-init image the launcher builds. */

@@ -10,7 +10,7 @@ import { Informer, KubeClient, loadKubeconfig } from '../operator/kube';
 import type { KubeObject } from '../operator/kube';
 import { EXAMPLES, EXAMPLE_NAMESPACE } from '../stacks/examples';
 import { startControlPlane } from '../test/e2e/harness/control-plane';
-import { startController } from '../test/e2e/harness/controller-process';
+import { startController } from '../test/e2e/harness/operator-process';
 import { installCrds } from '../test/e2e/harness/crds';
 
 type Vm = KubeObject & { status?: VirtualMachineStatus };

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATION_TARGET_ENV } from '../../constructs/vm-pod';
-import { RUN_DIR, VM_CONFIG, bridgeName, dnsmasqFile, podLinkName } from '../pod-layout';
+import { LAUNCHER_DONE, RUN_DIR, VM_CONFIG, bridgeName, dnsmasqFile, podLinkName } from '../pod-layout';
 import { dedicatedHostCpus } from './cpu-affinity';
 import { prepareDisks } from './disks';
 import { setupNetwork } from './network';
@@ -43,16 +43,21 @@ export async function launch(env: NodeJS.ProcessEnv = process.env): Promise<Laun
     const config = buildVmConfig(vm, prepared);
     // A migration target prepares the same devices at the same paths, but CH receives the VM from the source.
     const configWritten = env[MIGRATION_TARGET_ENV] !== 'true';
-    if (configWritten) {
-      mkdirSync(dirname(VM_CONFIG), { recursive: true });
-      writeFileSync(`${VM_CONFIG}.partial`, `${JSON.stringify(config, null, 2)}\n`);
-      renameSync(`${VM_CONFIG}.partial`, VM_CONFIG);
-    }
+    if (configWritten) writeAtomically(VM_CONFIG, `${JSON.stringify(config, null, 2)}\n`);
+    // Last: the node daemon acts on this marker (the VmConfig, if any, is complete before it appears).
+    writeAtomically(LAUNCHER_DONE, `${JSON.stringify({ configWritten })}\n`);
     return { config, configWritten };
   } catch (error) {
     stopDaemons([...daemons, ...dnsmasqPids(vm.spec.networks ?? [])]);
     throw error;
   }
+}
+
+/** Written under a temporary name and renamed, so a reader never sees half a file. */
+function writeAtomically(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.partial`, text);
+  renameSync(`${path}.partial`, path);
 }
 
 /** dnsmasq daemonises, so its pid is known only from its pid file. */

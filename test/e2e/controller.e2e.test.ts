@@ -9,7 +9,7 @@ import type { VirtualMachineProps } from '../../constructs';
 import { renderVirtualMachine, renderVirtualMachineMigration } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
 import { kwokNode } from './harness/control-plane';
-import { startController, controllerGet, type ControllerProcess } from './harness/controller-process';
+import { startController, controllerGet, type ControllerProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
 import { installCrds } from './harness/crds';

@@ -5,7 +5,7 @@
 import type { VirtualMachineStatus } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
-import { startController, type ControllerProcess } from './harness/controller-process';
+import { startController, type ControllerProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
 import { installCrds } from './harness/crds';

@@ -3,32 +3,54 @@
  *
  *   tsx test/standins/cloud-hypervisor-standin-main.ts --api-socket <path> [--no-shutdown]
  *       [--event-monitor path=<file>|fd=<n>] [--standin-power-button ignore|poweroff]
+ *       [--standin-control <socket>] [--standin-root <dir>] [--standin-vhost-user-wait-ms <ms>]
+ *       [--standin-migration-bytes-per-second <n>]
  *
  * `--api-socket` takes CH's forms `<path>` and `path=<path>` (`fd=` is not supported). CH's logging and sandbox
  * flags (`-v…`, `--log-file`, `--seccomp`) are accepted and ignored; anything else is refused like CH's argument
- * parser does (exit 1). Prints one ready line on stdout once the socket accepts calls; exits 0 after
- * `vmm.shutdown`, a guest power-off without `--no-shutdown`, a finished outgoing migration, SIGTERM or SIGINT.
+ * parser does (exit 1). The `--standin-*` flags are the stand-in's own:
+ * - `--standin-control`: a unix socket where the test acts as the guest (`poweroff`, `reboot`, `crash`, one per
+ *   line; see cloud-hypervisor-standin-control.ts);
+ * - `--standin-root`: paths of the VmConfig are resolved below this directory (the stand-in runs outside the
+ *   VM pod's mount namespace);
+ * - `--standin-vhost-user-wait-ms`, `--standin-migration-bytes-per-second`: shorten CH's ≈60 s vhost-user retry
+ *   and its migration pace.
+ *
+ * Prints one ready line on stdout once the socket accepts calls; writes CH's log lines to stderr, as CH does.
+ * Exit code as CH's (reference/cloud-hypervisor.md §14): 0 after `vmm.shutdown`, a guest power-off or crash
+ * without `--no-shutdown`, a finished outgoing migration, SIGTERM or SIGINT; 1 when CH's VMM thread panics.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { formatEventMonitorRecord, startCloudHypervisorStandin } from './cloud-hypervisor-standin';
+import { serveStandinControl } from './cloud-hypervisor-standin-control';
 
 export interface StandinArgs {
   socketPath: string;
   noShutdown: boolean;
   eventMonitor?: { path: string } | { fd: number };
   powerButton: 'ignore' | 'poweroff';
+  /** `--standin-control`: the guest-control socket. */
+  controlPath?: string;
+  /** `--standin-root`: the directory VmConfig paths are resolved below. */
+  root?: string;
+  vhostUserWaitMs?: number;
+  migrationBytesPerSecond?: number;
 }
 
 function usage(message: string): never {
   throw new Error(message);
 }
 
+function count(flag: string, value: string): number {
+  if (!/^\d+$/.test(value)) usage(`${flag} expects a whole number, got ${value}`);
+  return Number(value);
+}
+
 /** Parses the command line; throws with CH-like wording on anything CH would refuse or the stand-in lacks. */
 export function parseStandinArgs(argv: readonly string[]): StandinArgs {
   let socketPath: string | undefined;
-  let eventMonitor: StandinArgs['eventMonitor'];
-  let noShutdown = false;
-  let powerButton: StandinArgs['powerButton'] = 'ignore';
+  const args: Omit<StandinArgs, 'socketPath'> = { noShutdown: false, powerButton: 'ignore' };
   for (let i = 0; i < argv.length; i++) {
     // `--flag=value` and `--flag value` are both accepted, as by CH's clap parser.
     const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
@@ -42,25 +64,39 @@ export function parseStandinArgs(argv: readonly string[]): StandinArgs {
       const v = value();
       if (v.startsWith('fd=')) usage('--api-socket fd=… is not supported by the stand-in');
       socketPath = v.startsWith('path=') ? v.slice('path='.length) : v;
-    } else if (flag === '--no-shutdown') noShutdown = true;
+    } else if (flag === '--no-shutdown') args.noShutdown = true;
     else if (flag === '--event-monitor') {
       const v = value();
-      if (v.startsWith('path=')) eventMonitor = { path: v.slice('path='.length) };
-      else if (/^fd=\d+$/.test(v)) eventMonitor = { fd: Number(v.slice('fd='.length)) };
+      if (v.startsWith('path=')) args.eventMonitor = { path: v.slice('path='.length) };
+      else if (/^fd=\d+$/.test(v)) args.eventMonitor = { fd: Number(v.slice('fd='.length)) };
       else usage(`--event-monitor expects path=<file> or fd=<n>, got ${v}`);
     } else if (flag === '--standin-power-button') {
       const v = value();
       if (v !== 'ignore' && v !== 'poweroff') usage(`--standin-power-button expects ignore or poweroff, got ${v}`);
-      powerButton = v;
+      args.powerButton = v;
+    } else if (flag === '--standin-control') args.controlPath = value();
+    else if (flag === '--standin-root') args.root = value();
+    else if (flag === '--standin-vhost-user-wait-ms') args.vhostUserWaitMs = count(flag, value());
+    else if (flag === '--standin-migration-bytes-per-second') {
+      args.migrationBytesPerSecond = count(flag, value());
+      if (args.migrationBytesPerSecond === 0) usage(`${flag} must be above 0`);
     } else if (flag === '--log-file' || flag === '--seccomp') value();
     else if (!/^-v+$/.test(flag)) usage(`unexpected argument '${argv[i]}'`);
   }
   if (!socketPath) usage('--api-socket <path> is required (the stand-in has no VM flags)');
-  return { socketPath, noShutdown, eventMonitor, powerButton };
+  return { socketPath, ...args };
 }
 
-async function main(): Promise<void> {
-  const args = parseStandinArgs(process.argv.slice(2));
+/** Where the executable writes; the real process passes its stdout/stderr and a signal aborted by SIGTERM/SIGINT. */
+export interface StandinIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Aborting it stops the VMM as SIGTERM does. */
+  readonly signal?: AbortSignal;
+}
+
+/** Runs the stand-in until its VMM "exits"; resolves with the process's exit code. */
+export async function runStandin(args: StandinArgs, io: StandinIo): Promise<number> {
   let monitor: WriteStream | undefined;
   if (args.eventMonitor) {
     monitor =
@@ -68,18 +104,39 @@ async function main(): Promise<void> {
         ? createWriteStream(args.eventMonitor.path, { flags: 'a' })
         : createWriteStream('', { fd: args.eventMonitor.fd });
   }
+  const { root } = args;
   const standin = await startCloudHypervisorStandin({
     socketPath: args.socketPath,
     noShutdown: args.noShutdown,
     powerButton: args.powerButton,
     onEvent: (event) => monitor?.write(formatEventMonitorRecord(event)),
+    log: (line) => io.stderr(`${line}\n`),
+    resolvePath: root === undefined ? undefined : (path) => join(root, path),
+    vhostUserWaitMs: args.vhostUserWaitMs,
+    migrationBytesPerSecond: args.migrationBytesPerSecond,
   });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void standin.stop());
-  process.stdout.write(`cloud-hypervisor-standin ready: api socket ${args.socketPath} pid ${process.pid}\n`);
-  const reason = await standin.exited;
-  process.stderr.write(`cloud-hypervisor-standin exiting: ${reason}\n`);
+  const control = args.controlPath ? await serveStandinControl(args.controlPath, standin.guest) : undefined;
+  const stop = () => void standin.stop();
+  if (io.signal?.aborted) stop();
+  io.signal?.addEventListener('abort', stop, { once: true });
+  io.stdout(`cloud-hypervisor-standin ready: api socket ${args.socketPath} pid ${process.pid}\n`);
+  const exit = await standin.exited;
+  io.signal?.removeEventListener('abort', stop);
+  await control?.close();
   if (monitor) await new Promise<void>((resolve) => monitor.end(resolve));
-  process.exit(0);
+  return exit.code;
+}
+
+async function main(): Promise<void> {
+  const args = parseStandinArgs(process.argv.slice(2));
+  const stopping = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopping.abort());
+  const code = await runStandin(args, {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    signal: stopping.signal,
+  });
+  process.exit(code);
 }
 
 if (require.main === module) {

@@ -1,26 +1,30 @@
 /**
- * The VMM state machine of the CH stand-in: what each endpoint does in each state, with CH's status codes and
- * error chains. "§N" cites reference/cloud-hypervisor.md (code behaviour at its baseline, which wins over the
- * spec where they differ). Bodies arrive here already schema-checked by the server.
+ * The VMM state machine of the CH stand-in: what each endpoint does in each state, with Cloud Hypervisor v53.0's
+ * status codes and error chains as measured against a real binary (reference/cloud-hypervisor.md §14; "§N" cites
+ * that page). Bodies arrive here schema-checked and filled in with CH's defaults by the server.
  *
  * States as a client observes them (§2): NoVM (no stored config), Created (config, no live VM — also after
  * `vm.shutdown`), Running, Paused; plus "migrating" while an outgoing migration owns the VM.
  *
- * Error chains: CH answers `["Error from API", <ApiError>, <VmError>, …root cause]` (§4). The top-level and
- * VmError texts below are CH's. Where CH's innermost cause depends on host state a stand-in does not have
- * (snapshot files, migration sockets) the stand-in's own wording is used and says so.
+ * Status codes (§14): v53.0 answers 404 only for "VM is not created" / "VM config is missing"; every other
+ * failure of a well-formed request — config validation at boot, a duplicate id, an unknown device id, a missing
+ * host resource — is 500. Error chains have CH's shape `["Error from API", <ApiError>, <VmError>, …root cause]`
+ * (§4). Where CH's innermost cause depends on host state a stand-in does not have, the stand-in's own wording is
+ * used and says so.
  *
  * Modelled minimally, and only this:
+ * - the host resources a VM opens (cloud-hypervisor-standin-resources.ts): missing files fail the boot, a missing
+ *   vhost-user backend blocks it ≈60 s;
  * - snapshot writes `config.json` and a stand-in `state.json` into the `file://` directory; restore reads them
  *   back (so one stand-in can restore what another snapshotted). No memory is saved.
- * - migration moves config + Running/Paused between two stand-ins (see cloud-hypervisor-standin-migration.ts).
+ * - migration moves config + Running/Paused between two stand-ins, paced like a real one
+ *   (cloud-hypervisor-standin-migration.ts).
  * - hot-plug assigns ids (`_disk3`, CH's prefixes) and PCI addresses from a counter; counters are all zero.
- * - guest behaviour (power button, reboot, power-off) only through {@link CloudHypervisorStandinVmm.guest}.
+ * - the guest (power button, reboot, power-off, crash) only through {@link CloudHypervisorStandinVmm.guest}.
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
-  DeviceNode,
   PciDeviceInfo,
   ReceiveMigrationData,
   RestoreConfig,
@@ -33,7 +37,24 @@ import type {
   VmResizeZone,
   VmmPingResponse,
 } from '../../operator/cloudhypervisor/types';
-import { parseMigrationUrl, receiveMigration, sendMigration } from './cloud-hypervisor-standin-migration';
+import { ADDERS, DEVICE_LISTS, deviceTree, devicesOf, listOf, type Device } from './cloud-hypervisor-standin-devices';
+import { formatLogLine, type StandinLogRecord } from './cloud-hypervisor-standin-log';
+import {
+  guestMemoryBytes,
+  parseMigrationUrl,
+  receiveMigration,
+  sendMigration,
+  type MigrationAddress,
+} from './cloud-hypervisor-standin-migration';
+import {
+  missingPayload,
+  openDevices,
+  releaseDevice,
+  releaseResources,
+  type DeviceConfigs,
+  type HeldResources,
+  type HostResourceOptions,
+} from './cloud-hypervisor-standin-resources';
 import { validateVmConfig } from './cloud-hypervisor-standin-validation';
 
 export type ObservedVmState = 'NoVM' | 'Created' | 'Running' | 'Paused';
@@ -50,17 +71,41 @@ export interface StandinEvent {
   readonly properties?: Record<string, string>;
 }
 
+/** What a guest action did: `ok`, or why the guest could not act (no VM, paused, migrating). */
+export type GuestActionResult = { readonly ok: true } | { readonly ok: false; readonly why: string };
+
+/** Transitions the guest causes without an API call (§2, §14). */
+export interface StandinGuest {
+  /** The guest rebooted: the VMM rebuilds the VM from the same config. */
+  reboot(): GuestActionResult;
+  /** The guest powered off (ACPI): the VMM ends with exit code 0, or with `noShutdown` keeps the config. */
+  powerOff(): GuestActionResult;
+  /**
+   * A vCPU died with a KVM internal error: to an observer exactly a power-off (same events, exit code 0) except
+   * for the error line in CH's log (§14).
+   */
+  crash(): GuestActionResult;
+}
+
 export interface VmmOptions {
   /** Mirrors CH's `--no-shutdown`: a guest power-off leaves the config (Created) instead of ending the VMM (§2). */
   readonly noShutdown?: boolean;
   /** What the guest does on `vm.power-button`. A guest without ACPI handling ignores it. @default 'ignore' */
   readonly powerButton?: 'ignore' | 'poweroff';
   readonly onEvent?: (event: StandinEvent) => void;
-  /** The real VMM process would exit now (vmm.shutdown, guest power-off, migrated away). */
-  readonly onExit?: (reason: string) => void;
+  /** The real VMM process would exit now, with this exit code (vmm.shutdown, guest power-off, migrated away, panic). */
+  readonly onExit?: (reason: string, code: number) => void;
+  /** Receives CH's log lines (what CH writes to stderr at its default level). */
+  readonly log?: (line: string) => void;
+  /** Maps a path inside the VM pod to the path the stand-in opens. @default identity */
+  readonly resolvePath?: (pathInPod: string) => string;
+  /** How long `vm.boot` retries a missing vhost-user backend. @default 60000 */
+  readonly vhostUserWaitMs?: number;
+  /** Guest memory per second an outgoing migration moves. @default 1 GiB/s */
+  readonly migrationBytesPerSecond?: number;
 }
 
-/** A VmError of CH with the status its HTTP layer maps it to (§4). */
+/** A VmError of CH with the status its HTTP layer maps it to (§14). */
 interface VmErr {
   readonly status: number;
   readonly chain: readonly string[];
@@ -70,65 +115,12 @@ const MISSING_CONFIG: VmErr = { status: 404, chain: ['VM config is missing'] };
 const NOT_RUNNING: VmErr = { status: 500, chain: ['VM is not running'] };
 const ALREADY_CREATED: VmErr = { status: 500, chain: ['VM is already created'] };
 const MIGRATING: VmErr = { status: 500, chain: ['VM is currently migrating'] };
+const failure = (...chain: string[]): VmErr => ({ status: 500, chain });
 
 const NO_CONTENT: StandinReply = { status: 204 };
 
 function apiError(what: string, err: VmErr): StandinReply {
   return { status: err.status, body: ['Error from API', what, ...err.chain] };
-}
-
-/** Schema name of each `vm.add-*` body, where it goes in VmConfig, CH's id prefix and its ApiError text. */
-const ADDERS: Record<string, { key: keyof VmConfig; prefix: string; what: string }> = {
-  'vm.add-disk': { key: 'disks', prefix: '_disk', what: 'The disk could not be added to the VM' },
-  'vm.add-net': { key: 'net', prefix: '_net', what: 'The network device could not be added to the VM' },
-  'vm.add-fs': { key: 'fs', prefix: '_fs', what: 'The fs could not be added to the VM' },
-  'vm.add-pmem': { key: 'pmem', prefix: '_pmem', what: 'The pmem device could not be added to the VM' },
-  'vm.add-vdpa': { key: 'vdpa', prefix: '_vdpa', what: 'The vDPA device could not be added to the VM' },
-  'vm.add-device': { key: 'devices', prefix: '_vfio', what: 'The device could not be added to the VM' },
-  'vm.add-user-device': {
-    key: 'user_devices',
-    prefix: '_vfio_user',
-    what: 'The user device could not be added to the VM',
-  },
-  'vm.add-generic-vhost-user': {
-    key: 'generic_vhost_user',
-    prefix: '_generic_vhost_user',
-    what: 'The generic vhost-user device could not be added to the VM',
-  },
-  'vm.add-vsock': { key: 'vsock', prefix: '_vsock', what: 'The vsock device could not be added to the VM' },
-};
-
-/** Device lists that `vm.remove-device` searches, with the prefix CH gives devices that came without an id. */
-const DEVICE_LISTS: { key: keyof VmConfig; prefix: string }[] = [
-  { key: 'disks', prefix: '_disk' },
-  { key: 'net', prefix: '_net' },
-  { key: 'fs', prefix: '_fs' },
-  { key: 'pmem', prefix: '_pmem' },
-  { key: 'vdpa', prefix: '_vdpa' },
-  { key: 'devices', prefix: '_vfio' },
-  { key: 'user_devices', prefix: '_vfio_user' },
-  { key: 'generic_vhost_user', prefix: '_generic_vhost_user' },
-  { key: 'vsock', prefix: '_vsock' },
-];
-
-type Device = { id?: string };
-
-function devicesOf(config: VmConfig, key: keyof VmConfig): Device[] {
-  const value = config[key] as Device | Device[] | undefined;
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
-}
-
-/** CH's defaults for omitted top-level sections (§6), which `vm.info` then reports. */
-function withDefaults(config: VmConfig): VmConfig {
-  return {
-    ...config,
-    cpus: config.cpus ?? { boot_vcpus: 1, max_vcpus: 1 },
-    memory: config.memory ?? { size: 512 * 1024 * 1024 },
-    rng: config.rng ?? { src: '/dev/urandom' },
-    serial: config.serial ?? { mode: 'Null' },
-    console: config.console ?? { mode: 'Tty' },
-  };
 }
 
 function fileUrlDirectory(url: string): string | undefined {
@@ -142,14 +134,30 @@ function fileUrlDirectory(url: string): string | undefined {
 
 const STANDIN_SNAPSHOT_STATE = { 'kubevisor-cloud-hypervisor-standin': true, state: 'Paused', memory: 'not saved' };
 
+/** The vCPU error v53.0 logged when a guest died of a KVM internal error (§14). */
+const VCPU_CRASH: StandinLogRecord = {
+  thread: 'vcpu0',
+  level: 'ERROR',
+  location: 'vmm/src/cpu.rs:1460',
+  message: 'VCPU generated error: VcpuRun(Failed to run vcpu Unexpected exit reason on vcpu run: InternalError)',
+};
+
+interface LiveVm {
+  state: 'Running' | 'Paused';
+  /** PCI address of every device, by id. */
+  readonly bdfs: Map<string, string>;
+  readonly held: HeldResources;
+}
+
 export class CloudHypervisorStandinVmm {
   private config: VmConfig | undefined;
-  private vm: { state: 'Running' | 'Paused'; bdfs: Map<string, string> } | undefined;
+  private vm: LiveVm | undefined;
   /** Set while an outgoing migration owns the VM; `vm.info` then answers with this snapshot (§2). */
   private migration: { info: VmInfo } | undefined;
   private deviceCounter = 0;
   private pciSlot = 0;
   private readonly abort = new AbortController();
+  private readonly started = process.hrtime.bigint();
 
   constructor(private readonly options: VmmOptions = {}) {}
 
@@ -164,35 +172,25 @@ export class CloudHypervisorStandinVmm {
     this.emit('vmm', 'starting');
   }
 
-  /** Stops anything long-running (a pending receive-migration). */
+  /** Stops anything long-running (a pending receive-migration, a vhost-user wait) and lets go of host resources. */
   dispose(): void {
     this.abort.abort();
+    if (this.vm) releaseResources(this.vm.held);
   }
 
-  /** Transitions the guest causes without an API call (§2). */
-  readonly guest = {
-    /** The guest rebooted: the VMM rebuilds the VM from the same config. */
-    reboot: (): void => {
-      if (this.vm && !this.migration) this.rebootVm();
-    },
-    /** The guest powered off: the VMM exits, or with `noShutdown` keeps the config (Created). */
-    powerOff: (): void => {
-      if (!this.vm || this.migration) return;
-      this.vm = undefined;
-      this.emit('vm', 'shutdown');
-      if (!this.options.noShutdown) {
-        this.config = undefined;
-        this.emit('vm', 'deleted');
-        this.emit('vmm', 'shutdown');
-        this.options.onExit?.('guest powered off');
-      }
-    },
+  readonly guest: StandinGuest = {
+    reboot: () => this.guestAction(() => this.rebootVm()),
+    powerOff: () => this.guestAction(() => this.guestEnded('guest powered off')),
+    crash: () =>
+      this.guestAction(() => {
+        this.log(VCPU_CRASH);
+        this.guestEnded('guest crashed (vCPU error)');
+      }),
   };
 
   /** Handles one call; `body` is the parsed, schema-valid JSON body or undefined for bodiless endpoints. */
   async handle(endpoint: string, body: unknown): Promise<StandinReply> {
-    const adder = ADDERS[endpoint];
-    if (adder) return this.addDevice(endpoint, body as Device);
+    if (ADDERS[endpoint]) return this.addDevice(endpoint, body as Device);
     switch (endpoint) {
       case 'vmm.ping':
         return { status: 200, body: this.ping() };
@@ -246,6 +244,50 @@ export class CloudHypervisorStandinVmm {
     this.options.onEvent?.({ source, event, ...(properties ? { properties } : {}) });
   }
 
+  private log(record: StandinLogRecord): void {
+    this.options.log?.(formatLogLine(process.hrtime.bigint() - this.started, record));
+  }
+
+  private resources(): HostResourceOptions {
+    return {
+      resolvePath: this.options.resolvePath ?? ((path) => path),
+      vhostUserWaitMs: this.options.vhostUserWaitMs ?? 60_000,
+      signal: this.abort.signal,
+    };
+  }
+
+  /** A migration URL with a `unix:` path resolved like every other path of the pod (§9). */
+  private migrationAddress(url: string): MigrationAddress | undefined {
+    const address = parseMigrationUrl(url);
+    if (address?.kind !== 'unix') return address;
+    return { kind: 'unix', path: this.resources().resolvePath(address.path) };
+  }
+
+  /** A guest acts only while its vCPUs run: a VM that is Running and not migrating. */
+  private guestAction(act: () => void): GuestActionResult {
+    if (!this.vm) return { ok: false, why: 'no VM is running' };
+    if (this.migration) return { ok: false, why: 'the VM is migrating' };
+    if (this.vm.state !== 'Running') return { ok: false, why: 'the VM is paused' };
+    act();
+    return { ok: true };
+  }
+
+  /** The guest is gone (power-off or crash, indistinguishable but for the log): §2, §14. */
+  private guestEnded(reason: string): void {
+    this.dropVm();
+    this.emit('vm', 'shutdown');
+    if (this.options.noShutdown) return;
+    this.config = undefined;
+    this.emit('vm', 'deleted');
+    this.emit('vmm', 'shutdown');
+    this.options.onExit?.(reason, 0);
+  }
+
+  private dropVm(): void {
+    if (this.vm) releaseResources(this.vm.held);
+    this.vm = undefined;
+  }
+
   /** `undefined` when a VM is booted and not migrating; otherwise CH's answer for `what` (§3 "booted"). */
   private whileBooted(what: string): StandinReply | undefined {
     if (this.migration) return apiError(what, MIGRATING);
@@ -255,7 +297,12 @@ export class CloudHypervisorStandinVmm {
 
   private ping(): VmmPingResponse {
     // CH reports its Cargo version and `git describe`; the build string says what this really is.
-    return { version: '53.0.0', build_version: 'v53.0-kubevisor-standin', pid: process.pid, features: ['kvm'] };
+    return {
+      version: '53.0.0',
+      build_version: 'v53.0-kubevisor-standin',
+      pid: process.pid,
+      features: ['io_uring', 'kvm'],
+    };
   }
 
   /** §3: always accepted; deletes the VM, answers 200 (not the spec's 204), then the process exits. */
@@ -264,48 +311,75 @@ export class CloudHypervisorStandinVmm {
     this.deleteVm();
     this.emit('vmm', 'shutdown');
     // The server lets this answer reach the client before it closes.
-    this.options.onExit?.('vmm.shutdown');
+    this.options.onExit?.('vmm.shutdown', 0);
     return { status: 200 };
   }
 
-  /** §3: NoVM only; stores the config, validation waits for boot (§4). */
+  /** §3: NoVM only; stores the config (already filled with CH's defaults), validation waits for boot (§4). */
   private create(config: VmConfig): StandinReply {
     if (this.migration) return apiError('The VM could not be created', MIGRATING);
     if (this.config) return apiError('The VM could not be created', ALREADY_CREATED);
-    this.config = withDefaults(structuredClone(config));
+    this.config = structuredClone(config);
     return NO_CONTENT;
   }
 
-  /** §3: Created → Running; 404 without a config, 500 when already booted, 400 when the config is invalid. */
-  private boot(): StandinReply {
+  /**
+   * §3/§14: Created → Running. 404 without a config; 500 when already booted, when the config is invalid, or when
+   * a host resource is missing (after ≈60 s for a vhost-user backend, during which nothing else is answered).
+   */
+  private async boot(): Promise<StandinReply> {
     const what = 'The VM could not boot';
     if (this.migration) return apiError(what, MIGRATING);
     if (this.vm) return apiError(what, ALREADY_CREATED);
     if (!this.config) return apiError(what, MISSING_CONFIG);
     this.emit('vm', 'booting');
     const violation = validateVmConfig(this.config);
-    if (violation) {
-      return {
-        status: violation.conflict ? 409 : 400,
-        body: ['Error from API', what, 'Failed to validate config', violation.message],
-      };
-    }
-    this.startVm('Running');
+    if (violation) return apiError(what, failure('Failed to validate config', violation));
+    // §14: CH unwraps the serial file path when it creates the console devices; the VMM thread panics.
+    if (this.config.serial?.mode === 'File' && !this.config.serial.file) return this.panic();
+    const opened = await this.createVm('Running', true);
+    if (!opened.ok) return apiError(what, failure(...opened.chain));
     this.emit('vm', 'booted');
     return NO_CONTENT;
   }
 
-  /** A fresh VM: devices without an id get CH's generated one, every device a PCI address. */
-  private startVm(state: 'Running' | 'Paused'): void {
+  /** The VMM thread died: the API thread's answer channel closes under it, and the process exits 1 (§14). */
+  private panic(): StandinReply {
+    // Rust's panic message goes to stderr beside the log lines.
+    this.options.log?.(
+      "thread 'vmm' panicked: called `Option::unwrap()` on a `None` value (stand-in: serial mode File without a file)",
+    );
+    this.options.onExit?.('the VMM thread panicked', 1);
+    return { status: 500, body: ['Error from API', 'Error receiving API response', 'receiving on a closed channel'] };
+  }
+
+  /**
+   * Creates the VM from the stored config: names the devices that came without an id, opens their host
+   * resources (and, for a boot, the payload files), gives each a PCI address. A restored or migrated VM needs no
+   * payload: its memory already holds the guest.
+   */
+  private async createVm(
+    state: LiveVm['state'],
+    withPayload: boolean,
+  ): Promise<{ ok: true } | { ok: false; chain: string[] }> {
     const config = this.config as VmConfig;
-    const bdfs = new Map<string, string>();
     for (const { key, prefix } of DEVICE_LISTS) {
-      for (const device of devicesOf(config, key)) {
-        device.id ??= this.nextId(prefix);
-        bdfs.set(device.id, this.nextBdf());
-      }
+      for (const device of devicesOf(config, key)) device.id ??= this.nextId(prefix);
     }
-    this.vm = { state, bdfs };
+    const held: HeldResources = new Map();
+    const opened = await openDevices(config, held, this.resources());
+    if (!opened.ok) return opened;
+    const missing = withPayload ? missingPayload(config, this.resources()) : undefined;
+    if (missing) {
+      releaseResources(held);
+      return { ok: false, chain: missing };
+    }
+    const bdfs = new Map<string, string>();
+    for (const { key } of DEVICE_LISTS) {
+      for (const device of devicesOf(config, key)) bdfs.set(device.id as string, this.nextBdf());
+    }
+    this.vm = { state, bdfs, held };
+    return { ok: true };
   }
 
   private nextId(prefix: string): string {
@@ -323,7 +397,7 @@ export class CloudHypervisorStandinVmm {
     const what = 'The VM could not shutdown';
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.vm) return apiError(what, NOT_RUNNING);
-    this.vm = undefined;
+    this.dropVm();
     this.emit('vm', 'shutdown');
     return NO_CONTENT;
   }
@@ -337,10 +411,14 @@ export class CloudHypervisorStandinVmm {
     return NO_CONTENT;
   }
 
-  /** The old VM is shut down and a new one boots from the same config, so a Paused VM comes back Running. */
+  /**
+   * The old VM is shut down and a new one boots from the same config, so a Paused VM comes back Running. The
+   * stand-in keeps the devices' host resources rather than reopening them.
+   */
   private rebootVm(): void {
+    const vm = this.vm as LiveVm;
     this.emit('vm', 'rebooting');
-    this.startVm('Running');
+    vm.state = 'Running';
     this.emit('vm', 'rebooted');
   }
 
@@ -357,16 +435,16 @@ export class CloudHypervisorStandinVmm {
     const what = 'The VM could not be paused';
     const refused = this.whileBooted(what);
     if (refused) return refused;
-    const vm = this.vm as { state: 'Running' | 'Paused' };
+    const vm = this.vm as LiveVm;
     if (vm.state === 'Paused') {
-      return apiError(what, {
-        status: 500,
-        chain: [
+      return apiError(
+        what,
+        failure(
           'Cannot pause VM',
           'Failed to pause migratable component',
           'Invalid transition: InvalidStateTransition(Paused, Paused)',
-        ],
-      });
+        ),
+      );
     }
     this.emit('vm', 'pausing');
     vm.state = 'Paused';
@@ -379,16 +457,16 @@ export class CloudHypervisorStandinVmm {
     const what = 'The VM could not resume';
     const refused = this.whileBooted(what);
     if (refused) return refused;
-    const vm = this.vm as { state: 'Running' | 'Paused' };
+    const vm = this.vm as LiveVm;
     if (vm.state === 'Running') {
-      return apiError(what, {
-        status: 500,
-        chain: [
+      return apiError(
+        what,
+        failure(
           'Cannot resume VM',
           'Failed to resume migratable component',
           'Invalid transition: InvalidStateTransition(Running, Running)',
-        ],
-      });
+        ),
+      );
     }
     this.emit('vm', 'resuming');
     vm.state = 'Running';
@@ -405,18 +483,12 @@ export class CloudHypervisorStandinVmm {
 
   private vmInfo(): VmInfo {
     const config = structuredClone(this.config as VmConfig);
-    const memory = config.memory ?? { size: 0 };
-    const zones = (memory.zones ?? []).reduce((sum, z) => sum + z.size, 0);
     const info: VmInfo = {
       config,
       state: this.vm ? this.vm.state : 'Created',
-      memory_actual_size: memory.size + zones - (this.vm ? (config.balloon?.size ?? 0) : 0),
+      memory_actual_size: guestMemoryBytes(config) - (this.vm ? (config.balloon?.size ?? 0) : 0),
     };
-    if (this.vm) {
-      const tree: Record<string, DeviceNode> = {};
-      for (const [id, bdf] of this.vm.bdfs) tree[id] = { id, resources: [], children: [], pci_bdf: bdf };
-      info.device_tree = tree;
-    }
+    if (this.vm) info.device_tree = deviceTree(config, this.vm.bdfs);
     return info;
   }
 
@@ -442,7 +514,7 @@ export class CloudHypervisorStandinVmm {
   private deleteVm(): void {
     if (!this.config) return;
     if (this.vm) {
-      this.vm = undefined;
+      this.dropVm();
       this.emit('vm', 'shutdown');
     }
     this.config = undefined;
@@ -450,55 +522,63 @@ export class CloudHypervisorStandinVmm {
   }
 
   /**
-   * §3 `vm.add-*`: 404 in NoVM; the config with the device added is validated first (409 duplicate id/path, 400
-   * otherwise; only one vsock). Booted: hot-plug, 200 + PciDeviceInfo. Created: cold add to the config, 204.
+   * §3/§14 `vm.add-*`: 404 in NoVM; the config with the device added is validated first (500 for a duplicate id or
+   * any other violation; only one vsock). Created: cold add to the config, 204 — even for an image another disk
+   * uses, since nothing is opened yet. Booted: the device's host resources are opened (500 if missing or locked),
+   * then 200 + PciDeviceInfo.
    */
-  private addDevice(endpoint: string, device: Device): StandinReply {
-    const { key, prefix, what } = ADDERS[endpoint];
+  private async addDevice(endpoint: string, device: Device): Promise<StandinReply> {
+    const { list, what } = ADDERS[endpoint];
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.config) return apiError(what, NOT_CREATED);
     const added = structuredClone(device);
     const candidate = structuredClone(this.config);
-    if (key === 'vsock') {
-      if (candidate.vsock) return apiError(what, { status: 500, chain: ['Too many virtio-vsock devices'] });
+    if (list.key === 'vsock') {
+      if (candidate.vsock) return apiError(what, failure('Too many virtio-vsock devices'));
       candidate.vsock = added as VmConfig['vsock'];
     } else {
-      (candidate as unknown as Record<string, unknown>)[key] = [...devicesOf(candidate, key), added];
+      (candidate as unknown as Record<string, unknown>)[list.key] = [...devicesOf(candidate, list.key), added];
     }
     const violation = validateVmConfig(candidate);
-    if (violation) {
-      return {
-        status: violation.conflict ? 409 : 400,
-        body: ['Error from API', what, 'Failed to validate config', violation.message],
-      };
+    if (violation) return apiError(what, failure('Failed to validate config', violation));
+    if (!this.vm) {
+      this.config = candidate;
+      return NO_CONTENT;
+    }
+    added.id ??= this.nextId(list.prefix);
+    const vm = this.vm;
+    const opened = await openDevices({ [list.key]: [added] } as DeviceConfigs, vm.held, this.resources());
+    if (!opened.ok) return apiError(what, failure(...opened.chain));
+    if (this.vm !== vm) {
+      // The guest went away while CH waited for the backend.
+      releaseDevice(vm.held, added.id);
+      return apiError(what, NOT_RUNNING);
     }
     this.config = candidate;
-    if (!this.vm) return NO_CONTENT;
-    added.id ??= this.nextId(prefix);
     const bdf = this.nextBdf();
-    this.vm.bdfs.set(added.id, bdf);
+    vm.bdfs.set(added.id, bdf);
     this.emit('vm', 'device-added', { id: added.id });
     const info: PciDeviceInfo = { id: added.id, bdf };
     return { status: 200, body: info };
   }
 
-  /** §3: Created (edits the config) or booted (hot-unplug); 404 for an unknown id or in NoVM. */
+  /** §3/§14: Created (edits the config) or booted (hot-unplug); 500 for an unknown id, 404 in NoVM. */
   private removeDevice(id: string): StandinReply {
     const what = 'The device could not be removed from the VM';
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.config) return apiError(what, NOT_CREATED);
+    const list = listOf(this.config, id);
+    if (!list) return apiError(what, failure(`No device with id ${JSON.stringify(id)} to remove`));
     // A view for writing whichever device list holds the id.
     const lists = this.config as unknown as Record<string, unknown>;
-    for (const { key } of DEVICE_LISTS) {
-      const devices = devicesOf(this.config, key);
-      if (!devices.some((d) => d.id === id)) continue;
-      if (key === 'vsock') delete lists.vsock;
-      else lists[key] = devices.filter((d) => d.id !== id);
-      this.vm?.bdfs.delete(id);
-      if (this.vm) this.emit('vm', 'device-removed', { id });
-      return NO_CONTENT;
+    if (list.key === 'vsock') delete lists.vsock;
+    else lists[list.key] = devicesOf(this.config, list.key).filter((d) => d.id !== id);
+    if (this.vm) {
+      this.vm.bdfs.delete(id);
+      releaseDevice(this.vm.held, id);
+      this.emit('vm', 'device-removed', { id });
     }
-    return apiError(what, { status: 404, chain: [`No device with id ${JSON.stringify(id)} to remove`] });
+    return NO_CONTENT;
   }
 
   /** §3: Created (edits the config) or booted (hot-plug; the new sizes show in the config). Limits not modelled. */
@@ -518,19 +598,19 @@ export class CloudHypervisorStandinVmm {
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.config) return apiError(what, NOT_CREATED);
     const zone = this.config.memory?.zones?.find((z) => z.id === request.id);
-    if (!zone) return apiError(what, { status: 500, chain: ['Failed resizing a memory zone'] });
+    if (!zone) return apiError(what, failure('Failed resizing a memory zone'));
     zone.size = request.desired_ram;
     return NO_CONTENT;
   }
 
-  /** §3: booted only; 404 for an unknown disk id. The failure texts are the stand-in's. */
+  /** §3/§14: booted only; 500 for an unknown disk id. The not-booted text is the stand-in's. */
   private resizeDisk(request: VmResizeDisk): StandinReply {
     const what = 'The disk could not be resized';
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.config) return apiError(what, NOT_CREATED);
-    if (!this.vm) return apiError(what, { status: 500, chain: ['Cannot resize disk of a VM that is not booted'] });
+    if (!this.vm) return apiError(what, failure('Cannot resize disk of a VM that is not booted'));
     if (!this.config.disks?.some((d) => d.id === request.id)) {
-      return apiError(what, { status: 404, chain: [`No disk with id ${JSON.stringify(request.id)}`] });
+      return apiError(what, failure('Failed to find device corresponding to the given identifier'));
     }
     return NO_CONTENT;
   }
@@ -541,20 +621,21 @@ export class CloudHypervisorStandinVmm {
     const refused = this.whileBooted(what);
     if (refused) return refused;
     if (this.vm?.state !== 'Paused') {
-      return apiError(what, {
-        status: 500,
-        chain: [
+      return apiError(
+        what,
+        failure(
           'Cannot snapshot VM',
           'Failed to snapshot migratable component',
           'Trying to snapshot while VM is running',
-        ],
-      });
+        ),
+      );
     }
-    const dir = fileUrlDirectory(destinationUrl);
-    const sendFailed = (why: string) => apiError(what, { status: 500, chain: ['Cannot send VM snapshot', why] });
-    if (!dir) return sendFailed(`stand-in: unsupported snapshot URL ${destinationUrl} (only file://)`);
+    const url = fileUrlDirectory(destinationUrl);
+    const sendFailed = (why: string) => apiError(what, failure('Cannot send VM snapshot', why));
+    if (!url) return sendFailed(`stand-in: unsupported snapshot URL ${destinationUrl} (only file://)`);
+    const dir = this.resources().resolvePath(url);
     try {
-      if (!statSync(dir).isDirectory()) return sendFailed(`stand-in: ${dir} is not a directory`);
+      if (!statSync(dir).isDirectory()) return sendFailed(`stand-in: ${url} is not a directory`);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(this.config, null, 2));
       writeFileSync(join(dir, 'state.json'), JSON.stringify(STANDIN_SNAPSHOT_STATE, null, 2));
     } catch (error) {
@@ -565,37 +646,44 @@ export class CloudHypervisorStandinVmm {
   }
 
   /** §3: NoVM only (500 if a config exists); comes back Paused unless `resume: true`. */
-  private restore(request: RestoreConfig): StandinReply {
+  private async restore(request: RestoreConfig): Promise<StandinReply> {
     const what = 'The VM could not be restored';
     if (this.migration) return apiError(what, MIGRATING);
     if (this.vm || this.config) return apiError(what, ALREADY_CREATED);
-    const dir = fileUrlDirectory(request.source_url);
-    if (!dir) return apiError(what, { status: 500, chain: ['Invalid restore source URL'] });
+    const url = fileUrlDirectory(request.source_url);
+    if (!url) return apiError(what, failure('Invalid restore source URL'));
+    const dir = this.resources().resolvePath(url);
     let config: VmConfig;
     try {
       const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
       if (state['kubevisor-cloud-hypervisor-standin'] !== true) throw new Error('not a stand-in snapshot');
       config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as VmConfig;
     } catch (error) {
-      return apiError(what, { status: 500, chain: ['Cannot restore VM', `stand-in: ${(error as Error).message}`] });
+      return apiError(what, failure('Cannot restore VM', `stand-in: ${(error as Error).message}`));
     }
     this.emit('vm', 'restoring');
     this.config = config;
-    this.startVm(request.resume ? 'Running' : 'Paused');
+    const opened = await this.createVm(request.resume ? 'Running' : 'Paused', false);
+    if (!opened.ok) {
+      // CH deletes the half-restored VM.
+      this.config = undefined;
+      return apiError(what, failure(...opened.chain));
+    }
     this.emit('vm', 'restored');
     return NO_CONTENT;
   }
 
   /**
-   * §3/§9: Running or Paused. Answers 204 at once; the VM is then owned by the migration. On success the source
-   * VMM exits; on failure the VM is handed back in the state it had.
+   * §3/§9: Running or Paused. Answers 204 at once; the VM is then owned by the migration, which takes about
+   * memory / rate. On success the source VMM exits (code 0); on failure the VM is handed back in the state it had
+   * and keeps running.
    */
   private sendMigration(request: SendMigrationData): StandinReply {
     const what = 'Error starting migration sender';
-    const refuse = (why: string) => apiError(what, { status: 500, chain: [why] });
+    const refuse = (why: string) => apiError(what, failure(why));
     if (this.migration) return refuse('There is already an ongoing migration');
     if (!this.vm || !this.config) return refuse('VM is not running');
-    const address = parseMigrationUrl(request.destination_url);
+    const address = this.migrationAddress(request.destination_url);
     if (!address) return refuse('Invalid send migration configuration');
     if (address.kind === 'unix' && (request.connections ?? 1) > 1)
       return refuse('Invalid send migration configuration');
@@ -606,10 +694,16 @@ export class CloudHypervisorStandinVmm {
     const payload = { config: structuredClone(this.config), state: vm.state };
     this.migration = { info: this.vmInfo() };
     this.emit('vm', 'migration-started');
-    sendMigration(address, payload, (request.timeout_s ?? 3600) * 1000).then(
+    sendMigration(address, payload, {
+      timeoutMs: (request.timeout_s ?? 3600) * 1000,
+      bytesPerSecond: this.options.migrationBytesPerSecond,
+      local: request.local,
+      signal: this.abort.signal,
+    }).then(
       () => {
+        releaseResources(vm.held);
         this.emit('vm', 'migration-finished');
-        this.options.onExit?.('migrated');
+        this.options.onExit?.('migrated', 0);
       },
       (error: Error) => {
         this.migration = undefined;
@@ -620,22 +714,30 @@ export class CloudHypervisorStandinVmm {
     return NO_CONTENT;
   }
 
-  /** §3/§9: no booted VM (a stored config is overwritten); answers only when the migration has finished. */
+  /**
+   * §3/§9: no booted VM (a stored config is overwritten); answers only when the migration has finished, and
+   * nothing else meanwhile. A broken stream answers 500 and leaves NoVM.
+   */
   private async receiveMigration(request: ReceiveMigrationData): Promise<StandinReply> {
     const what = 'Error starting migration receiver';
-    const refuse = (why: string) => apiError(what, { status: 500, chain: [why] });
+    const refuse = (why: string) => apiError(what, failure(why));
     if (this.migration) return refuse('There is already an ongoing migration');
     if (this.vm) return refuse("Can't receive a migration when a VM is already created");
-    const address = parseMigrationUrl(request.receiver_url);
+    const address = this.migrationAddress(request.receiver_url);
     if (!address) return refuse('Invalid receive migration configuration');
     this.emit('vm', 'migration-receive-ready');
     try {
-      const received = await receiveMigration(address, this.abort.signal);
-      this.config = received.config;
-      this.startVm(received.state);
+      await receiveMigration(address, this.abort.signal, async (received) => {
+        // The destination creates the VM from the received config and state, opening its devices (§9: the
+        // disks must exist at the same paths on the destination).
+        this.config = received.config;
+        const opened = await this.createVm(received.state, false);
+        return opened.ok ? undefined : opened.chain.join(': ');
+      });
       this.emit('vm', 'migration-receive-finished');
       return NO_CONTENT;
     } catch (error) {
+      this.dropVm();
       this.config = undefined;
       this.emit('vm', 'migration-receive-failed', { error: (error as Error).message });
       return refuse(`Migration was aborted: ${(error as Error).message}`);

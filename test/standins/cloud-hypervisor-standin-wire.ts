@@ -5,13 +5,16 @@
  *   bodiless and the bytes that follow are read as the next request, which then fails to parse;
  * - a `Content-Length` longer than the bytes that arrive is answered with 400 once the client stops sending
  *   (half-close or `stallMs` of silence) — CH would wait; the stand-in reports it so a test can see it;
- * - bodies over 4 MiB are refused;
- * - malformed requests get 400 with micro_http's `{ "error": … }` object body and the connection is closed.
+ * - bodies over 51,200 bytes are refused, as v53.0's server was measured to do (reference §14; §5's 4 MiB is
+ *   later upstream);
+ * - malformed requests get 400 with micro_http's `{ "error": … }` body — byte for byte, including the raw newline
+ *   inside the JSON string that makes it invalid JSON (§14) — and the connection is closed.
  * Requests on one connection are answered in order; the caller serialises across connections.
  */
 import type { Socket } from 'node:net';
 
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** v53.0's request body limit (reference §14). */
+export const MAX_BODY_BYTES = 51_200;
 const MAX_HEAD_BYTES = 64 * 1024;
 
 export interface WireRequest {
@@ -49,8 +52,10 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-export function encodeResponse(response: WireResponse, close: boolean): Buffer {
-  const body = response.body === undefined ? undefined : Buffer.from(JSON.stringify(response.body), 'utf8');
+/** `rawBody` is sent as is, for answers that are not JSON-serialisable values (micro_http's own errors). */
+export function encodeResponse(response: WireResponse, close: boolean, rawBody?: string): Buffer {
+  const text = rawBody ?? (response.body === undefined ? undefined : JSON.stringify(response.body));
+  const body = text === undefined ? undefined : Buffer.from(text, 'utf8');
   const lines = [
     `HTTP/1.1 ${response.status} ${REASONS[response.status] ?? 'Unknown'}`,
     'Server: Cloud Hypervisor API',
@@ -110,7 +115,7 @@ function parseOne(buffer: Buffer, ended: boolean): Parsed {
   if (length > MAX_BODY_BYTES) {
     return {
       kind: 'malformed',
-      reason: `Request payload with size ${length} is larger than the limit of ${MAX_BODY_BYTES} allowed by server`,
+      reason: `Request payload with size ${length} is larger than the limit of ${MAX_BODY_BYTES} allowed by server.`,
     };
   }
   const bodyStart = headEnd + 4;
@@ -143,12 +148,9 @@ export function serveConnection(socket: Socket, options: WireOptions): void {
   };
   const refuse = (reason: string) => {
     options.onMalformed?.(reason);
-    socket.write(
-      encodeResponse(
-        { status: 400, body: { error: `${reason}. All previous unanswered requests will be dropped.` } },
-        true,
-      ),
-    );
+    // micro_http's format string, raw newline included: `{ "error": "<reason>\nAll previous …" }`.
+    const body = `{ "error": "${reason}\nAll previous unanswered requests will be dropped." }`;
+    socket.write(encodeResponse({ status: 400 }, true, body));
     finish();
   };
 

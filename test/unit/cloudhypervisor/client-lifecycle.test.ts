@@ -11,6 +11,8 @@ describe('CloudHypervisorClient against the CH stand-in: VM lifecycle', () => {
     const ping = await client.vmm.ping();
     expect(ping.version).toBe('53.0.0');
     expect(ping.build_version).toContain('standin');
+    // What the measured v53.0 release build reports (reference §14).
+    expect(ping.features).toEqual(['io_uring', 'kvm']);
 
     // NoVM: vm.info is 404 (reference §2).
     const noVm = await chError(client.vm.info());
@@ -23,8 +25,8 @@ describe('CloudHypervisorClient against the CH stand-in: VM lifecycle', () => {
     await client.vm.boot();
     const running = await client.vm.info();
     expect(running.state).toBe('Running');
-    // CH fills in what was omitted and names devices that came without an id.
-    expect(running.config.rng).toEqual({ src: '/dev/urandom' });
+    // CH fills in what was omitted (with its defaults, reference §14) and names devices that came without an id.
+    expect(running.config.rng).toEqual({ src: '/dev/urandom', iommu: false });
     expect(running.config.disks?.[0].id).toMatch(/^_disk\d+$/);
     expect(running.config.disks?.[0].image_type).toBe('Raw');
 
@@ -93,7 +95,7 @@ describe('CloudHypervisorClient against the CH stand-in: VM lifecycle', () => {
 
     const res = await client.request('PUT', 'vmm.shutdown');
     expect(res).toEqual({ statusCode: 200, body: '' });
-    await expect(standin.exited).resolves.toBe('vmm.shutdown');
+    await expect(standin.exited).resolves.toEqual({ reason: 'vmm.shutdown', code: 0 });
     expect(existsSync(socketPath)).toBe(false);
     expect((await chError(client.vmm.ping())).kind).toBe('transport');
   });
@@ -102,8 +104,8 @@ describe('CloudHypervisorClient against the CH stand-in: VM lifecycle', () => {
     const { client, standin } = fixture();
     await client.vm.create(sampleVmConfig());
     await client.vm.boot();
-    standin.guest.powerOff();
-    await expect(standin.exited).resolves.toBe('guest powered off');
+    expect(standin.guest.powerOff()).toEqual({ ok: true });
+    await expect(standin.exited).resolves.toEqual({ reason: 'guest powered off', code: 0 });
   });
 });
 

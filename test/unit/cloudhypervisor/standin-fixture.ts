@@ -1,11 +1,13 @@
 /**
  * Shared setup for the CH client/stand-in tests: a temp directory per test with the stand-in listening in it,
- * torn down in `afterEach` so a failing test still leaves no socket, server or directory behind.
+ * torn down in `afterEach` so a failing test still leaves no socket, server or directory behind. The directory's
+ * `pod/` subdirectory stands for the VM pod's file system: the stand-in resolves every VmConfig path below it
+ * (`resolvePath`), and it holds the files {@link sampleVmConfig} names, since a VM boots only when they exist.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudHypervisorClient } from '../../../operator/cloudhypervisor/client';
 import { CloudHypervisorError } from '../../../operator/cloudhypervisor/error';
@@ -18,10 +20,34 @@ import {
 
 export interface StandinFixture {
   readonly dir: string;
+  /** Where the pod's file system is on the host: `<dir>/pod`. */
+  readonly podRoot: string;
+  /** The stand-in's `resolvePath`: a path inside the pod → the host path below {@link podRoot}. */
+  readonly resolvePath: (pathInPod: string) => string;
   readonly socketPath: string;
   readonly standin: CloudHypervisorStandin;
   readonly client: CloudHypervisorClient;
 }
+
+/** The host files {@link sampleVmConfig} needs for a boot: kernel, initramfs, root disk. */
+export const SAMPLE_POD_FILES = ['/var/lib/kubevisor/vmlinux', '/initrd', '/var/lib/kubevisor/disks/root.raw'];
+
+/** Creates (empty) files at pod paths below `podRoot`, with their directories. */
+export function addPodFiles(podRoot: string, ...paths: string[]): void {
+  for (const path of paths) {
+    const file = join(podRoot, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, '');
+  }
+}
+
+/** A `resolvePath` that puts the pod's file system below `podRoot`. */
+export function podPaths(podRoot: string): (pathInPod: string) => string {
+  return (pathInPod) => join(podRoot, pathInPod);
+}
+
+/** Fast enough for tests that do not watch the pace: a 1 GiB guest migrates in ≈60 ms. */
+export const TEST_MIGRATION_BYTES_PER_SECOND = 16 * 1024 * 1024 * 1024;
 
 /** A small but realistic pod VM: direct kernel boot, one raw disk, one tap, serial on a socket, console off. */
 export function sampleVmConfig(): VmConfig {
@@ -51,9 +77,19 @@ export function useStandin(options: Partial<CloudHypervisorStandinOptions> = {})
   beforeEach(async () => {
     const { dir, cleanup } = tempDir();
     const socketPath = join(dir, 'api.sock');
+    const podRoot = join(dir, 'pod');
+    const resolvePath = podPaths(podRoot);
+    addPodFiles(podRoot, ...SAMPLE_POD_FILES);
     try {
-      const standin = await startCloudHypervisorStandin({ stallMs: 100, ...options, socketPath });
-      current = { dir, socketPath, standin, client: new CloudHypervisorClient({ socketPath }), cleanup };
+      const standin = await startCloudHypervisorStandin({
+        stallMs: 100,
+        resolvePath,
+        migrationBytesPerSecond: TEST_MIGRATION_BYTES_PER_SECOND,
+        ...options,
+        socketPath,
+      });
+      const client = new CloudHypervisorClient({ socketPath });
+      current = { dir, podRoot, resolvePath, socketPath, standin, client, cleanup };
     } catch (error) {
       cleanup();
       throw error;

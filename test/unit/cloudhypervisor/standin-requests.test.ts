@@ -5,6 +5,13 @@ import { chError, rawExchange, sampleVmConfig, useStandin } from './standin-fixt
 
 const DESERIALIZE = 'Failed to deserialize JSON';
 
+/**
+ * micro_http's answer to a request it cannot frame, byte for byte: a raw newline inside the JSON string, so the body
+ * is not valid JSON (reference §14).
+ */
+const MICRO_HTTP_ERROR = (reason: string) =>
+  `{ "error": "${reason}\nAll previous unanswered requests will be dropped." }`;
+
 describe('CH stand-in: request bodies are validated against the v53.0 spec', () => {
   const fixture = useStandin();
 
@@ -14,7 +21,6 @@ describe('CH stand-in: request bodies are validated against the v53.0 spec', () 
       { ...sampleVmConfig(), cpus: { boot_vcpus: 'two', max_vcpus: 2 } },
       'VmConfig/cpus/boot_vcpus: must be integer',
     ],
-    ['missing payload', { cpus: { boot_vcpus: 1, max_vcpus: 1 } }, "VmConfig: must have required property 'payload'"],
     [
       'missing required field inside an object',
       { ...sampleVmConfig(), serial: { socket: '/s' } },
@@ -52,6 +58,18 @@ describe('CH stand-in: request bodies are validated against the v53.0 spec', () 
     expect(standin.state().vm).toBe('NoVM');
   });
 
+  it('accepts vm.create with `{}` (v53.0 reads payload as optional) and fails only at boot, with 500 (§14)', async () => {
+    const { client, standin } = fixture();
+    await expect(client.request('PUT', 'vm.create', {})).resolves.toEqual({ statusCode: 204, body: '' });
+    expect(standin.state().vm).toBe('Created');
+    const error = await chError(client.vm.boot());
+    expect([error.statusCode, error.chain]).toEqual([
+      500,
+      ['Error from API', 'The VM could not boot', 'Failed to validate config', 'Payload configuration is not bootable'],
+    ]);
+    expect(standin.state().vm).toBe('Created');
+  });
+
   it('validates the bodies of the other endpoints too, including fields only CH code requires', async () => {
     const { client } = fixture();
     await client.vm.create(sampleVmConfig());
@@ -76,7 +94,10 @@ describe('CH stand-in: request bodies are validated against the v53.0 spec', () 
     expect(standin.requests.at(-1)?.ignoredKeys).toEqual(['/generic-vhost-user', '/disks/0/imagetype']);
     const info = await client.vm.info();
     expect(info.config).not.toHaveProperty(['generic-vhost-user']);
-    expect(info.config.disks).toEqual([{ path: '/d' }]);
+    expect(info.config.disks).toHaveLength(1);
+    expect(info.config.disks?.[0]).toMatchObject({ path: '/d' });
+    expect(info.config.disks?.[0]).not.toHaveProperty('imagetype');
+    expect(info.config.disks?.[0]).not.toHaveProperty('image_type');
   });
 
   it('sends the exact byte length of a non-ASCII body as Content-Length', async () => {
@@ -118,7 +139,13 @@ describe('CH stand-in: routes, methods and framing', () => {
   it('refuses a body on an endpoint that takes none, and a missing body where one is required', async () => {
     const { client } = fixture();
     expect((await chError(client.request('PUT', 'vm.boot', {}))).chain).toEqual(['Bad Request']);
-    expect((await chError(client.request('PUT', 'vm.create'))).chain).toEqual(['Bad Request']);
+    // §14: v53.0 answers a missing body with an empty 400 body.
+    const missing = await chError(client.request('PUT', 'vm.create'));
+    expect([missing.statusCode, missing.chain, missing.message]).toEqual([
+      400,
+      [],
+      'PUT /api/v1/vm.create → 400: Bad Request',
+    ]);
   });
 
   it('refuses invalid JSON with CH`s deserialize error', async () => {
@@ -158,8 +185,9 @@ describe('CH stand-in: routes, methods and framing', () => {
       halfClose: true,
     });
     expect(responses.map((r) => r.status)).toEqual([400, 400]);
-    expect(responses[0].body).toBe('["Bad Request"]');
-    expect(JSON.parse(responses[1].body)).toEqual({ error: expect.stringContaining('Invalid request line') });
+    // A vm.create without a body: v53.0's bare 400 (§14).
+    expect([responses[0].headers['content-length'], responses[0].body]).toEqual(['0', '']);
+    expect(responses[1].body).toBe(MICRO_HTTP_ERROR('Invalid request line'));
     expect(standin.state().vm).toBe('NoVM');
   });
 
@@ -169,7 +197,7 @@ describe('CH stand-in: routes, methods and framing', () => {
     for (const halfClose of [true, false]) {
       const [res] = await rawExchange(socketPath, head + body, { halfClose });
       expect(res.status).toBe(400);
-      expect(JSON.parse(res.body).error).toContain(`Content-Length is ${body.length + 10} but only ${body.length}`);
+      expect(res.body).toContain(`Content-Length is ${body.length + 10} but only ${body.length}`);
     }
     expect(standin.malformed).toHaveLength(2);
     expect(standin.state().vm).toBe('NoVM');
@@ -187,11 +215,37 @@ describe('CH stand-in: routes, methods and framing', () => {
     expect(standin.state().vm).toBe('NoVM');
   });
 
+  it('refuses a body over v53.0`s limit of 51,200 bytes with 400 before reading it; up to the limit is fine', async () => {
+    const { client, standin } = fixture();
+    const padded = (bytes: number): VmConfig => {
+      const config: VmConfig = { ...sampleVmConfig(), payload: { ...sampleVmConfig().payload, cmdline: '' } };
+      const base = Buffer.byteLength(JSON.stringify(config));
+      return { ...config, payload: { ...config.payload, cmdline: 'x'.repeat(bytes - base) } };
+    };
+    // A 60,000-byte vm.create, as measured (reference §14).
+    const tooBig = padded(60_000);
+    expect(Buffer.byteLength(JSON.stringify(tooBig))).toBe(60_000);
+    const error = await chError(client.vm.create(tooBig));
+    expect(error.statusCode).toBe(400);
+    // Not valid JSON, so the client keeps the raw text as the chain.
+    expect(error.chain).toEqual([
+      MICRO_HTTP_ERROR('Request payload with size 60000 is larger than the limit of 51200 allowed by server.'),
+    ]);
+    expect(standin.malformed).toEqual([
+      'Request payload with size 60000 is larger than the limit of 51200 allowed by server.',
+    ]);
+    expect(standin.state().vm).toBe('NoVM');
+
+    const atLimit = padded(51_200);
+    expect(Buffer.byteLength(JSON.stringify(atLimit))).toBe(51_200);
+    await expect(client.vm.create(atLimit)).resolves.toBeUndefined();
+  });
+
   it('refuses a Content-Length that is not a number', async () => {
     const { socketPath } = fixture();
     const [res] = await rawExchange(socketPath, `PUT /api/v1/vm.create HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n{}`);
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body).error).toContain('Invalid Content-Length');
+    expect(res.body).toBe(MICRO_HTTP_ERROR('Invalid Content-Length'));
   });
 
   it('answers pipelined requests on one keep-alive connection in order', async () => {

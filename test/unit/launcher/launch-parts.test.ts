@@ -8,7 +8,7 @@ import { classlessRoutes, dnsmasqConfig } from '../../../operator/launcher/dhcp'
 import { LaunchError, failureLine } from '../../../operator/launcher/failure';
 import { masqueradeRuleset } from '../../../operator/launcher/nftables';
 import { parseResolvConf } from '../../../operator/launcher/resolv-conf';
-import { CH_SOCKET } from '../../../operator/pod-layout';
+import { CH_EVENTS, CH_SOCKET } from '../../../operator/pod-layout';
 
 describe('launcher parts', () => {
   it('orders classless routes most specific first, default last, on-link as 0.0.0.0', () => {
@@ -120,6 +120,9 @@ describe('launcher parts', () => {
   it('entrypoint.sh hands CH the socket pod-layout names', () => {
     const script = readFileSync(join(__dirname, '../../../operator/launcher/entrypoint.sh'), 'utf8');
     expect(script).toContain(`CH_SOCKET=${CH_SOCKET}\n`);
-    expect(script).toContain('exec "${KUBEVISOR_CH:-cloud-hypervisor}" --api-socket "path=$CH_SOCKET"');
+    expect(script).toContain(`CH_EVENTS=${CH_EVENTS}\n`);
+    expect(script).toContain(
+      'exec "${KUBEVISOR_CH:-cloud-hypervisor}" --api-socket "path=$CH_SOCKET" --event-monitor "path=$CH_EVENTS"',
+    );
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Runs `kubevisor controller` as a real child process against a test control plane, so tests can SIGKILL it,
- * restart it and run two of them for leader election. One Node process (`node --import tsx`), in its own process
+ * Runs `kubevisor controller` and `kubevisor daemon` as real child processes against a test control plane, so tests
+ * can SIGKILL them, restart them and run several. One Node process each (`node --import tsx`), in its own process
  * group, killed with the group on stop and when the test process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,12 +11,12 @@ import { waitFor } from './wait';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 
-export interface ControllerProcess {
+export interface OperatorProcess {
   readonly pid: number;
-  /** Port of /metrics, /healthz, /readyz (from the controller's own log line). */
+  /** Port of /metrics, /healthz, /readyz (from the process's own log line). */
   readonly port: number;
   readonly logFile: string;
-  /** The controller's log lines so far (JSON per line). */
+  /** The process's log lines so far (JSON per line). */
   lines(): string[];
   /** Sends a signal to the whole process group. */
   kill(signal: NodeJS.Signals): void;
@@ -44,26 +44,36 @@ export interface StartControllerOptions {
   nodeArgs?: string[];
 }
 
-export async function startController(
+/** The controller process of the e2e tests (VM pods name the image `kubevisor:e2e`). */
+export type ControllerProcess = OperatorProcess;
+
+export function startController(
   kubeconfigPath: string,
   extraArgs: string[] = [],
   options: StartControllerOptions = {},
 ): Promise<ControllerProcess> {
-  const logFile = path.join(mkdtempSync(path.join(tmpdir(), 'kubevisor-controller-')), 'controller.log');
+  return startOperatorProcess(
+    'controller',
+    ['--kubeconfig', kubeconfigPath, '--image', 'kubevisor:e2e', '--metrics-port', '0', ...extraArgs],
+    options,
+  );
+}
+
+/** Starts `kubevisor <command> <args>` and waits until it serves its metrics port. */
+export async function startOperatorProcess(
+  command: 'controller' | 'daemon',
+  args: string[],
+  options: StartControllerOptions = {},
+): Promise<OperatorProcess> {
+  const logFile = path.join(mkdtempSync(path.join(tmpdir(), `kubevisor-${command}-`)), `${command}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
       ...(options.compiled ? ['lib/operator/cli.js'] : ['--import', 'tsx', 'operator/cli.ts']),
-      'controller',
-      '--kubeconfig',
-      kubeconfigPath,
-      '--image',
-      'kubevisor:e2e',
-      '--metrics-port',
-      '0',
-      ...extraArgs,
+      command,
+      ...args,
     ],
     {
       cwd: ROOT,
@@ -102,9 +112,9 @@ export async function startController(
       }
   };
   const port = await waitFor(
-    `controller ${child.pid} to serve metrics (log: ${logFile})`,
+    `${command} ${child.pid} to serve metrics (log: ${logFile})`,
     async () => {
-      if (gone) throw new Error(`controller exited early; log ${logFile}:\n${lines.slice(-20).join('\n')}`);
+      if (gone) throw new Error(`${command} exited early; log ${logFile}:\n${lines.slice(-20).join('\n')}`);
       for (const l of lines) {
         const m = /"msg":"serving metrics and health".*"port":(\d+)/.exec(l);
         if (m) return Number(m[1]);
@@ -129,7 +139,7 @@ export async function startController(
   };
 }
 
-/** GET from the controller's metrics/health port. */
+/** GET from an operator process's metrics/health port. */
 export async function controllerGet(port: number, pathName: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${pathName}`);
   return { status: res.status, body: await res.text() };

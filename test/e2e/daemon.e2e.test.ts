@@ -1,0 +1,298 @@
+/**
+ * The node daemon on the real control plane: one `kubevisor daemon` process per KWOK node, each with its own kubelet
+ * pod directory, and every VM pod's Cloud Hypervisor played by the spec-validating stand-in (harness/kubelet-standin.ts
+ * plays the kubelet's part). The controller runs too, so the whole VM lifecycle is exercised: boot, truthful status
+ * (Running, Paused, Ready, the guest's address), power exactly once, a daemon restart that repeats nothing, how a
+ * guest ends (power-off, crash, refused boot), graceful and hard stops.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { RunPolicy, VirtualMachineStatus } from '../../api';
+import type { VirtualMachineProps } from '../../constructs';
+import { renderVirtualMachine } from '../../constructs';
+import type { StandinRequestRecord } from '../standins/cloud-hypervisor-standin';
+import { installCrds } from './harness/crds';
+import type { KubeObject } from './harness/kube-client';
+import { KubeletStandin } from './harness/kubelet-standin';
+import { KubeletRegistrationStandin } from '../support/kubelet-registration-standin';
+import { startController, startOperatorProcess, type OperatorProcess } from './harness/operator-process';
+import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
+import { waitFor } from './harness/wait';
+
+const client = sharedControlPlane();
+const info = sharedControlPlaneInfo();
+const ns = `e2e-daemon-${Date.now().toString(36)}`;
+const within = { timeoutMs: 60_000, intervalMs: 100 };
+const root = mkdtempSync(path.join(tmpdir(), 'kubevisor-e2e-nodes-'));
+
+interface Vm extends KubeObject {
+  spec: Record<string, unknown>;
+  status?: VirtualMachineStatus;
+}
+
+interface Node {
+  name: string;
+  kubelet: KubeletStandin;
+  registration: KubeletRegistrationStandin;
+  daemon: OperatorProcess;
+}
+const nodes: Node[] = [];
+let controller: OperatorProcess;
+
+/** Power calls that change a guest's state; what "applied once" counts. */
+const POWER = ['vm.boot', 'vm.pause', 'vm.resume', 'vm.reboot', 'vm.power-button', 'vmm.shutdown'];
+const powerCalls = (requests: readonly StandinRequestRecord[]) =>
+  requests
+    .filter((r) => r.status < 300 && POWER.some((p) => r.path.endsWith(`/${p}`)))
+    .map((r) => r.path.split('/').pop());
+const count = (requests: readonly StandinRequestRecord[], endpoint: string) =>
+  requests.filter((r) => r.path.endsWith(`/${endpoint}`) && r.status < 300).length;
+
+function startDaemon(node: string, kubelet: KubeletStandin, registration: KubeletRegistrationStandin) {
+  return startOperatorProcess('daemon', [
+    '--device-plugin-dir',
+    path.dirname(registration.socketPath),
+    '--node-name',
+    node,
+    '--kubeconfig',
+    info.kubeconfigPath,
+    '--kubelet-root',
+    kubelet.kubeletRoot,
+    '--pod-logs-dir',
+    kubelet.podLogsDir,
+    '--metrics-port',
+    '0',
+  ]);
+}
+
+const props = (extra: VirtualMachineProps = {}): VirtualMachineProps => ({
+  runPolicy: 'Once',
+  disks: [{ name: 'root' }],
+  volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+  interfaces: [{ name: 'pod', masquerade: { ports: [{ port: 80 }] } }],
+  networks: [{ name: 'pod', pod: {} }],
+  ...extra,
+});
+
+async function createVm(name: string, extra: VirtualMachineProps = {}): Promise<void> {
+  const o = renderVirtualMachine(name, props({ ...extra, metadata: { name, namespace: ns } }));
+  await client.create(o as unknown as KubeObject);
+}
+const getVm = (name: string) => client.get<Vm>('kubevisor.io/v1alpha1', 'VirtualMachine', name, ns);
+async function patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
+  await client.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${ns}/virtualmachines/${name}`, {
+    contentType: 'application/merge-patch+json',
+    body: { spec },
+  });
+}
+
+async function waitVm(name: string, what: string, ok: (vm: Vm) => boolean, timeoutMs = within.timeoutMs): Promise<Vm> {
+  let last: Vm | undefined;
+  try {
+    return await waitFor(
+      `VM ${name} ${what}`,
+      async () => {
+        last = await getVm(name);
+        return ok(last) ? last : undefined;
+      },
+      { ...within, timeoutMs },
+    );
+  } catch (e) {
+    const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+    const reasons = events.map((x) => `${(x as { reason?: string }).reason}: ${(x as { message?: string }).message}`);
+    const logs = nodes
+      .map(
+        (n) => `${n.name}: ${n.daemon.lines().slice(-8).join('\n')}\nkubelet stand-in: ${n.kubelet.errors.join('\n')}`,
+      )
+      .join('\n');
+    throw new Error(
+      `${(e as Error).message}\nlast status: ${JSON.stringify(last?.status)}\nevents: ${reasons.join(' | ')}\ndaemon logs:\n${logs}`,
+    );
+  }
+}
+const ready = (vm: Vm) => vm.status?.conditions?.find((c) => c.type === 'Ready');
+const running = (name: string) =>
+  waitVm(name, 'Running and Ready', (v) => v.status?.phase === 'Running' && ready(v)?.status === 'True');
+
+/** The kubelet stand-in and CH stand-in of the VM's current pod. */
+function vmPod(vm: Vm) {
+  const podName = vm.status?.vmPodName ?? '';
+  for (const n of nodes) {
+    const p = n.kubelet.pod(podName);
+    if (p?.standin) return { node: n, pod: p, standin: p.standin };
+  }
+  throw new Error(`no node runs pod ${podName} of VM ${vm.metadata.name}`);
+}
+
+/** What the summary line reports: VMs that reached Running, CH power calls made (each asserted once), repeats. */
+const tally = { running: new Set<string>(), applied: 0, repeatedAfterRestart: 0 };
+
+beforeAll(async () => {
+  await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await installCrds(client);
+  controller = await startController(info.kubeconfigPath, ['--namespace', ns]);
+  for (const name of info.nodeNames) {
+    const kubelet = new KubeletStandin({ client, nodeName: name, root: path.join(root, name) });
+    await kubelet.start();
+    const registration = await KubeletRegistrationStandin.start({ pluginDir: path.join(root, name, 'device-plugins') });
+    nodes.push({ name, kubelet, registration, daemon: await startDaemon(name, kubelet, registration) });
+  }
+});
+
+afterAll(async () => {
+  tally.applied = nodes.reduce(
+    (sum, n) => sum + n.kubelet.history.reduce((s, c) => s + powerCalls(c.requests).length, 0),
+    0,
+  );
+  await Promise.all(nodes.map((n) => n.daemon.stop()));
+  await controller?.stop();
+  await Promise.all(nodes.map((n) => n.kubelet.stop()));
+  await Promise.all(nodes.map((n) => n.registration.stop()));
+  await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
+  client.close();
+  rmSync(root, { recursive: true, force: true });
+  process.stdout.write(
+    `daemon: ${tally.running.size} VMs Running, ${tally.applied} power requests applied once, ${tally.repeatedAfterRestart} repeated after daemon restart\n`,
+  );
+});
+
+// The longest name the CRD accepts: its pods must still get distinct names per run.
+const LONG = `long-${'n'.repeat(57)}9`;
+
+test("each daemon registers the KVM and TUN device plugins with its node's kubelet", async () => {
+  for (const n of nodes) {
+    for (const resource of ['devices.kubevisor.io/kvm', 'devices.kubevisor.io/tun']) {
+      const r = await n.registration.waitForRegistration(resource);
+      expect(r.request.version).toBe('v1beta1');
+    }
+  }
+});
+
+describe('boot', () => {
+  test.each(['boot-a', LONG])(
+    '%s: created and booted once, Running and Ready, with the guest address',
+    async (name) => {
+      await createVm(name);
+      const vm = await running(name);
+      expect(vm.status?.guest).toEqual(expect.objectContaining({ podName: vm.status?.vmPodName, reboots: 0 }));
+      // Masquerade: the guest holds the second address of the private network, as its DHCP lease says.
+      await waitVm(name, 'reports the guest IP', (v) => v.status?.interfaces?.[0]?.ipAddresses?.[0] === '10.0.2.2');
+      const { standin } = vmPod(vm);
+      expect(count(standin.requests, 'vm.create')).toBe(1);
+      expect(count(standin.requests, 'vm.boot')).toBe(1);
+      expect(standin.state().vm).toBe('Running');
+      tally.running.add(name);
+    },
+  );
+});
+
+describe('power', () => {
+  test('pause and resume follow spec.power.paused, each applied once', async () => {
+    await patchSpec('boot-a', { power: { paused: true } });
+    let vm = await waitVm('boot-a', 'Paused', (v) => v.status?.phase === 'Paused');
+    expect(ready(vm)).toEqual(expect.objectContaining({ status: 'False', reason: 'Paused' }));
+    const { standin } = vmPod(vm);
+    expect(standin.state().vm).toBe('Paused');
+    await patchSpec('boot-a', { power: { paused: false } });
+    vm = await running('boot-a');
+    expect(count(standin.requests, 'vm.pause')).toBe(1);
+    expect(count(standin.requests, 'vm.resume')).toBe(1);
+  });
+
+  test('a restartRequest reboots the running guest once', async () => {
+    await patchSpec('boot-a', { power: { restartRequest: 'r1' } });
+    const vm = await waitVm(
+      'boot-a',
+      'rebooted for r1',
+      (v) => v.status?.observedRestartRequest === 'r1' && v.status.guest?.reboots === 1,
+    );
+    const { standin } = vmPod(vm);
+    expect(count(standin.requests, 'vm.reboot')).toBe(1);
+    // The same pod: a reboot is not a restart of the VM.
+    expect(vm.status?.restarts ?? 0).toBe(0);
+  });
+
+  test('a restarted daemon repeats nothing, and acts on what comes next', async () => {
+    const before = nodes.flatMap((n) =>
+      n.kubelet.pods().map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])]),
+    );
+    for (const n of nodes) {
+      n.daemon.kill('SIGKILL');
+      await n.daemon.exited;
+      n.daemon = await startDaemon(n.name, n.kubelet, n.registration);
+    }
+    // A change after the restart is acted on: so the new daemons have looked at every pod by then.
+    await patchSpec(LONG, { power: { paused: true } });
+    await waitVm(LONG, 'Paused', (v) => v.status?.phase === 'Paused');
+    const after = new Map(
+      nodes.flatMap((n) => n.kubelet.pods().map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])])),
+    );
+    const long = (await getVm(LONG)).status?.vmPodName ?? '';
+    for (const [pod, calls] of before as [string, string[]][]) {
+      const now = after.get(pod) ?? [];
+      const expected = pod === long ? [...calls, 'vm.pause'] : calls;
+      tally.repeatedAfterRestart += Math.max(0, now.length - expected.length);
+      expect(now).toEqual(expected);
+    }
+    await patchSpec(LONG, { power: { paused: false } });
+    await running(LONG);
+  });
+});
+
+describe('how a guest ends', () => {
+  test('a guest that powers itself off ends Succeeded', async () => {
+    await createVm('poweroff');
+    const vm = await running('poweroff');
+    vmPod(vm).standin.guest.powerOff();
+    const done = await waitVm('poweroff', 'Succeeded', (v) => v.status?.phase === 'Succeeded');
+    expect(done.status?.guest).toEqual(expect.objectContaining({ exitReason: 'PoweredOff' }));
+    expect(ready(done)).toEqual(expect.objectContaining({ reason: 'GuestPoweredOff' }));
+    tally.running.add('poweroff');
+  });
+
+  test("a crashed guest ends Failed with Cloud Hypervisor's words, though CH exits 0", async () => {
+    await createVm('crash');
+    const vm = await running('crash');
+    vmPod(vm).standin.guest.crash();
+    const done = await waitVm('crash', 'Failed', (v) => v.status?.phase === 'Failed');
+    expect(done.status?.guest).toEqual(expect.objectContaining({ exitReason: 'Crashed' }));
+    expect(ready(done)?.message).toMatch(/VCPU generated error/);
+    tally.running.add('crash');
+  });
+
+  test('a boot Cloud Hypervisor refuses ends Failed (BootFailed) with its answer', async () => {
+    for (const n of nodes) n.kubelet.guest('noboot', { missingDisk: '/mnt/root/disk.raw' });
+    await createVm('noboot');
+    const done = await waitVm('noboot', 'Failed', (v) => v.status?.phase === 'Failed');
+    expect(done.status?.guest).toEqual(expect.objectContaining({ exitReason: 'BootFailed' }));
+    expect(done.status?.guest?.exitMessage).toMatch(/vm\.boot → 500/);
+  });
+});
+
+describe('stopping', () => {
+  test.each<[string, 'poweroff' | 'ignore', string[]]>([
+    ['halt-acpi', 'poweroff', ['vm.power-button']],
+    ['halt-hard', 'ignore', ['vm.power-button', 'vmm.shutdown']],
+  ])(
+    '%s: runPolicy Halted presses the power button once, a deaf guest is stopped after the grace period',
+    async (name, button, calls) => {
+      for (const n of nodes) n.kubelet.guest(name, { powerButton: button });
+      await createVm(name, { power: { shutdownGracePeriodSeconds: 2 } });
+      const vm = await running(name);
+      const { standin, pod } = vmPod(vm);
+      const haltedAt = Date.now();
+      await patchSpec(name, { runPolicy: 'Halted' satisfies RunPolicy });
+      await waitVm(name, 'Stopped', (v) => v.status?.phase === 'Stopped');
+      await waitFor(`${name}'s CH to exit`, async () => (pod.exit ? true : undefined), within);
+      const stops = powerCalls(standin.requests).filter((c) => c !== 'vm.boot');
+      expect(stops).toEqual(calls);
+      if (button === 'ignore') {
+        const hard = standin.requests.find((r) => r.path.endsWith('/vmm.shutdown'));
+        expect(hard).toBeDefined();
+        expect(Date.now() - haltedAt).toBeGreaterThanOrEqual(2_000);
+      }
+      tally.running.add(name);
+    },
+  );
+});

@@ -1,0 +1,333 @@
+/**
+ * A stand-in for what the kubelet and the container runtime do with VM pods on a KWOK node, for e2e tests of the
+ * node daemon. KWOK marks pods Running without running anything; this plays the rest, as close to a real node as a
+ * test without one can:
+ * - the pod directory in a kubelet root of its own (`<root>/kubelet/pods/<uid>/volumes/kubernetes.io~empty-dir/…`),
+ *   where the node daemon finds it, and the container log in CRI format (`<root>/logs/<ns>_<pod>_<uid>/launcher/0.log`);
+ * - the launcher's outputs: the VmConfig the real `buildVmConfig` makes of the pod's VM (with the devices a launcher
+ *   would have prepared), the disk and kernel files it names, and the launcher-done marker — or no VmConfig on a
+ *   migration target;
+ * - Cloud Hypervisor: the spec-validating stand-in (test/standins) on the pod's API socket, with its event monitor
+ *   in the run dir and its log on the container log's stderr, resolving VmConfig paths through the pod's "mounts";
+ * - the guest's DHCP: once the guest has booted, the lease dnsmasq would have written for each of its NICs;
+ * - the kubelet's side of the pod's end: the container's termination in the pod status when CH exits, and on
+ *   deletion the preStop hook's wait (the grace period) before CH is stopped.
+ * The real kubelet, containerd and launcher run in the real-node suite; this is what lets many simulated nodes run
+ * in one test.
+ */
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { VirtualMachineSpec } from '../../../api';
+import { MIGRATION_TARGET_ENV } from '../../../constructs/vm-pod';
+import type { KubeClient, KubeObject } from '../../../operator/kube';
+import { Informer } from '../../../operator/kube';
+import { buildVmConfig, type PreparedVm } from '../../../operator/launcher/vm-config';
+import { readVm } from '../../../operator/launcher/vm-env';
+import {
+  CH_EVENTS,
+  CH_SOCKET,
+  CLOUD_INIT_ISO,
+  FIRMWARE_PATH,
+  KERNEL_PATH,
+  LAUNCHER_CONTAINER,
+  LAUNCHER_DONE,
+  RUN_DIR,
+  RUN_VOLUME,
+  VM_CONFIG,
+  VM_ENV,
+  VM_LABEL,
+  bridgeName,
+  containerDiskImage,
+  containerRootfsImage,
+  dnsmasqFile,
+  podLinkName,
+  pvcDiskImage,
+  tapName,
+} from '../../../operator/pod-layout';
+import {
+  formatEventMonitorRecord,
+  startCloudHypervisorStandin,
+  type CloudHypervisorStandin,
+  type StandinExit,
+} from '../../standins/cloud-hypervisor-standin';
+
+interface Pod extends KubeObject {
+  metadata: KubeObject['metadata'] & { uid: string; namespace: string; name: string };
+  spec: {
+    nodeName?: string;
+    terminationGracePeriodSeconds?: number;
+    containers: { name: string; env?: { name: string; value?: string }[] }[];
+  };
+  status?: { phase?: string; podIP?: string };
+}
+
+/** How the guest of a VM behaves (by VM name); by default it powers off on the ACPI button, as Linux does. */
+export interface GuestBehaviour {
+  readonly powerButton?: 'ignore' | 'poweroff';
+  /** Leave a file the VmConfig needs missing, so vm.boot fails (CH: 500 at once). */
+  readonly missingDisk?: string;
+}
+
+/** One VM pod as this stand-in runs it. */
+export interface RunningVmPod {
+  readonly pod: Pod;
+  readonly runDir: string;
+  readonly standin?: CloudHypervisorStandin;
+  /** Resolves when its CH has exited and the pod status says so. */
+  readonly ended: Promise<void>;
+  /** How its CH ended, once it has. */
+  exit?: StandinExit;
+}
+
+export interface KubeletStandinOptions {
+  readonly client: KubeClient;
+  readonly nodeName: string;
+  /** Temp dir holding this node's kubelet root, container logs and the pods' mirrored files. */
+  readonly root: string;
+  /** Stand-in migration speed (guest bytes per second). */
+  readonly migrationBytesPerSecond?: number;
+}
+
+export class KubeletStandin {
+  readonly kubeletRoot: string;
+  readonly podLogsDir: string;
+  private readonly containersDir: string;
+  private readonly informer: Informer<Pod>;
+  private readonly running = new Map<string, RunningVmPod & { stopping?: Promise<void> }>();
+
+  private readonly behaviours = new Map<string, GuestBehaviour>();
+  /** What went wrong in this stand-in itself (tests show these when a wait times out). */
+  readonly errors: string[] = [];
+  /** Every CH stand-in this node ever ran, in start order (pods deleted since included). */
+  readonly history: CloudHypervisorStandin[] = [];
+  private stopped = false;
+
+  constructor(private readonly options: KubeletStandinOptions) {
+    this.kubeletRoot = join(options.root, 'kubelet');
+    this.podLogsDir = join(options.root, 'logs');
+    this.containersDir = join(options.root, 'containers');
+    for (const d of [this.kubeletRoot, this.podLogsDir, this.containersDir]) mkdirSync(d, { recursive: true });
+    this.informer = new Informer<Pod>({
+      client: options.client,
+      name: `kubelet-standin-${options.nodeName}`,
+      path: '/api/v1/pods',
+      labelSelector: VM_LABEL,
+      fieldSelector: `spec.nodeName=${options.nodeName}`,
+      apiVersion: 'v1',
+      kind: 'Pod',
+    });
+    const changed = (p: Pod, deleted: boolean) =>
+      void this.podChanged(p, deleted).catch((error: unknown) =>
+        this.errors.push(`${p.metadata.name}: ${error instanceof Error ? error.stack : String(error)}`),
+      );
+    this.informer.onAdd((p) => changed(p, false));
+    this.informer.onUpdate((_o, p) => changed(p, false));
+    this.informer.onDelete((p) => changed(p, true));
+  }
+
+  async start(): Promise<void> {
+    this.informer.start();
+    await this.informer.waitForSync(30_000);
+  }
+
+  /** Sets how the guest of VM `vmName` behaves in pods started from now on. */
+  guest(vmName: string, behaviour: GuestBehaviour): void {
+    this.behaviours.set(vmName, behaviour);
+  }
+
+  /** The running VM pod of that name, if this node runs it. */
+  pod(name: string): RunningVmPod | undefined {
+    return [...this.running.values()].find((r) => r.pod.metadata.name === name);
+  }
+
+  pods(): RunningVmPod[] {
+    return [...this.running.values()];
+  }
+
+  /** Stops every CH stand-in and the watch, and removes the files. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.informer.stop();
+    await Promise.all([...this.running.values()].map((r) => r.standin?.stop()));
+    this.running.clear();
+  }
+
+  private async podChanged(pod: Pod, deleted: boolean): Promise<void> {
+    const uid = pod.metadata.uid;
+    const run = this.running.get(uid);
+    if (!run && !deleted && !pod.metadata.deletionTimestamp && pod.status?.phase === 'Running' && !this.stopped) {
+      this.running.set(uid, await this.startPod(pod));
+      return;
+    }
+    if (run && (deleted || pod.metadata.deletionTimestamp) && !run.stopping) {
+      run.stopping = this.terminate(run, deleted);
+    }
+  }
+
+  /** The kubelet's termination: preStop (the grace period minus the SIGTERM margin) runs while CH may still exit by itself. */
+  private async terminate(run: RunningVmPod, deleted: boolean): Promise<void> {
+    // The pod's preStop hook sleeps for the grace period less the kubelet's 10 s margin (constructs/vm-pod.ts).
+    const graceMs = Math.max(0, (run.pod.spec.terminationGracePeriodSeconds ?? 30) - 10) * 1000;
+    if (run.standin) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([run.ended, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      await run.standin.stop();
+    }
+    await run.ended.catch(() => undefined);
+    if (deleted || !this.informer.get(run.pod.metadata.namespace, run.pod.metadata.name)) this.cleanUp(run);
+  }
+
+  private cleanUp(run: RunningVmPod): void {
+    this.running.delete(run.pod.metadata.uid);
+    rmSync(join(this.kubeletRoot, 'pods', run.pod.metadata.uid), { recursive: true, force: true });
+    rmSync(run.runDir, { recursive: true, force: true });
+    rmSync(join(this.containersDir, run.pod.metadata.uid), { recursive: true, force: true });
+  }
+
+  private async startPod(pod: Pod): Promise<RunningVmPod> {
+    const { uid, namespace, name } = pod.metadata;
+    // The emptyDir lives in a short directory that the kubelet path points to: CH listens on sockets in it (its API,
+    // a migration's rx.sock/tx.sock) and a unix socket address holds at most 108 bytes, which a kubelet pod path
+    // exceeds. In a real pod the container sees the emptyDir at /var/run/kubevisor, which is short; the node daemon
+    // opens the long host path either way (operator/daemon/pod-files.ts).
+    const runDir = mkdtempSync(join(tmpdir(), 'kv-run-'));
+    const kubeletRunDir = join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~empty-dir', RUN_VOLUME);
+    mkdirSync(dirname(kubeletRunDir), { recursive: true });
+    symlinkSync(runDir, kubeletRunDir);
+    const containerRoot = join(this.containersDir, uid);
+    const logFile = join(this.podLogsDir, `${namespace}_${name}_${uid}`, LAUNCHER_CONTAINER, '0.log');
+    mkdirSync(dirname(logFile), { recursive: true });
+    // The container's mount table: the run dir is the emptyDir, everything else lives in the container's own root.
+    const resolvePath = (p: string) =>
+      p === RUN_DIR || p.startsWith(`${RUN_DIR}/`) ? join(runDir, p.slice(RUN_DIR.length)) : join(containerRoot, p);
+    const log = (stream: 'stdout' | 'stderr', line: string) =>
+      appendFileSync(logFile, `${new Date().toISOString()} ${stream} F ${line}\n`);
+
+    const env = Object.fromEntries(
+      (pod.spec.containers.find((c) => c.name === LAUNCHER_CONTAINER)?.env ?? []).map((e) => [e.name, e.value]),
+    );
+    const vm = readVm({ [VM_ENV]: env[VM_ENV] });
+    const behaviour = this.behaviours.get(vm.metadata.name) ?? {};
+    const target = env[MIGRATION_TARGET_ENV] === 'true';
+    const prepared = prepare(vm.spec, pod.metadata.name);
+    for (const file of [
+      FIRMWARE_PATH,
+      ...(vm.spec.instance.kernel ? [KERNEL_PATH] : []),
+      ...Object.values(prepared.disks).map((d) => d.path),
+    ]) {
+      if (file === behaviour.missingDisk) continue;
+      mkdirSync(dirname(resolvePath(file)), { recursive: true });
+      writeFileSync(resolvePath(file), '');
+    }
+    log('stdout', 'launcher: prepared by the kubelet stand-in (no network, no dnsmasq)');
+    if (!target) writeFileSync(resolvePath(VM_CONFIG), `${JSON.stringify(buildVmConfig(vm, prepared), null, 2)}\n`);
+    writeFileSync(resolvePath(LAUNCHER_DONE), `${JSON.stringify({ configWritten: !target })}\n`);
+
+    // What entrypoint.sh does next: exec CH with its API socket and event monitor.
+    const standin = await startCloudHypervisorStandin({
+      socketPath: resolvePath(CH_SOCKET),
+      resolvePath,
+      powerButton: behaviour.powerButton ?? 'poweroff',
+      onEvent: (event) => {
+        appendFileSync(resolvePath(CH_EVENTS), formatEventMonitorRecord(event));
+        if (event.source === 'vm' && (event.event === 'booted' || event.event === 'migration-receive-finished')) {
+          writeLeases(vm.spec, pod, resolvePath, standin);
+        }
+      },
+      log: (line) => log('stderr', line),
+      ...(this.options.migrationBytesPerSecond
+        ? { migrationBytesPerSecond: this.options.migrationBytesPerSecond }
+        : {}),
+    });
+    this.history.push(standin);
+    const run: RunningVmPod = { pod, runDir, standin, ended: Promise.resolve() };
+    const ended = standin.exited.then(async (exit) => {
+      run.exit = exit;
+      // The kubelet reports the container's end (restartPolicy Never: the pod ends with it).
+      if (this.stopped) return;
+      await this.options.client
+        .request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, {
+          contentType: 'application/merge-patch+json',
+          body: {
+            status: {
+              phase: exit.code === 0 ? 'Succeeded' : 'Failed',
+              containerStatuses: [
+                {
+                  name: LAUNCHER_CONTAINER,
+                  image: 'kubevisor:e2e',
+                  imageID: '',
+                  ready: false,
+                  restartCount: 0,
+                  state: {
+                    terminated: {
+                      exitCode: exit.code,
+                      reason: exit.code === 0 ? 'Completed' : 'Error',
+                      finishedAt: new Date().toISOString(),
+                    },
+                  },
+                },
+              ],
+            },
+          },
+        })
+        .catch(() => undefined); // the pod may already be gone
+    });
+    return Object.assign(run, { ended });
+  }
+}
+
+/** The devices a launcher would prepare for this VM, at the paths it would use (operator/launcher). */
+function prepare(spec: VirtualMachineSpec, podName: string): PreparedVm {
+  const disks: Record<string, { path: string; forceReadOnly?: boolean }> = {};
+  for (const v of spec.volumes ?? []) {
+    if (v.containerDisk) disks[v.name] = { path: containerDiskImage(v.name) };
+    else if (v.containerRootfs) disks[v.name] = { path: containerRootfsImage(v.name) };
+    else if (v.persistentVolumeClaim || v.dataVolume) disks[v.name] = { path: pvcDiskImage(v.name) };
+    else if (v.cloudInit) disks[v.name] = { path: CLOUD_INIT_ISO, forceReadOnly: true };
+  }
+  const interfaces: Record<string, PreparedVm['interfaces'][string]> = {};
+  (spec.networks ?? []).forEach((n, i) => {
+    const iface = spec.instance.interfaces?.find((x) => x.name === n.name);
+    if (!iface) return;
+    const link = podLinkName(n, i);
+    // Bridge binding hands the guest the pod interface's MAC; the stand-in makes one up from the pod name.
+    interfaces[n.name] = { kind: 'tap', tap: tapName(link), mac: iface.mac ?? macFor(podName, i), mtu: 1500 };
+  });
+  return { disks, interfaces, fileSystems: {} };
+}
+
+function macFor(seed: string, i: number): string {
+  let h = i + 1;
+  for (const c of seed) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const b = [0x0a, 0x58, (h >>> 24) & 0xff, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The leases dnsmasq writes once the guest's DHCP client asks: the pod IP (bridge) or the masquerade guest address. */
+function writeLeases(
+  spec: VirtualMachineSpec,
+  pod: Pod,
+  resolvePath: (p: string) => string,
+  standin: CloudHypervisorStandin,
+): void {
+  const nets = standin.state().config?.net ?? [];
+  (spec.networks ?? []).forEach((n, i) => {
+    const iface = spec.instance.interfaces?.find((x) => x.name === n.name);
+    const nic = nets.find((x) => x.id === `net-${n.name}`);
+    if (!iface || !nic?.mac) return;
+    const ip = iface.masquerade ? secondAddress(iface.masquerade.cidr ?? '10.0.2.0/30') : pod.status?.podIP;
+    if (!ip) return;
+    const file = resolvePath(dnsmasqFile(bridgeName(podLinkName(n, i)), 'leases'));
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `0 ${nic.mac} ${ip} ${pod.metadata.name.slice(0, 63)} *\n`);
+  });
+}
+
+function secondAddress(cidr: string): string {
+  const [base] = cidr.split('/');
+  const parts = base.split('.').map(Number);
+  const n = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) + 2;
+  return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
