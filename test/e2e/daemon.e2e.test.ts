@@ -142,7 +142,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   tally.applied = nodes.reduce(
-    (sum, n) => sum + n.kubelet.history.reduce((s, c) => s + powerCalls(c.requests).length, 0),
+    (sum, n) =>
+      sum +
+      n.kubelet.history
+        .filter((p) => p.pod.metadata.namespace === ns)
+        .reduce((s, p) => s + powerCalls(p.standin?.requests ?? []).length, 0),
     0,
   );
   await Promise.all(nodes.map((n) => n.daemon.stop()));
@@ -214,9 +218,12 @@ describe('power', () => {
   });
 
   test('a restarted daemon repeats nothing, and acts on what comes next', async () => {
+    // This test's pods only: pods of namespaces that earlier test files are deleting may still be stopping.
+    const ours = (n: Node) => n.kubelet.pods().filter((p) => p.pod.metadata.namespace === ns);
     const before = nodes.flatMap((n) =>
-      n.kubelet.pods().map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])]),
+      ours(n).map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])]),
     );
+
     for (const n of nodes) {
       n.daemon.kill('SIGKILL');
       await n.daemon.exited;
@@ -226,7 +233,7 @@ describe('power', () => {
     await patchSpec(LONG, { power: { paused: true } });
     await waitVm(LONG, 'Paused', (v) => v.status?.phase === 'Paused');
     const after = new Map(
-      nodes.flatMap((n) => n.kubelet.pods().map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])])),
+      nodes.flatMap((n) => ours(n).map((p) => [p.pod.metadata.name, powerCalls(p.standin?.requests ?? [])])),
     );
     const long = (await getVm(LONG)).status?.vmPodName ?? '';
     for (const [pod, calls] of before as [string, string[]][]) {

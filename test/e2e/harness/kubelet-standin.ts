@@ -99,8 +99,8 @@ export class KubeletStandin {
   private readonly behaviours = new Map<string, GuestBehaviour>();
   /** What went wrong in this stand-in itself (tests show these when a wait times out). */
   readonly errors: string[] = [];
-  /** Every CH stand-in this node ever ran, in start order (pods deleted since included). */
-  readonly history: CloudHypervisorStandin[] = [];
+  /** Every VM pod this node ever ran, in start order (pods deleted since included). */
+  readonly history: RunningVmPod[] = [];
   private stopped = false;
 
   constructor(private readonly options: KubeletStandinOptions) {
@@ -241,8 +241,8 @@ export class KubeletStandin {
         ? { migrationBytesPerSecond: this.options.migrationBytesPerSecond }
         : {}),
     });
-    this.history.push(standin);
     const run: RunningVmPod = { pod, runDir, standin, ended: Promise.resolve() };
+    this.history.push(run);
     const ended = standin.exited.then(async (exit) => {
       run.exit = exit;
       // The kubelet reports the container's end (restartPolicy Never: the pod ends with it).
