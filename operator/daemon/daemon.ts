@@ -179,14 +179,14 @@ export class NodeDaemon implements DaemonCluster {
     if (!state.files.launcherDone()) return;
     const client = state.files.ch();
     if (!client) return;
-    if (state.ch === 'unknown') {
-      state.ch = await probe(state);
-      if (state.ch === 'unknown') return { requeueAfter: 200 };
-    }
+    if (state.ch === 'unknown') state.ch = await probe(state);
 
     try {
+      // A migration gives the pod a role first; its target side needs no answer from CH (which serves nothing else
+      // while it receives a VM).
       const migration = await this.options.migrations?.reconcile(state, this);
       if (migration) return after(migration.requeueAfterMs);
+      if (state.ch === 'unknown') return { requeueAfter: 200 };
       const vm = this.currentVm(state);
       if (vm) return after((await reconcileGuest(state, vm, this, this)).requeueAfterMs);
       // Not (or no longer) its VM's pod — an earlier run's, or a migration source left behind: stop it gracefully

@@ -202,6 +202,11 @@ export class VmPodFiles {
     }
   }
 
+  /** Asks for another look at this pod, as a change in its run dir would (for work that settles elsewhere). */
+  poke(): void {
+    if (!this.closed) this.onChange();
+  }
+
   /** Stops watching and releases the socket; idempotent. */
   close(): void {
     this.closed = true;

@@ -73,11 +73,13 @@ export interface GuestBehaviour {
 export interface RunningVmPod {
   readonly pod: Pod;
   readonly runDir: string;
-  readonly standin?: CloudHypervisorStandin;
+  standin?: CloudHypervisorStandin;
   /** Resolves when its CH has exited and the pod status says so. */
   readonly ended: Promise<void>;
   /** How its CH ended, once it has. */
   exit?: StandinExit;
+  /** When (epoch ms) its CH received vm.boot: the node daemon's answer to the pod running. */
+  bootRequestedAt?: number;
 }
 
 export interface KubeletStandinOptions {
@@ -225,12 +227,14 @@ export class KubeletStandin {
     if (!target) writeFileSync(resolvePath(VM_CONFIG), `${JSON.stringify(buildVmConfig(vm, prepared), null, 2)}\n`);
     writeFileSync(resolvePath(LAUNCHER_DONE), `${JSON.stringify({ configWritten: !target })}\n`);
 
+    const run: RunningVmPod & { standin?: CloudHypervisorStandin } = { pod, runDir, ended: Promise.resolve() };
     // What entrypoint.sh does next: exec CH with its API socket and event monitor.
     const standin = await startCloudHypervisorStandin({
       socketPath: resolvePath(CH_SOCKET),
       resolvePath,
       powerButton: behaviour.powerButton ?? 'poweroff',
       onEvent: (event) => {
+        if (event.source === 'vm' && event.event === 'booting') run.bootRequestedAt ??= Date.now();
         appendFileSync(resolvePath(CH_EVENTS), formatEventMonitorRecord(event));
         if (event.source === 'vm' && (event.event === 'booted' || event.event === 'migration-receive-finished')) {
           writeLeases(vm.spec, pod, resolvePath, standin);
@@ -241,7 +245,7 @@ export class KubeletStandin {
         ? { migrationBytesPerSecond: this.options.migrationBytesPerSecond }
         : {}),
     });
-    const run: RunningVmPod = { pod, runDir, standin, ended: Promise.resolve() };
+    run.standin = standin;
     this.history.push(run);
     const ended = standin.exited.then(async (exit) => {
       run.exit = exit;
