@@ -594,6 +594,26 @@ export const virtualMachineStatus = object(
       { description: 'Guest interfaces and their addresses.', maxItems: LIMITS.interfaces, key: 'name' },
     ),
     observedRestartRequest: text('The last spec.power.restartRequest acted on.', 63),
+    hotplugVolumes: array(
+      object(
+        {
+          name: text('Volume name.', 63),
+          phase: string({
+            description:
+              'Attached: the guest sees the disk. Detaching: being removed. Failed: it could not be attached (see message).',
+            enum: ['Attached', 'Detaching', 'Failed'] as const,
+            maxLength: 16,
+          }),
+          message: text('Why it failed, or what it waits for.', 1024),
+        },
+        { description: 'A volume attached to the running guest after its pod was created.', required: ['name'] },
+      ),
+      {
+        description: 'Hot-plugged volumes and their state (written by the node daemon).',
+        maxItems: LIMITS.volumes,
+        key: 'name',
+      },
+    ),
     consecutiveFailures: integer({
       description:
         'Runs in a row that failed, or (runPolicy Always) stopped within 10 minutes of booting. Sets the restart ' +

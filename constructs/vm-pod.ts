@@ -16,8 +16,14 @@ import type { KubevisorObject, VirtualMachineSpec, VmVolume } from '../api';
 import { API_VERSION, parseQuantity } from '../api';
 import { formatBytes } from '../api/cel/quantity';
 import {
+  ATTACHMENT_MOUNT,
+  HOTPLUG_DIR,
+  HOTPLUG_VM_LABEL,
+  HOTPLUG_VOLUME,
+  HOTPLUG_VOLUME_LABEL,
   HUGEPAGES_DIR,
   IMAGE_BUSYBOX,
+  POD_VOLUMES_ANNOTATION,
   KERNEL_DIR,
   KERNEL_VOLUME,
   KVM_RESOURCE,
@@ -183,12 +189,17 @@ export function renderVmPod(
   const volumes: Json[] = [
     { name: RUN_VOLUME, emptyDir: {} },
     { name: TOOLS_VOLUME, emptyDir: {} },
+    { name: HOTPLUG_VOLUME, emptyDir: {} },
   ];
   const toolsMount = { name: TOOLS_VOLUME, mountPath: TOOLS_DIR };
   const initContainers: Json[] = [
     { ...operator('tools', []), command: ['cp', IMAGE_BUSYBOX, `${TOOLS_DIR}/busybox`], volumeMounts: [toolsMount] },
   ];
-  const mounts: Json[] = [{ name: RUN_VOLUME, mountPath: RUN_DIR }];
+  const mounts: Json[] = [
+    { name: RUN_VOLUME, mountPath: RUN_DIR },
+    // The node daemon bind-mounts hot-plugged volumes in here from the host; HostToContainer makes them appear.
+    { name: HOTPLUG_VOLUME, mountPath: HOTPLUG_DIR, mountPropagation: 'HostToContainer' },
+  ];
   const devices: Json[] = [];
 
   const kernel = spec.instance.kernel;
@@ -294,6 +305,8 @@ export function renderVmPod(
     'app.kubernetes.io/managed-by': 'kubevisor',
   };
   const annotations: Record<string, string> = { ...(vm.metadata.annotations ?? {}) };
+  // The volumes this pod is created with: any volume the VM gains later is a hot-plug.
+  annotations[POD_VOLUMES_ANNOTATION] = (spec.volumes ?? []).map((v) => v.name).join(',');
   if (multus.length) annotations['k8s.v1.cni.cncf.io/networks'] = JSON.stringify(multus);
 
   const vmData = {
@@ -349,7 +362,7 @@ export function renderVmPod(
       }),
       ...(vm.metadata.namespace ? { namespace: vm.metadata.namespace } : {}),
       labels,
-      ...(Object.keys(annotations).length ? { annotations } : {}),
+      annotations,
       ownerReferences: [
         {
           apiVersion: API_VERSION,
@@ -398,4 +411,79 @@ function affinityFor(spec: VirtualMachineSpec, vmName: string, role: VmPodRole):
 
 function volumeName(v: VmVolume): string {
   return `vol-${v.name}`.slice(0, 63);
+}
+
+/** The VM pod an attachment pod serves: it must run on that pod's node and go away with it. */
+export interface AttachmentTarget {
+  readonly name: string;
+  readonly uid: string;
+  readonly nodeName: string;
+}
+
+/** The attachment pod's name: the VM pod's, plus a hash of the volume (volume names are up to 63 characters). */
+export function attachmentPodName(vmPodName: string, volume: string): string {
+  const h = createHash('sha256').update(volume).digest('hex').slice(0, 8);
+  return `${vmPodName.slice(0, 63 - 4 - h.length)}-hp-${h}`;
+}
+
+/**
+ * The attachment pod of a hot-plugged volume: it mounts the PVC on the VM pod's node (bound there directly, no
+ * scheduling) so that the kubelet attaches and mounts it; the node daemon takes the volume from there. It runs
+ * nothing but a sleeping busybox, and is owned by the VM pod, so it goes when that pod goes.
+ */
+export function renderAttachmentPod(
+  vm: KubevisorObject & { metadata: { uid?: string } },
+  target: AttachmentTarget,
+  volume: VmVolume,
+  options: VmPodOptions,
+): Json {
+  const claimName = volume.persistentVolumeClaim?.claimName ?? volume.dataVolume?.volumeName;
+  if (!claimName) throw new Error(`volume ${volume.name} is not a persistentVolumeClaim or dataVolume`);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: attachmentPodName(target.name, volume.name),
+      ...(vm.metadata.namespace ? { namespace: vm.metadata.namespace } : {}),
+      labels: {
+        [HOTPLUG_VM_LABEL]: vm.metadata.name,
+        [HOTPLUG_VOLUME_LABEL]: volume.name,
+        'app.kubernetes.io/managed-by': 'kubevisor',
+      },
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: target.name,
+          uid: target.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      nodeName: target.nodeName,
+      restartPolicy: 'Always',
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 1,
+      securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'attach',
+          image: options.image,
+          imagePullPolicy: options.imagePullPolicy ?? 'IfNotPresent',
+          command: [IMAGE_BUSYBOX, 'sleep', '2147483647'],
+          resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '16Mi' } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'volume', mountPath: ATTACHMENT_MOUNT }],
+        },
+      ],
+      volumes: [{ name: 'volume', persistentVolumeClaim: { claimName } }],
+    },
+  };
 }

@@ -89,6 +89,26 @@ export const VM_LABEL = 'kubevisor.io/vm';
  * deletes a pod of a run newer than the VM status it reads, so a stale cache cannot make it kill a fresh pod.
  */
 export const RUN_LABEL = 'kubevisor.io/run';
+/**
+ * Hot-plug. A VM pod's volumes are fixed when it is created, so a volume added to a running VM reaches it another
+ * way: the controller creates an attachment pod on the VM's node that mounts the PVC; the node daemon bind-mounts that
+ * volume from the attachment pod's directory into this emptyDir of the VM pod (mounted with HostToContainer
+ * propagation, so the new mount appears inside the running container) and tells CH with vm.add-disk.
+ */
+export const HOTPLUG_DIR = '/var/run/kubevisor-hotplug';
+export const HOTPLUG_VOLUME = 'kubevisor-hotplug';
+/** Where a hot-plugged filesystem-mode volume's disk image appears in the VM pod. */
+export const hotplugDiskImage = (volume: string) => `${HOTPLUG_DIR}/${volume}/disk.img`;
+/** CH device id of a hot-plugged disk (device ids are one namespace across kinds; see interfaceDeviceId). */
+export const hotplugDeviceId = (volume: string) => `hotplug-${volume}`;
+/** Label on attachment pods naming the VM they attach a volume to, and the volume. */
+export const HOTPLUG_VM_LABEL = 'kubevisor.io/hotplug-vm';
+export const HOTPLUG_VOLUME_LABEL = 'kubevisor.io/hotplug-volume';
+/** Annotation on a VM pod listing the volumes it was created with (comma-separated), so hot-plugs are known. */
+export const POD_VOLUMES_ANNOTATION = 'kubevisor.io/volumes';
+/** Where an attachment pod mounts its volume. */
+export const ATTACHMENT_MOUNT = '/hotplug';
+
 /** Extended resources the node daemon's device plugins serve, so the VM pod needs no privileges for them. */
 export const KVM_RESOURCE = 'devices.kubevisor.io/kvm';
 export const TUN_RESOURCE = 'devices.kubevisor.io/tun';

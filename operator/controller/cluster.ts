@@ -29,6 +29,8 @@ export interface Cluster {
   /** Pods labelled with the VM's name in its namespace (current, earlier runs, migration targets). */
   podsOfVm(namespace: string, vmName: string): PodView[];
   node(name: string): NodeView | undefined;
+  /** Attachment pods of the VM's hot-plugged volumes (operator/controller/hotplug.ts). */
+  attachmentPodsOfVm(namespace: string, vmName: string): PodView[];
 
   /** Creates a pod; an existing pod of that name counts as success (names are stable per run). */
   createPod(pod: Record<string, unknown>): Promise<void>;

@@ -7,7 +7,7 @@ import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../
 import { API_VERSION } from '../../api';
 import type { KubeClient, KubeObject, Logger } from '../kube';
 import { Informer, isAlreadyExists, keyOf } from '../kube';
-import { VM_LABEL } from '../pod-layout';
+import { HOTPLUG_VM_LABEL, POD_VOLUMES_ANNOTATION, VM_LABEL } from '../pod-layout';
 import type { Cluster, MigrationObject, VmObject } from './cluster';
 import type { NodeView, PodView } from './vm-lifecycle';
 
@@ -15,6 +15,11 @@ type Pod = KubeObject & PodView;
 type Node = KubeObject & NodeView;
 type Vm = KubeObject & VmObject;
 type Migration = KubeObject & MigrationObject;
+
+const vmKeyOfAttachment = (p: Pod): string[] => {
+  const vm = p.metadata.labels?.[HOTPLUG_VM_LABEL];
+  return vm ? [keyOf((p.metadata as { namespace?: string }).namespace, vm)] : [];
+};
 
 const vmKeyOfPod = (p: Pod): string[] => {
   const vm = p.metadata.labels?.[VM_LABEL];
@@ -34,6 +39,7 @@ export class KubeCluster implements Cluster {
   readonly migrations: Informer<Migration>;
   readonly pods: Informer<Pod>;
   readonly nodes: Informer<Node>;
+  readonly attachments: Informer<Pod>;
 
   constructor(
     private readonly client: KubeClient,
@@ -71,6 +77,16 @@ export class KubeCluster implements Cluster {
       indexers: { vm: vmKeyOfPod, node: (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []) },
       transform: podView,
     });
+    this.attachments = new Informer<Pod>({
+      ...common,
+      name: 'attachment-pods',
+      path: `/api/v1${ns}/pods`,
+      labelSelector: HOTPLUG_VM_LABEL,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      indexers: { vm: vmKeyOfAttachment },
+      transform: podView,
+    });
     this.nodes = new Informer<Node>({
       ...common,
       name: 'nodes',
@@ -82,7 +98,7 @@ export class KubeCluster implements Cluster {
   }
 
   get informers(): Informer<KubeObject>[] {
-    return [this.vms, this.migrations, this.pods, this.nodes] as unknown as Informer<KubeObject>[];
+    return [this.vms, this.migrations, this.pods, this.nodes, this.attachments] as unknown as Informer<KubeObject>[];
   }
 
   /** Calls `vm(key)` and `migration(key)` for every key a cache change may affect. */
@@ -116,6 +132,12 @@ export class KubeCluster implements Cluster {
       if (readyOf(o) !== readyOf(n)) nodeChanged(n);
     });
     this.nodes.onDelete(nodeChanged);
+    const attachmentChanged = (p: Pod) => {
+      for (const key of vmKeyOfAttachment(p)) enqueue.vm(key, true);
+    };
+    this.attachments.onAdd(attachmentChanged);
+    this.attachments.onUpdate((_o, n) => attachmentChanged(n));
+    this.attachments.onDelete(attachmentChanged);
     this.migrations.onAdd(migrationChanged);
     this.migrations.onUpdate((_o, n) => migrationChanged(n));
     this.migrations.onDelete(migrationChanged);
@@ -132,6 +154,9 @@ export class KubeCluster implements Cluster {
   }
   node(name: string): NodeView | undefined {
     return this.nodes.get(undefined, name);
+  }
+  attachmentPodsOfVm(namespace: string, vmName: string): PodView[] {
+    return this.attachments.byIndex('vm', keyOf(namespace, vmName));
   }
 
   async createPod(pod: Record<string, unknown>): Promise<void> {
@@ -210,11 +235,13 @@ function statusPatch(
  * variable, and every pod its managedFields): a fraction of the memory per VM.
  */
 function podView(p: Pod): Pod {
-  const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } =
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp, annotations } =
     p.metadata as Pod['metadata'] & {
       namespace?: string;
       ownerReferences?: unknown;
     };
+  // Of the annotations, only the one hot-plug reads (a VM pod carries the VM's own, which nothing here needs).
+  const volumes = annotations?.[POD_VOLUMES_ANNOTATION];
   const status = p.status && {
     phase: p.status.phase,
     conditions: p.status.conditions?.map(({ type, status: s }) => ({ type, status: s })),
@@ -223,7 +250,16 @@ function podView(p: Pod): Pod {
   return {
     apiVersion: p.apiVersion,
     kind: p.kind,
-    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp },
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      labels,
+      ownerReferences,
+      deletionTimestamp,
+      ...(volumes !== undefined ? { annotations: { [POD_VOLUMES_ANNOTATION]: volumes } } : {}),
+    },
     spec: { nodeName: p.spec?.nodeName },
     ...(status ? { status } : {}),
   } as Pod;

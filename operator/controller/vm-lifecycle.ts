@@ -21,7 +21,14 @@ export const VM_FINALIZER = 'kubevisor.io/vm-protection';
 
 /** A pod as far as the lifecycle reads it. */
 export interface PodView {
-  metadata: { name: string; uid?: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    uid?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { uid: string; controller?: boolean }[];
+  };
   spec?: { nodeName?: string };
   status?: {
     phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
@@ -146,6 +153,7 @@ export function reconcileVm(
     delete status.nodeName;
     delete status.interfaces;
     delete status.guest;
+    delete status.hotplugVolumes;
     status.conditions = setCondition(
       status.conditions,
       'Ready',

@@ -4,7 +4,8 @@
  * safe to repeat, so a crash between two steps is repaired by the next pass.
  */
 import type { VmPodOptions } from '../../constructs/vm-pod';
-import { renderVmPod, vmPodName } from '../../constructs/vm-pod';
+import { renderAttachmentPod, renderVmPod, vmPodName } from '../../constructs/vm-pod';
+import { reconcileHotplug } from './hotplug';
 import type { Cluster } from './cluster';
 import type { LifecycleConfig } from './vm-lifecycle';
 import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm } from './vm-lifecycle';
@@ -68,6 +69,19 @@ export async function reconcileVmKey(
         // Events are best effort: a failed Event must not fail or slow down the reconcile.
         void cluster.event(vm, a.warning ? 'Warning' : 'Normal', a.reason, a.message).catch(() => undefined);
         break;
+    }
+  }
+  const current = pods.find((p) => p.metadata.name === decision.status.vmPodName);
+  if (!vm.metadata.deletionTimestamp) {
+    for (const a of reconcileHotplug(vm.spec, decision.status, current, cluster.attachmentPodsOfVm(namespace, name))) {
+      if (a.type === 'createAttachmentPod' && current?.metadata.uid && current.spec?.nodeName) {
+        const target = { name: current.metadata.name, uid: current.metadata.uid, nodeName: current.spec.nodeName };
+        await cluster.createPod(
+          renderAttachmentPod({ ...vm, metadata: { ...vm.metadata, namespace } }, target, a.volume, options.pod),
+        );
+      } else if (a.type === 'deleteAttachmentPod') {
+        await cluster.deletePod(namespace, a.name, false);
+      }
     }
   }
   if (!vm.metadata.deletionTimestamp && JSON.stringify(decision.status) !== JSON.stringify(vm.status ?? {})) {

@@ -17,6 +17,8 @@ export interface DaemonPod {
     resourceVersion?: string;
     deletionTimestamp?: string;
     labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { uid: string; controller?: boolean }[];
   };
   spec?: { nodeName?: string; terminationGracePeriodSeconds?: number };
   status?: {

@@ -10,7 +10,8 @@ import type { KubeClient, KubeObject, Logger, Workers } from '../kube';
 import { Informer, WorkQueue, keyOf, runWorkers, silentLogger } from '../kube';
 import type { OperatorMetrics } from '../kube';
 import { guestGraceOfPod } from '../../constructs/vm-pod';
-import { VM_LABEL } from '../pod-layout';
+import { HOTPLUG_VM_LABEL, VM_LABEL } from '../pod-layout';
+import { type HotplugCluster, releaseHotplugMounts } from './hotplug';
 import type { DaemonCluster, DaemonPod, MigrationObject, VmObject, VmStatusPatch } from './cluster';
 import { CloudHypervisorError } from '../cloudhypervisor';
 import type { PowerAction } from './guest-reconciler';
@@ -44,12 +45,13 @@ export interface MigrationHooks {
   reconcile(state: PodState, cluster: DaemonCluster): Promise<{ requeueAfterMs?: number } | undefined>;
 }
 
-export class NodeDaemon implements DaemonCluster {
+export class NodeDaemon implements DaemonCluster, HotplugCluster {
   readonly nodeName: string;
   readonly pods: Informer<Pod>;
   readonly vms: Informer<Vm>;
   readonly migrationsOut: Informer<Migration>;
   readonly migrationsIn: Informer<Migration>;
+  readonly attachments: Informer<Pod>;
   readonly queue = new WorkQueue({ name: 'vm-pods' });
   private readonly states = new Map<string, PodState>();
   private readonly logger: Logger;
@@ -89,6 +91,16 @@ export class NodeDaemon implements DaemonCluster {
         kind: 'VirtualMachineMigration',
         indexers: { vm: (m) => [keyOf(m.metadata.namespace, m.spec.vmName)] },
       });
+    this.attachments = new Informer<Pod>({
+      ...common,
+      name: 'attachment-pods',
+      path: '/api/v1/pods',
+      labelSelector: HOTPLUG_VM_LABEL,
+      fieldSelector: `spec.nodeName=${node}`,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      indexers: { vm: (p) => [keyOf(p.metadata.namespace, p.metadata.labels?.[HOTPLUG_VM_LABEL] ?? '')] },
+    });
     this.migrationsOut = migrations('source');
     this.migrationsIn = migrations('target');
     if (options.metrics) {
@@ -103,7 +115,13 @@ export class NodeDaemon implements DaemonCluster {
   }
 
   get informers(): Informer<KubeObject>[] {
-    return [this.pods, this.vms, this.migrationsOut, this.migrationsIn] as unknown as Informer<KubeObject>[];
+    return [
+      this.pods,
+      this.vms,
+      this.migrationsOut,
+      this.migrationsIn,
+      this.attachments,
+    ] as unknown as Informer<KubeObject>[];
   }
 
   /** Starts the informers and, once they have synced, the workers. */
@@ -150,6 +168,10 @@ export class NodeDaemon implements DaemonCluster {
     };
     this.vms.onAdd((v) => vmChanged(v.metadata.namespace, v.metadata.name));
     this.vms.onUpdate((_o, v) => vmChanged(v.metadata.namespace, v.metadata.name));
+    const attachmentChanged = (p: Pod) => vmChanged(p.metadata.namespace, p.metadata.labels?.[HOTPLUG_VM_LABEL] ?? '');
+    this.attachments.onAdd(attachmentChanged);
+    this.attachments.onUpdate((_o, p) => attachmentChanged(p));
+    this.attachments.onDelete(attachmentChanged);
     for (const informer of [this.migrationsOut, this.migrationsIn]) {
       const changed = (m: Migration) => vmChanged(m.metadata.namespace, m.spec.vmName);
       informer.onAdd(changed);
@@ -181,18 +203,9 @@ export class NodeDaemon implements DaemonCluster {
     if (!client) return;
     if (state.ch === 'unknown') state.ch = await probe(state);
 
+    let result: { requeueAfter: number } | void;
     try {
-      // A migration gives the pod a role first; its target side needs no answer from CH (which serves nothing else
-      // while it receives a VM).
-      const migration = await this.options.migrations?.reconcile(state, this);
-      if (migration) return after(migration.requeueAfterMs);
-      if (state.ch === 'unknown') return { requeueAfter: 200 };
-      const vm = this.currentVm(state);
-      if (vm) return after((await reconcileGuest(state, vm, this, this)).requeueAfterMs);
-      // Not (or no longer) its VM's pod — an earlier run's, or a migration source left behind: stop it gracefully
-      // when it terminates, as any VM pod.
-      if (terminating(state) && state.ch !== 'gone') return after(await this.stopOrphan(state));
-      if (state.deleted && (state.ch === 'gone' || containerEnded(state))) this.forget(uid);
+      result = await this.reconcileRole(state);
     } catch (error) {
       if (error instanceof CloudHypervisorError && error.kind === 'transport') {
         // CH went away under us (its socket no longer answers): learn where it stands from its events and vm.info.
@@ -207,6 +220,29 @@ export class NodeDaemon implements DaemonCluster {
         this.queue.add(uid, { urgent: true });
       });
     }
+    if (state.ch === 'gone') {
+      // CH no longer uses the hot-plugged volumes; their mounts must go before the kubelet removes the emptyDir.
+      await releaseHotplugMounts(this.options.kubeletRoot, uid);
+      if (state.deleted) this.forget(uid);
+    } else if (state.deleted && containerEnded(state)) this.forget(uid);
+    return result;
+  }
+
+  /** What the pod is to its VM decides the reconcile: a migration's end, the VM's current pod, or a leftover. */
+  private async reconcileRole(state: PodState): Promise<{ requeueAfter: number } | void> {
+    // A migration gives the pod a role first; its target side needs no answer from CH (which serves nothing else
+    // while it receives a VM).
+    const migration = await this.options.migrations?.reconcile(state, this);
+    if (migration) return after(migration.requeueAfterMs);
+    if (state.ch === 'unknown') return { requeueAfter: 200 };
+    const vm = this.currentVm(state);
+    if (vm) {
+      const deps = { cluster: this, observer: this, kubeletRoot: this.options.kubeletRoot };
+      return after((await reconcileGuest(state, vm, deps)).requeueAfterMs);
+    }
+    // Not (or no longer) its VM's pod — an earlier run's, or a migration source left behind: stop it gracefully
+    // when it terminates, as any VM pod.
+    if (terminating(state) && state.ch !== 'gone') return after(await this.stopOrphan(state));
   }
 
   /** The VM whose current pod this is, from this node's cache. */
@@ -257,6 +293,20 @@ export class NodeDaemon implements DaemonCluster {
       seen.set(m.metadata.uid, m);
     }
     return [...seen.values()];
+  }
+
+  attachmentPods(namespace: string, vmName: string): DaemonPod[] {
+    return this.attachments.byIndex('vm', keyOf(namespace, vmName));
+  }
+
+  async claim(namespace: string, name: string): Promise<{ volumeName?: string; volumeMode?: string } | undefined> {
+    const pvc = await this.options.client.tryGet<KubeObject & { spec?: { volumeName?: string; volumeMode?: string } }>(
+      'v1',
+      'PersistentVolumeClaim',
+      name,
+      namespace,
+    );
+    return pvc?.spec;
   }
 
   async patchVmStatus(vm: VmObject, status: VmStatusPatch): Promise<VmObject> {

@@ -14,6 +14,7 @@ import type { VmConfig } from '../cloudhypervisor/types';
 import { interfaceDeviceId } from '../launcher/vm-config';
 import { bridgeName, podLinkName } from '../pod-layout';
 import type { DaemonCluster, VmObject, VmStatusPatch } from './cluster';
+import { type HotplugCluster, reconcileHotplug } from './hotplug';
 import type { ChState, PodState } from './pod-state';
 import { containerEnded, terminating } from './pod-state';
 
@@ -39,13 +40,20 @@ const PHASES_OF_A_STARTED_VM = new Set(['Scheduled', 'Running', 'Paused', 'Unkno
  * Reconciles `state` (the VM's current pod) against `vm`. Returns after at most one CH state change; the caller
  * requeues on the events that follow.
  */
+export interface GuestReconcileDeps {
+  readonly cluster: DaemonCluster & HotplugCluster;
+  readonly observer: PowerObserver;
+  readonly kubeletRoot: string;
+  readonly now?: () => number;
+}
+
 export async function reconcileGuest(
   state: PodState,
   vm: VmObject,
-  cluster: DaemonCluster,
-  observer: PowerObserver,
-  now: () => number = Date.now,
+  deps: GuestReconcileDeps,
 ): Promise<GuestReconcileResult> {
+  const { cluster, observer } = deps;
+  const now = deps.now ?? Date.now;
   const pod = state.pod;
   const client = state.files.ch();
   if (!client) return {};
@@ -140,6 +148,8 @@ export async function reconcileGuest(
   }
 
   const desired = runningStatus(state, current, now);
+  const hotplug = await reconcileHotplug(state, current, client, cluster, deps.kubeletRoot);
+  if (hotplug) desired.hotplugVolumes = hotplug;
   if (Object.keys(desired).length) await patch(desired);
   return {};
 }

@@ -15,6 +15,7 @@ import type { StandinRequestRecord } from '../standins/cloud-hypervisor-standin'
 import { installCrds } from './harness/crds';
 import type { KubeObject } from './harness/kube-client';
 import { KubeletStandin } from './harness/kubelet-standin';
+import { mountsBelow } from '../../operator/daemon/mounts';
 import { KubeletRegistrationStandin } from '../support/kubelet-registration-standin';
 import { startController, startOperatorProcess, type OperatorProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
@@ -141,6 +142,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await client.delete('v1', 'PersistentVolume', `${ns}-data`, undefined, { ignoreNotFound: true });
   tally.applied = nodes.reduce(
     (sum, n) =>
       sum +
@@ -155,7 +157,10 @@ afterAll(async () => {
   await Promise.all(nodes.map((n) => n.registration.stop()));
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
   client.close();
-  rmSync(root, { recursive: true, force: true });
+  // Nothing the daemons mounted may outlive the test (a leftover mount would also make rmSync delete through it).
+  const left = mountsBelow(root);
+  if (left.length === 0) rmSync(root, { recursive: true, force: true });
+  else process.stderr.write(`daemon e2e: mounts left behind: ${left.join(', ')}\n`);
   process.stdout.write(
     `daemon: ${tally.running.size} VMs Running, ${tally.applied} power requests applied once, ${tally.repeatedAfterRestart} repeated after daemon restart\n`,
   );
@@ -274,6 +279,93 @@ describe('how a guest ends', () => {
     const done = await waitVm('noboot', 'Failed', (v) => v.status?.phase === 'Failed');
     expect(done.status?.guest).toEqual(expect.objectContaining({ exitReason: 'BootFailed' }));
     expect(done.status?.guest?.exitMessage).toMatch(/vm\.boot → 500/);
+  });
+});
+
+describe('hot-plug', () => {
+  test('a hotpluggable volume added to a running VM is attached, removed again detached, and no mount is left', async () => {
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `${ns}-data` },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: '',
+        hostPath: { path: '/nonexistent/kubevisor-e2e' },
+        persistentVolumeReclaimPolicy: 'Retain',
+      },
+    });
+    await client.create({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data', namespace: ns },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: '',
+        volumeName: `${ns}-data`,
+        resources: { requests: { storage: '1Gi' } },
+      },
+    });
+    await createVm('hp');
+    const vm = await running('hp');
+    const { standin, node } = vmPod(vm);
+    const base = props();
+    await patchSpec('hp', {
+      instance: { disks: [...base.disks!, { name: 'data' }] },
+      volumes: [...base.volumes!, { name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: true } }],
+    });
+    await waitVm(
+      'hp',
+      'data Attached',
+      (v) => v.status?.hotplugVolumes?.some((x) => x.name === 'data' && x.phase === 'Attached') ?? false,
+    );
+    const disk = standin.state().config?.disks?.find((d) => d.id === 'hotplug-data');
+    expect(disk).toEqual(
+      expect.objectContaining({ path: '/var/run/kubevisor-hotplug/data/disk.img', image_type: 'Raw' }),
+    );
+    const podDir = path.join(node.kubelet.kubeletRoot, 'pods', vm.status?.vmPodUID ?? '');
+    expect(mountsBelow(podDir)).toHaveLength(1);
+
+    await patchSpec('hp', { instance: { disks: base.disks }, volumes: base.volumes });
+    await waitVm('hp', 'data detached', (v) => !(v.status?.hotplugVolumes ?? []).some((x) => x.name === 'data'));
+    expect(standin.state().config?.disks?.some((d) => d.id === 'hotplug-data')).toBe(false);
+    expect(count(standin.requests, 'vm.add-disk')).toBe(1);
+    expect(count(standin.requests, 'vm.remove-device')).toBe(1);
+    expect(mountsBelow(podDir)).toEqual([]);
+    await waitFor(
+      'the attachment pod to go',
+      async () =>
+        (await client.list('v1', 'Pod', { namespace: ns, labelSelector: 'kubevisor.io/hotplug-vm=hp' })).length === 0
+          ? true
+          : undefined,
+      within,
+    );
+    tally.running.add('hp');
+  });
+
+  test('a VM stopped with a volume still attached leaves no mount behind', async () => {
+    const base = props();
+    await patchSpec('hp', {
+      instance: { disks: [...base.disks!, { name: 'data' }] },
+      volumes: [...base.volumes!, { name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: true } }],
+    });
+    const vm = await waitVm(
+      'hp',
+      'data Attached again',
+      (v) => v.status?.hotplugVolumes?.some((x) => x.name === 'data' && x.phase === 'Attached') ?? false,
+    );
+    const { node, pod } = vmPod(vm);
+    const podDir = path.join(node.kubelet.kubeletRoot, 'pods', vm.status?.vmPodUID ?? '');
+    expect(mountsBelow(podDir)).toHaveLength(1);
+    await patchSpec('hp', { runPolicy: 'Halted' });
+    await waitVm('hp', 'Stopped', (v) => v.status?.phase === 'Stopped');
+    await waitFor(`${pod.pod.metadata.name}'s CH to exit`, async () => (pod.exit ? true : undefined), within);
+    await waitFor(
+      'the hot-plug mount to be released',
+      async () => (mountsBelow(podDir).length === 0 ? true : undefined),
+      within,
+    );
   });
 });
 

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { VirtualMachineSpec } from '../../../api';
 import { MIGRATION_TARGET_ENV } from '../../../constructs/vm-pod';
+import { mountsBelow } from '../../../operator/daemon/mounts';
 import type { KubeClient, KubeObject } from '../../../operator/kube';
 import { Informer } from '../../../operator/kube';
 import { buildVmConfig, type PreparedVm } from '../../../operator/launcher/vm-config';
@@ -29,6 +30,9 @@ import {
   CH_SOCKET,
   CLOUD_INIT_ISO,
   FIRMWARE_PATH,
+  HOTPLUG_DIR,
+  HOTPLUG_VM_LABEL,
+  HOTPLUG_VOLUME,
   KERNEL_PATH,
   LAUNCHER_CONTAINER,
   LAUNCHER_DONE,
@@ -96,6 +100,7 @@ export class KubeletStandin {
   readonly podLogsDir: string;
   private readonly containersDir: string;
   private readonly informer: Informer<Pod>;
+  private readonly attachments: Informer<Pod>;
   private readonly running = new Map<string, RunningVmPod & { stopping?: Promise<void> }>();
 
   private readonly behaviours = new Map<string, GuestBehaviour>();
@@ -126,11 +131,58 @@ export class KubeletStandin {
     this.informer.onAdd((p) => changed(p, false));
     this.informer.onUpdate((_o, p) => changed(p, false));
     this.informer.onDelete((p) => changed(p, true));
+    // Attachment pods of hot-plugged volumes: the kubelet would attach and mount their claim's volume.
+    this.attachments = new Informer<Pod>({
+      client: options.client,
+      name: `kubelet-standin-attachments-${options.nodeName}`,
+      path: '/api/v1/pods',
+      labelSelector: HOTPLUG_VM_LABEL,
+      fieldSelector: `spec.nodeName=${options.nodeName}`,
+      apiVersion: 'v1',
+      kind: 'Pod',
+    });
+    const attach = (p: Pod) =>
+      void this.mountAttachment(p).catch((error: unknown) =>
+        this.errors.push(`${p.metadata.name}: ${error instanceof Error ? error.stack : String(error)}`),
+      );
+    this.attachments.onAdd(attach);
+    this.attachments.onUpdate((_o, p) => attach(p));
   }
 
   async start(): Promise<void> {
     this.informer.start();
-    await this.informer.waitForSync(30_000);
+    this.attachments.start();
+    await Promise.all([this.informer.waitForSync(30_000), this.attachments.waitForSync(30_000)]);
+  }
+
+  /**
+   * Where the kubelet would have mounted the claim of a Running attachment pod: `pods/<uid>/volumes/kubernetes.io~csi/
+   * <pv>/mount`, holding the filesystem-mode convention's disk.img.
+   */
+  private async mountAttachment(
+    pod: Pod & { spec: { volumes?: { persistentVolumeClaim?: { claimName: string } }[] } },
+  ) {
+    if (pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) return;
+    const claimName = pod.spec.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
+    if (!claimName) return;
+    const pvc = await this.options.client.get<KubeObject & { spec: { volumeName?: string } }>(
+      'v1',
+      'PersistentVolumeClaim',
+      claimName,
+      pod.metadata.namespace,
+    );
+    if (!pvc.spec.volumeName) return;
+    const dir = join(
+      this.kubeletRoot,
+      'pods',
+      pod.metadata.uid,
+      'volumes',
+      'kubernetes.io~csi',
+      pvc.spec.volumeName,
+      'mount',
+    );
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'disk.img'), '', { flag: 'a' });
   }
 
   /** Sets how the guest of VM `vmName` behaves in pods started from now on. */
@@ -150,7 +202,7 @@ export class KubeletStandin {
   /** Stops every CH stand-in and the watch, and removes the files. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.informer.stop();
+    await Promise.all([this.informer.stop(), this.attachments.stop()]);
     await Promise.all([...this.running.values()].map((r) => r.standin?.stop()));
     this.running.clear();
   }
@@ -178,12 +230,22 @@ export class KubeletStandin {
       await run.standin.stop();
     }
     await run.ended.catch(() => undefined);
-    if (deleted || !this.informer.get(run.pod.metadata.namespace, run.pod.metadata.name)) this.cleanUp(run);
+    if (deleted || !this.informer.get(run.pod.metadata.namespace, run.pod.metadata.name)) await this.cleanUp(run);
   }
 
-  private cleanUp(run: RunningVmPod): void {
+  private async cleanUp(run: RunningVmPod): Promise<void> {
     this.running.delete(run.pod.metadata.uid);
-    rmSync(join(this.kubeletRoot, 'pods', run.pod.metadata.uid), { recursive: true, force: true });
+    const podDir = join(this.kubeletRoot, 'pods', run.pod.metadata.uid);
+    // As the kubelet: a volume something else still has mounted in the pod's directory blocks its removal (the node
+    // daemon unmounts hot-plugged volumes when the pod goes away); the files are never deleted through a mount.
+    for (let i = 0; mountsBelow(podDir).length > 0; i++) {
+      if (i === 30) {
+        this.errors.push(`${run.pod.metadata.name}: still mounted after 30 s: ${mountsBelow(podDir).join(', ')}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    rmSync(podDir, { recursive: true, force: true });
     rmSync(run.runDir, { recursive: true, force: true });
     rmSync(join(this.containersDir, run.pod.metadata.uid), { recursive: true, force: true });
   }
@@ -202,8 +264,15 @@ export class KubeletStandin {
     const logFile = join(this.podLogsDir, `${namespace}_${name}_${uid}`, LAUNCHER_CONTAINER, '0.log');
     mkdirSync(dirname(logFile), { recursive: true });
     // The container's mount table: the run dir is the emptyDir, everything else lives in the container's own root.
+    const hotplugDir = join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~empty-dir', HOTPLUG_VOLUME);
+    mkdirSync(hotplugDir, { recursive: true });
+    const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
     const resolvePath = (p: string) =>
-      p === RUN_DIR || p.startsWith(`${RUN_DIR}/`) ? join(runDir, p.slice(RUN_DIR.length)) : join(containerRoot, p);
+      under(p, RUN_DIR)
+        ? join(runDir, p.slice(RUN_DIR.length))
+        : under(p, HOTPLUG_DIR)
+          ? join(hotplugDir, p.slice(HOTPLUG_DIR.length))
+          : join(containerRoot, p);
     const log = (stream: 'stdout' | 'stderr', line: string) =>
       appendFileSync(logFile, `${new Date().toISOString()} ${stream} F ${line}\n`);
 

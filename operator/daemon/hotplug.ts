@@ -1,0 +1,153 @@
+/**
+ * The node daemon's half of hot-plug (the controller's is operator/controller/hotplug.ts). For every volume the
+ * running VM gained since its pod was created: once its attachment pod runs on this node, find the volume the kubelet
+ * mounted for it, bind-mount it into the VM pod's hot-plug emptyDir (it appears in the container through
+ * HostToContainer propagation) and attach its disk.img with vm.add-disk; for a volume removed from the VM: vm.remove-
+ * device, then unmount. Only filesystem-mode volumes: a block device would need a device node and a cgroup rule in
+ * the VM pod, which the daemon does not make yet (such a volume is reported Failed with that reason).
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VirtualMachineStatus } from '../../api';
+import { CloudHypervisorError, type CloudHypervisorClient } from '../cloudhypervisor';
+import { wantedHotplugVolumes } from '../controller/hotplug';
+import { HOTPLUG_VOLUME, HOTPLUG_VOLUME_LABEL, hotplugDeviceId, hotplugDiskImage } from '../pod-layout';
+import type { DaemonCluster, DaemonPod, VmObject } from './cluster';
+import { bindMount, unbindMount } from './mounts';
+import { kindBeneath } from './pod-files';
+import type { PodState } from './pod-state';
+
+type HotplugStatus = NonNullable<VirtualMachineStatus['hotplugVolumes']>[number];
+
+/** What hot-plug needs from the cluster besides the daemon's usual reads and writes. */
+export interface HotplugCluster {
+  /** Attachment pods on this node for the VM. */
+  attachmentPods(namespace: string, vmName: string): DaemonPod[];
+  /** The PersistentVolume bound to a claim, and its volume mode. */
+  claim(namespace: string, name: string): Promise<{ volumeName?: string; volumeMode?: string } | undefined>;
+}
+
+/** The VM pod's hot-plug emptyDir on the host. */
+export function hotplugDir(kubeletRoot: string, podUid: string): string {
+  return join(kubeletRoot, 'pods', podUid, 'volumes', 'kubernetes.io~empty-dir', HOTPLUG_VOLUME);
+}
+
+/**
+ * Brings the guest's hot-plugged disks in line with the VM; returns the hotplugVolumes status to write, or undefined
+ * when it is already right.
+ */
+export async function reconcileHotplug(
+  state: PodState,
+  vm: VmObject,
+  client: CloudHypervisorClient,
+  cluster: DaemonCluster & HotplugCluster,
+  kubeletRoot: string,
+): Promise<HotplugStatus[] | undefined> {
+  const pod = state.pod;
+  const wanted = wantedHotplugVolumes(vm.spec, pod);
+  const before = vm.status?.hotplugVolumes ?? [];
+  const next = new Map(before.map((v) => [v.name, { ...v }]));
+  const dir = hotplugDir(kubeletRoot, pod.metadata.uid);
+  const attachments = cluster
+    .attachmentPods(pod.metadata.namespace, vm.metadata.name)
+    .filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+
+  for (const volume of wanted) {
+    if (next.get(volume.name)?.phase === 'Attached') continue;
+    const attachment = attachments.find((p) => p.metadata.labels?.[HOTPLUG_VOLUME_LABEL] === volume.name);
+    if (!attachment) continue; // the controller creates it; its Running wakes us
+    const claimName = volume.persistentVolumeClaim?.claimName ?? volume.dataVolume?.volumeName ?? '';
+    const claim = await cluster.claim(pod.metadata.namespace, claimName);
+    if (claim?.volumeMode === 'Block') {
+      next.set(volume.name, {
+        name: volume.name,
+        phase: 'Failed',
+        message: 'block-mode volumes cannot be hot-plugged yet; use a filesystem-mode claim holding disk.img',
+      });
+      continue;
+    }
+    const source = claim?.volumeName && volumeDirOf(kubeletRoot, attachment.metadata.uid, claim.volumeName);
+    if (!source) continue; // the kubelet is still mounting it
+    if (kindBeneath(source, 'disk.img') !== 'file') {
+      next.set(volume.name, {
+        name: volume.name,
+        phase: 'Failed',
+        message: `claim ${claimName} holds no disk.img (a filesystem-mode volume must)`,
+      });
+      continue;
+    }
+    await bindMount(source, dir, volume.name);
+    const readonly = vm.spec.instance.disks?.find((d) => d.name === volume.name)?.readOnly ?? false;
+    try {
+      await client.vm.addDisk({
+        id: hotplugDeviceId(volume.name),
+        path: hotplugDiskImage(volume.name),
+        image_type: 'Raw',
+        readonly,
+      });
+      next.set(volume.name, { name: volume.name, phase: 'Attached' });
+    } catch (error) {
+      if (!(await hasDisk(client, volume.name))) {
+        const message = error instanceof Error ? error.message : String(error);
+        next.set(volume.name, { name: volume.name, phase: 'Failed', message: message.slice(0, 1024) });
+        continue;
+      }
+      next.set(volume.name, { name: volume.name, phase: 'Attached' });
+    }
+  }
+
+  for (const entry of before) {
+    if (wanted.some((v) => v.name === entry.name)) continue;
+    if (entry.phase === 'Attached' || entry.phase === 'Detaching') {
+      try {
+        await client.vm.removeDevice({ id: hotplugDeviceId(entry.name) });
+      } catch (error) {
+        // Gone already (v53.0 answers 500 "No device with id … to remove").
+        if (!(error instanceof CloudHypervisorError) || (await hasDisk(client, entry.name))) throw error;
+      }
+    }
+    await unbindMount(dir, entry.name);
+    next.delete(entry.name);
+  }
+
+  const after = [...next.values()];
+  return JSON.stringify(after) === JSON.stringify(before) ? undefined : after;
+}
+
+/** Unmounts every hot-plugged volume of a VM pod (it is going away; the kubelet could not remove the emptyDir). */
+export async function releaseHotplugMounts(kubeletRoot: string, podUid: string): Promise<void> {
+  const dir = hotplugDir(kubeletRoot, podUid);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) await unbindMount(dir, name);
+}
+
+/** Whether CH's VM has the hot-plugged disk of `volume`. */
+async function hasDisk(client: CloudHypervisorClient, volume: string): Promise<boolean> {
+  const info = await client.vm.info();
+  return (info.config.disks ?? []).some((d) => d.id === hotplugDeviceId(volume));
+}
+
+/**
+ * Where the kubelet mounted a PersistentVolume for a pod: `<root>/pods/<uid>/volumes/<plugin>/<pv>`, and for CSI its
+ * `mount` subdirectory. These directories are the kubelet's; their contents are the tenant's.
+ */
+function volumeDirOf(kubeletRoot: string, podUid: string, pvName: string): string | undefined {
+  const volumes = join(kubeletRoot, 'pods', podUid, 'volumes');
+  let plugins: string[];
+  try {
+    plugins = readdirSync(volumes);
+  } catch {
+    return undefined;
+  }
+  for (const plugin of plugins) {
+    const dir = join(volumes, plugin);
+    if (kindBeneath(dir, pvName) !== 'directory') continue;
+    return kindBeneath(join(dir, pvName), 'mount') === 'directory' ? join(dir, pvName, 'mount') : join(dir, pvName);
+  }
+  return undefined;
+}
