@@ -23,6 +23,8 @@ import {
   startHealthServer,
 } from '../kube';
 import type { Workers } from '../kube';
+import { DEFAULT_DAEMON_USERNAME, DEFAULT_PKI_NAMESPACE, startMigrationSigner } from '../migration-pki';
+import type { MigrationSigner } from '../migration-pki';
 import { KubeCluster } from './kube-cluster';
 import { reconcileMigrationKey } from './migration-reconciler';
 import { DEFAULT_LIFECYCLE } from './vm-lifecycle';
@@ -40,6 +42,9 @@ export interface ControllerOptions {
   leaseName: string;
   nodeLossGraceMs: number;
   guestExitReportMs: number;
+  /** Where the migration CA lives, and which user the node daemons are (the migration signer's policy). */
+  pkiNamespace: string;
+  daemonUsername: string;
   logger?: Logger;
 }
 
@@ -55,7 +60,10 @@ const USAGE = `Usage: kubevisor controller [options]
   --node-loss-grace SECONDS  NotReady time before a VM is recovered elsewhere (default: 60)
   --guest-exit-report SECONDS
                              how long an ended VM pod waits for the node daemon to say whether its guest powered
-                             off or crashed, before it counts as a power-off (default: 30)`;
+                             off or crashed, before it counts as a power-off (default: 30)
+  --pki-namespace NS         namespace of the migration CA Secret and ConfigMap (default: kubevisor-system)
+  --daemon-user NAME         the node daemons' ServiceAccount user, the only requester whose migration
+                             certificates are signed (default: system:serviceaccount:kubevisor-system:kubevisor-daemon)`;
 
 export function parseControllerArgs(argv: string[]): ControllerOptions {
   const { values } = parseArgs({
@@ -71,6 +79,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
       'lease-name': { type: 'string', default: 'kubevisor-controller' },
       'node-loss-grace': { type: 'string', default: String(DEFAULT_LIFECYCLE.nodeLossGraceMs / 1000) },
       'guest-exit-report': { type: 'string', default: String(DEFAULT_LIFECYCLE.guestExitReportMs / 1000) },
+      'pki-namespace': { type: 'string', default: DEFAULT_PKI_NAMESPACE },
+      'daemon-user': { type: 'string', default: DEFAULT_DAEMON_USERNAME },
       help: { type: 'boolean', default: false },
     },
   });
@@ -96,6 +106,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
     leaseName: values['lease-name'],
     nodeLossGraceMs: num('node-loss-grace', values['node-loss-grace'], 0) * 1000,
     guestExitReportMs: num('guest-exit-report', values['guest-exit-report'], 0) * 1000,
+    pkiNamespace: values['pki-namespace'],
+    daemonUsername: values['daemon-user'],
   };
 }
 
@@ -158,6 +170,30 @@ export async function runController(o: ControllerOptions): Promise<void> {
         observer: metrics,
       }),
     );
+    void startSigner();
+  };
+
+  // The migration signer issues each node daemon its own certificate. Until its namespace exists (an install in
+  // progress) it retries in the background: VMs run meanwhile, only migrations wait for certificates.
+  let signer: MigrationSigner | undefined;
+  let stopping = false;
+  const startSigner = async (): Promise<void> => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        signer = await startMigrationSigner({
+          client,
+          namespace: o.pkiNamespace,
+          policy: { requesterUsername: o.daemonUsername },
+          logger,
+        });
+        logger.info('migration signer started', { namespace: o.pkiNamespace });
+        return;
+      } catch (error) {
+        const delay = Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6));
+        logger.warn('migration signer not started; retrying', { error: String(error), retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
   };
 
   const fatal = (error: unknown) => {
@@ -192,7 +228,12 @@ export async function runController(o: ControllerOptions): Promise<void> {
       workers,
       informers: cluster.informers,
       ...(leader ? { leader } : {}),
-      server,
+      server: {
+        stop: async () => {
+          stopping = true;
+          await Promise.all([signer?.stop(), server.stop()]);
+        },
+      },
       client,
     },
     { logger },

@@ -13,7 +13,9 @@ import {
   loadKubeCredentials,
   startHealthServer,
 } from '../kube';
+import { DEFAULT_PKI_NAMESPACE, KubeNodeCsrApi, startNodeCertificates } from '../migration-pki';
 import { NodeDaemon } from './daemon';
+import { MigrationAgent } from './migration';
 import { DEFAULT_PLUGIN_DIR, startDevicePlugins } from './device-plugin';
 
 export interface DaemonCliOptions {
@@ -25,6 +27,8 @@ export interface DaemonCliOptions {
   devRoot: string;
   workers: number;
   metricsPort: number;
+  nodeIp?: string;
+  pkiNamespace: string;
 }
 
 const USAGE = `Usage: kubevisor daemon [options]
@@ -35,6 +39,9 @@ const USAGE = `Usage: kubevisor daemon [options]
   --device-plugin-dir DIR the kubelet's device plugin directory (default: ${DEFAULT_PLUGIN_DIR})
   --dev-root DIR          the host's /dev, as mounted in this container (default: /dev)
   --workers N             VM pods reconciled at once (default: 8)
+  --node-ip IP            where other nodes reach this node's migration relay (default: $NODE_IP, set from
+                          status.hostIP by the DaemonSet); without it this node cannot receive migrations
+  --pki-namespace NS      namespace of the migration CA bundle (default: kubevisor-system)
   --metrics-port PORT     /metrics, /healthz, /readyz (default: 8081; 0 picks a free port)`;
 
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonCliOptions {
@@ -47,6 +54,8 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       'pod-logs-dir': { type: 'string', default: '/var/log/pods' },
       'device-plugin-dir': { type: 'string', default: DEFAULT_PLUGIN_DIR },
       'dev-root': { type: 'string', default: '/dev' },
+      'node-ip': { type: 'string' },
+      'pki-namespace': { type: 'string', default: DEFAULT_PKI_NAMESPACE },
       workers: { type: 'string', default: '8' },
       'metrics-port': { type: 'string', default: '8081' },
       help: { type: 'boolean', default: false },
@@ -70,6 +79,8 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     podLogsDir: values['pod-logs-dir'],
     devicePluginDir: values['device-plugin-dir'],
     devRoot: values['dev-root'],
+    ...((values['node-ip'] ?? env.NODE_IP) ? { nodeIp: values['node-ip'] ?? env.NODE_IP } : {}),
+    pkiNamespace: values['pki-namespace'],
     workers: num('workers', values.workers, 1),
     metricsPort: num('metrics-port', values['metrics-port'], 0),
   };
@@ -80,6 +91,21 @@ export async function runDaemon(o: DaemonCliOptions): Promise<void> {
   const client = new KubeClient(loadKubeCredentials(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}));
   const metrics = new OperatorMetrics();
   metrics.watchClient(client);
+  // This node's own migration certificate, from the controller's signer; the relay authenticates peers with it.
+  const certificates = startNodeCertificates({
+    api: new KubeNodeCsrApi(client, { namespace: o.pkiNamespace }),
+    nodeName: o.nodeName,
+    logger,
+  });
+  const migrations = new MigrationAgent({
+    nodeName: o.nodeName,
+    ...(o.nodeIp ? { nodeIp: o.nodeIp } : {}),
+    credentials: async () => {
+      const c = certificates.current() ?? (await certificates.ready(60_000));
+      return { key: c.keyPem, cert: c.certPem, ca: c.caPem };
+    },
+    logger,
+  });
   const daemon = new NodeDaemon({
     client,
     nodeName: o.nodeName,
@@ -88,6 +114,7 @@ export async function runDaemon(o: DaemonCliOptions): Promise<void> {
     workers: o.workers,
     logger,
     metrics,
+    migrations,
   });
   metrics.watchQueue('vm-pods', daemon.queue);
   const server = await startHealthServer({
@@ -100,7 +127,12 @@ export async function runDaemon(o: DaemonCliOptions): Promise<void> {
   // /dev/kvm and /dev/net/tun for VM pods without privileges: the kubelet hands them out as extended resources.
   const plugins = await startDevicePlugins({ pluginDir: o.devicePluginDir, devRoot: o.devRoot, logger });
   installSignalHandlers(
-    { queues: [daemon.queue], informers: daemon.informers, server: { stop: () => stopAll(server, plugins) }, client },
+    {
+      queues: [daemon.queue],
+      informers: daemon.informers,
+      server: { stop: () => stopAll(server, plugins, migrations, certificates) },
+      client,
+    },
     { logger },
   );
   await daemon.start();

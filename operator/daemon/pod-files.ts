@@ -151,8 +151,10 @@ export function holdSocket(root: string, relative: string): HeldSocket {
  * A directory beneath `root` held open, for watching (fs.watch on `/proc/self/fd/<n>` watches that directory, not
  * whatever a path would later resolve to) and for opening files relative to it.
  */
-export function holdDirectory(root: string, relative: string): { path: string; close(): void } {
-  const fd = openBeneath(root, relative, O_PATH | O_DIRECTORY);
+export function holdDirectory(root: string, relative?: string): { path: string; close(): void } {
+  // Without `relative`: the trusted root itself (its path may be longer than a socket address may be).
+  const fd =
+    relative === undefined ? openSync(root, O_PATH | O_DIRECTORY) : openBeneath(root, relative, O_PATH | O_DIRECTORY);
   let open = true;
   return {
     path: `/proc/self/fd/${fd}`,

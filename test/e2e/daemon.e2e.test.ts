@@ -20,6 +20,13 @@ import { KubeletRegistrationStandin } from '../support/kubelet-registration-stan
 import { startController, startOperatorProcess, type OperatorProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
+import { writeTokenKubeconfig } from './harness/kubeconfig';
+import {
+  installDaemonIdentity,
+  nodeIdentity,
+  type DaemonIdentityInstall,
+  type NodeIdentity,
+} from './harness/node-identity';
 
 const client = sharedControlPlane();
 const info = sharedControlPlaneInfo();
@@ -36,8 +43,12 @@ interface Node {
   name: string;
   kubelet: KubeletStandin;
   registration: KubeletRegistrationStandin;
+  /** The daemon's credentials: a token bound to a daemon pod on this node, under the daemon's RBAC only. */
+  identity: NodeIdentity;
+  kubeconfig: string;
   daemon: OperatorProcess;
 }
+let daemonIdentity: DaemonIdentityInstall;
 const nodes: Node[] = [];
 let controller: OperatorProcess;
 
@@ -50,14 +61,17 @@ const powerCalls = (requests: readonly StandinRequestRecord[]) =>
 const count = (requests: readonly StandinRequestRecord[], endpoint: string) =>
   requests.filter((r) => r.path.endsWith(`/${endpoint}`) && r.status < 300).length;
 
-function startDaemon(node: string, kubelet: KubeletStandin, registration: KubeletRegistrationStandin) {
+function startDaemon(n: Omit<Node, 'daemon'>) {
+  const { name: node, kubelet, registration } = n;
   return startOperatorProcess('daemon', [
     '--device-plugin-dir',
     path.dirname(registration.socketPath),
+    '--node-ip',
+    '127.0.0.1',
     '--node-name',
     node,
     '--kubeconfig',
-    info.kubeconfigPath,
+    n.kubeconfig,
     '--kubelet-root',
     kubelet.kubeletRoot,
     '--pod-logs-dir',
@@ -73,6 +87,40 @@ const props = (extra: VirtualMachineProps = {}): VirtualMachineProps => ({
   volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
   interfaces: [{ name: 'pod', masquerade: { ports: [{ port: 80 }] } }],
   networks: [{ name: 'pod', pod: {} }],
+  ...extra,
+});
+
+/** A claim bound to a PersistentVolume of its own (KWOK mounts nothing; the kubelet stand-in makes its files). */
+async function createClaim(name: string, accessMode = 'ReadWriteMany'): Promise<void> {
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${ns}-${name}` },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: [accessMode],
+      storageClassName: '',
+      hostPath: { path: '/nonexistent/kubevisor-e2e' },
+      persistentVolumeReclaimPolicy: 'Retain',
+      claimRef: { namespace: ns, name },
+    },
+  });
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: ns },
+    spec: {
+      accessModes: [accessMode],
+      storageClassName: '',
+      volumeName: `${ns}-${name}`,
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+}
+
+/** A VM that can live-migrate: its disk on a shared claim, masquerade on the pod network. */
+const migratable = (claim: string, extra: VirtualMachineProps = {}): VirtualMachineProps => ({
+  volumes: [{ name: 'root', persistentVolumeClaim: { claimName: claim } }],
   ...extra,
 });
 
@@ -133,16 +181,23 @@ beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await installCrds(client);
   controller = await startController(info.kubeconfigPath, ['--namespace', ns]);
+  daemonIdentity = await installDaemonIdentity(client);
   for (const name of info.nodeNames) {
     const kubelet = new KubeletStandin({ client, nodeName: name, root: path.join(root, name) });
     await kubelet.start();
     const registration = await KubeletRegistrationStandin.start({ pluginDir: path.join(root, name, 'device-plugins') });
-    nodes.push({ name, kubelet, registration, daemon: await startDaemon(name, kubelet, registration) });
+    const identity = await nodeIdentity(client, name);
+    const kubeconfig = path.join(root, name, 'daemon.kubeconfig');
+    writeTokenKubeconfig(kubeconfig, { server: info.server, caPem: info.caPem, token: identity.token });
+    const node = { name, kubelet, registration, identity, kubeconfig };
+    nodes.push({ ...node, daemon: await startDaemon(node) });
   }
 });
 
 afterAll(async () => {
-  await client.delete('v1', 'PersistentVolume', `${ns}-data`, undefined, { ignoreNotFound: true });
+  for (const pv of ['data', 'long', 'mig']) {
+    await client.delete('v1', 'PersistentVolume', `${ns}-${pv}`, undefined, { ignoreNotFound: true });
+  }
   tally.applied = nodes.reduce(
     (sum, n) =>
       sum +
@@ -155,6 +210,8 @@ afterAll(async () => {
   await controller?.stop();
   await Promise.all(nodes.map((n) => n.kubelet.stop()));
   await Promise.all(nodes.map((n) => n.registration.stop()));
+  await Promise.all(nodes.map((n) => n.identity.remove()));
+  await daemonIdentity?.remove();
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
   client.close();
   // Nothing the daemons mounted may outlive the test (a leftover mount would also make rmSync delete through it).
@@ -182,7 +239,9 @@ describe('boot', () => {
   test.each(['boot-a', LONG])(
     '%s: created and booted once, Running and Ready, with the guest address',
     async (name) => {
-      await createVm(name);
+      // The longest name must also restart and migrate: its disk is on a claim, so it can.
+      if (name === LONG) await createClaim('long');
+      await createVm(name, name === LONG ? migratable('long', { runPolicy: 'Always' }) : {});
       const vm = await running(name);
       expect(vm.status?.guest).toEqual(expect.objectContaining({ podName: vm.status?.vmPodName, reboots: 0 }));
       // Masquerade: the guest holds the second address of the private network, as its DHCP lease says.
@@ -232,7 +291,7 @@ describe('power', () => {
     for (const n of nodes) {
       n.daemon.kill('SIGKILL');
       await n.daemon.exited;
-      n.daemon = await startDaemon(n.name, n.kubelet, n.registration);
+      n.daemon = await startDaemon(n);
     }
     // A change after the restart is acted on: so the new daemons have looked at every pod by then.
     await patchSpec(LONG, { power: { paused: true } });
@@ -284,29 +343,7 @@ describe('how a guest ends', () => {
 
 describe('hot-plug', () => {
   test('a hotpluggable volume added to a running VM is attached, removed again detached, and no mount is left', async () => {
-    await client.create({
-      apiVersion: 'v1',
-      kind: 'PersistentVolume',
-      metadata: { name: `${ns}-data` },
-      spec: {
-        capacity: { storage: '1Gi' },
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: '',
-        hostPath: { path: '/nonexistent/kubevisor-e2e' },
-        persistentVolumeReclaimPolicy: 'Retain',
-      },
-    });
-    await client.create({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'data', namespace: ns },
-      spec: {
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: '',
-        volumeName: `${ns}-data`,
-        resources: { requests: { storage: '1Gi' } },
-      },
-    });
+    await createClaim('data', 'ReadWriteOnce');
     await createVm('hp');
     const vm = await running('hp');
     const { standin, node } = vmPod(vm);
@@ -366,6 +403,97 @@ describe('hot-plug', () => {
       async () => (mountsBelow(podDir).length === 0 ? true : undefined),
       within,
     );
+  });
+});
+
+describe('live migration', () => {
+  /** The CH stand-ins (of this test) whose guest runs now, with the node they run on. */
+  const runningGuests = (vm: string) =>
+    nodes.flatMap((n) =>
+      n.kubelet.history
+        .filter((p) => p.pod.metadata.namespace === ns && p.pod.metadata.labels?.['kubevisor.io/vm'] === vm)
+        .filter((p) => !p.exit && ['Running', 'Paused'].includes(p.standin?.state().vm ?? ''))
+        .map((p) => ({ node: n.name, pod: p.pod.metadata.name })),
+    );
+  const migrate = async (name: string, vm: string) => {
+    await client.create({
+      apiVersion: 'kubevisor.io/v1alpha1',
+      kind: 'VirtualMachineMigration',
+      metadata: { name, namespace: ns },
+      spec: { vmName: vm, timeoutSeconds: 120 },
+    });
+  };
+  const getMigration = (name: string) =>
+    client.get<KubeObject & { status?: { phase?: string; conditions?: { message?: string }[] } }>(
+      'kubevisor.io/v1alpha1',
+      'VirtualMachineMigration',
+      name,
+      ns,
+    );
+  const migrationPhase = (name: string, phase: string) =>
+    waitFor(
+      `migration ${name} ${phase}`,
+      async () => ((await getMigration(name)).status?.phase === phase ? true : undefined),
+      within,
+    );
+
+  test(`the ${LONG.length}-character VM restarts with a new pod name, then migrates to the other node`, async () => {
+    const before = await running(LONG);
+    vmPod(before).standin.guest.powerOff();
+    // runPolicy Always: a new run, in a pod of its own name.
+    const after = await waitVm(LONG, 'restarted', (v) => v.status?.restarts === 1 && v.status.phase === 'Running');
+    const start = Date.now();
+    await migrate('long-move', LONG);
+    await migrationPhase('long-move', 'Succeeded');
+    const took = Date.now() - start;
+    const moved = await running(LONG);
+    const names = [before.status?.vmPodName, after.status?.vmPodName, moved.status?.vmPodName];
+    expect(new Set(names).size).toBe(3);
+    for (const n of names) expect(n!.length).toBeLessThanOrEqual(63);
+    expect(moved.status?.nodeName).not.toBe(after.status?.nodeName);
+    expect(runningGuests(LONG)).toEqual([{ node: moved.status?.nodeName, pod: moved.status?.vmPodName }]);
+    await waitFor(
+      'the source pod to go',
+      async () => ((await client.tryGet('v1', 'Pod', after.status!.vmPodName!, ns)) ? undefined : true),
+      within,
+    );
+    process.stdout.write(
+      `migration: Succeeded in ${took} ms, ${runningGuests(LONG).length} running VM, source pod gone\n`,
+    );
+  });
+
+  test('a source daemon killed mid-transfer fails the migration, and exactly one guest runs — on the source', async () => {
+    await createClaim('mig');
+    // 64 MiB/s: the 1 GiB guest takes 16 s to move, time enough to kill the daemon in the middle.
+    for (const n of nodes) n.kubelet.guest('mig', { migrationBytesPerSecond: 64 * 1024 * 1024 });
+    await createVm('mig', migratable('mig'));
+    const vm = await running('mig');
+    const source = nodes.find((n) => n.name === vm.status?.nodeName)!;
+    await migrate('mig-kill', 'mig');
+    await migrationPhase('mig-kill', 'Running');
+    source.daemon.kill('SIGKILL');
+    await source.daemon.exited;
+    source.daemon = await startDaemon(source);
+    await migrationPhase('mig-kill', 'Failed');
+    const failed = await getMigration('mig-kill');
+    expect(failed.status?.conditions?.[0]?.message).toMatch(/restarted|stream|Cloud Hypervisor/);
+    const vmAfter = await running('mig');
+    expect(vmAfter.status?.vmPodName).toBe(vm.status?.vmPodName);
+    expect(vmAfter.status?.nodeName).toBe(source.name);
+    await waitFor(
+      'the receiving pod to go',
+      async () => {
+        const pods = await client.list('v1', 'Pod', { namespace: ns, labelSelector: 'kubevisor.io/vm=mig' });
+        return pods.length === 1 ? true : undefined;
+      },
+      within,
+    );
+    expect(runningGuests('mig')).toEqual([{ node: source.name, pod: vm.status?.vmPodName }]);
+    // The VM is whole: a new migration goes through.
+    await migrate('mig-again', 'mig');
+    await migrationPhase('mig-again', 'Succeeded');
+    expect(runningGuests('mig')).toHaveLength(1);
+    tally.running.add('mig');
   });
 });
 

@@ -39,3 +39,24 @@ export function writeKubeconfig(path: string, identity: KubeconfigIdentity): voi
   };
   fs.writeFileSync(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
 }
+
+/** Writes a kubeconfig that authenticates with a bearer token (a service account's, as a pod would have it). */
+export function writeTokenKubeconfig(path: string, identity: { server: string; caPem: string; token: string }): void {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'kubevisor-e2e',
+        cluster: {
+          server: identity.server,
+          'certificate-authority-data': Buffer.from(identity.caPem).toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: 'service-account', user: { token: identity.token } }],
+    contexts: [{ name: 'kubevisor-e2e', context: { cluster: 'kubevisor-e2e', user: 'service-account' } }],
+    'current-context': 'kubevisor-e2e',
+  };
+  fs.writeFileSync(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+}

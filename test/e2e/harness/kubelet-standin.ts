@@ -71,6 +71,8 @@ export interface GuestBehaviour {
   readonly powerButton?: 'ignore' | 'poweroff';
   /** Leave a file the VmConfig needs missing, so vm.boot fails (CH: 500 at once). */
   readonly missingDisk?: string;
+  /** How fast its CH migrates guest memory (a slow one leaves time to kill a daemon mid-way). */
+  readonly migrationBytesPerSecond?: number;
 }
 
 /** One VM pod as this stand-in runs it. */
@@ -91,8 +93,6 @@ export interface KubeletStandinOptions {
   readonly nodeName: string;
   /** Temp dir holding this node's kubelet root, container logs and the pods' mirrored files. */
   readonly root: string;
-  /** Stand-in migration speed (guest bytes per second). */
-  readonly migrationBytesPerSecond?: number;
 }
 
 export class KubeletStandin {
@@ -310,9 +310,7 @@ export class KubeletStandin {
         }
       },
       log: (line) => log('stderr', line),
-      ...(this.options.migrationBytesPerSecond
-        ? { migrationBytesPerSecond: this.options.migrationBytesPerSecond }
-        : {}),
+      ...(behaviour.migrationBytesPerSecond ? { migrationBytesPerSecond: behaviour.migrationBytesPerSecond } : {}),
     });
     run.standin = standin;
     this.history.push(run);
