@@ -58,8 +58,12 @@ export class MigrationAgent implements MigrationHooks {
     if (!vmName) return undefined;
     const migrations = cluster.migrationsOfVm(state.pod.metadata.namespace, vmName);
     this.release(`${state.pod.metadata.namespace}/${vmName}`, migrations);
+    // A migration that made this pod its VM's pod (Succeeded) gives it no role any more: it may be a source now.
     const target = migrations.find(
-      (m) => m.status?.targetVMPodName === state.pod.metadata.name && m.status.targetNodeName === this.options.nodeName,
+      (m) =>
+        m.status?.targetVMPodName === state.pod.metadata.name &&
+        m.status.targetNodeName === this.options.nodeName &&
+        m.status.phase !== 'Succeeded',
     );
     if (target) return this.reconcileTarget(state, target, cluster);
     const vm = cluster.vm(state.pod.metadata.namespace, vmName);
@@ -96,10 +100,8 @@ export class MigrationAgent implements MigrationHooks {
     state: PodState,
     m: MigrationObject,
     cluster: DaemonCluster,
-  ): Promise<{ requeueAfterMs?: number } | undefined> {
+  ): Promise<{ requeueAfterMs?: number }> {
     const phase = m.status?.phase;
-    // After the switch-over the pod is its VM's current pod: the guest reconcile takes over.
-    if (phase === 'Succeeded') return undefined;
     if (!phase || !ACTIVE.has(phase) || m.metadata.deletionTimestamp) return {};
     const uid = m.metadata.uid;
     let t = this.transfers.get(uid);

@@ -62,6 +62,9 @@ export function chStateAfter(state: ChState, e: ChEvent): ChState {
       return 'Paused';
     case 'shutdown':
       return 'Created';
+    // After a successful send the source VMM exits (reference/cloud-hypervisor.md §9).
+    case 'migration-finished':
+      return 'gone';
     case 'deleted':
       return 'NoVM';
     default:

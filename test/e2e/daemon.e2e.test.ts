@@ -430,12 +430,19 @@ describe('live migration', () => {
       name,
       ns,
     );
-  const migrationPhase = (name: string, phase: string) =>
-    waitFor(
-      `migration ${name} ${phase}`,
-      async () => ((await getMigration(name)).status?.phase === phase ? true : undefined),
-      within,
-    );
+  const migrationPhase = async (name: string, phase: string) => {
+    try {
+      await waitFor(
+        `migration ${name} ${phase}`,
+        async () => ((await getMigration(name)).status?.phase === phase ? true : undefined),
+        within,
+      );
+    } catch (e) {
+      const m = await getMigration(name);
+      const logs = nodes.map((n) => `${n.name}: ${n.daemon.lines().slice(-6).join('\n')}`).join('\n');
+      throw new Error(`${(e as Error).message}\nmigration status: ${JSON.stringify(m.status)}\n${logs}`);
+    }
+  };
 
   test(`the ${LONG.length}-character VM restarts with a new pod name, then migrates to the other node`, async () => {
     const before = await running(LONG);
@@ -495,6 +502,60 @@ describe('live migration', () => {
     expect(runningGuests('mig')).toHaveLength(1);
     tally.running.add('mig');
   });
+
+  test.each<[string, (name: string) => Promise<void>, number]>([
+    [
+      'deleting it (cancel)',
+      async (name) => client.delete('kubevisor.io/v1alpha1', 'VirtualMachineMigration', name, ns),
+      120,
+    ],
+    ['its timeoutSeconds', async () => undefined, 3],
+  ])(
+    'a migration ended by %s mid-transfer leaves the guest running on its source only',
+    async (_how, end, timeoutSeconds) => {
+      const vm = await running('mig');
+      const name = `mig-end-${timeoutSeconds}`;
+      await client.create({
+        apiVersion: 'kubevisor.io/v1alpha1',
+        kind: 'VirtualMachineMigration',
+        metadata: { name, namespace: ns },
+        spec: { vmName: 'mig', timeoutSeconds },
+      });
+      await migrationPhase(name, 'Running');
+      await end(name);
+      await waitFor(
+        `migration ${name} to end`,
+        async () => {
+          const m = await client.tryGet<KubeObject & { status?: { phase?: string } }>(
+            'kubevisor.io/v1alpha1',
+            'VirtualMachineMigration',
+            name,
+            ns,
+          );
+          return !m || m.status?.phase === 'Failed' ? true : undefined;
+        },
+        within,
+      );
+      await waitFor(
+        'the receiving pod to go',
+        async () => {
+          const pods = await client.list('v1', 'Pod', { namespace: ns, labelSelector: 'kubevisor.io/vm=mig' });
+          return pods.length === 1 ? true : undefined;
+        },
+        within,
+      );
+      const after = await running('mig');
+      expect(after.status?.vmPodName).toBe(vm.status?.vmPodName);
+      expect(after.status?.migration).toBeUndefined();
+      // The source's CH saw its stream break and went on running the guest.
+      await waitFor(
+        'the source to report the broken transfer',
+        async () => (vmPod(after).standin.events.some((e) => e.event === 'migration-failed') ? true : undefined),
+        within,
+      );
+      expect(runningGuests('mig')).toEqual([{ node: after.status?.nodeName, pod: after.status?.vmPodName }]);
+    },
+  );
 });
 
 describe('stopping', () => {
