@@ -1,8 +1,13 @@
 /**
  * `npm run dev`: the local demo. Starts the test control plane (real kube-apiserver, scheduler, controller-manager
- * and KWOK fake nodes), installs the CRDs and the example VMs, runs the controller, and shows the VMs' phases live
- * until Ctrl-C, which tears everything down. `--until-scheduled` exits once every example is Scheduled (for scripts).
+ * and KWOK fake nodes), installs the CRDs and the example VMs, runs the controller and one node daemon per node (with
+ * the e2e suite's kubelet stand-in and Cloud Hypervisor stand-in, since KWOK runs no containers), and shows the VMs'
+ * phases and guest addresses live until Ctrl-C, which tears everything down. `--until-running` exits once every
+ * example is Running (for scripts).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { VirtualMachineStatus } from '../api';
 import { renderVirtualMachine } from '../constructs';
@@ -10,25 +15,30 @@ import { Informer, KubeClient, loadKubeconfig } from '../operator/kube';
 import type { KubeObject } from '../operator/kube';
 import { EXAMPLES, EXAMPLE_NAMESPACE } from '../stacks/examples';
 import { startControlPlane } from '../test/e2e/harness/control-plane';
-import { startController } from '../test/e2e/harness/operator-process';
+import { startController, startOperatorProcess, type OperatorProcess } from '../test/e2e/harness/operator-process';
 import { installCrds } from '../test/e2e/harness/crds';
+import { KubeletStandin } from '../test/e2e/harness/kubelet-standin';
+import { writeTokenKubeconfig } from '../test/e2e/harness/kubeconfig';
+import { installDaemonIdentity, nodeIdentity } from '../test/e2e/harness/node-identity';
 
 type Vm = KubeObject & { status?: VirtualMachineStatus };
 
 const { values } = parseArgs({
-  options: { 'until-scheduled': { type: 'boolean', default: false }, nodes: { type: 'string', default: '3' } },
+  options: { 'until-running': { type: 'boolean', default: false }, nodes: { type: 'string', default: '3' } },
 });
 const say = (line: string) => process.stderr.write(`dev: ${line}\n`);
 
 function table(vms: Vm[]): string {
-  const rows = [['NAMESPACE', 'NAME', 'PHASE', 'NODE', 'POD', 'RESTARTS']];
+  const rows = [['NAMESPACE', 'NAME', 'PHASE', 'READY', 'NODE', 'GUEST IP', 'POD', 'RESTARTS']];
   for (const v of vms.sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
     const s = v.status ?? {};
     rows.push([
       v.metadata.namespace ?? '',
       v.metadata.name ?? '',
       s.phase ?? '-',
+      s.conditions?.find((c) => c.type === 'Ready')?.status ?? '-',
       s.nodeName ?? '-',
+      s.interfaces?.[0]?.ipAddresses?.[0] ?? '-',
       s.vmPodName ?? '-',
       String(s.restarts ?? 0),
     ]);
@@ -74,15 +84,19 @@ async function main(): Promise<void> {
   const cp = await startControlPlane({ nodes: Number(values.nodes), log: say });
   const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
   const abort = new AbortController();
-  let controller: Awaited<ReturnType<typeof startController>> | undefined;
+  const root = mkdtempSync(join(tmpdir(), 'kubevisor-dev-'));
+  const processes: OperatorProcess[] = [];
+  const kubelets: KubeletStandin[] = [];
   let stopping: Promise<void> | undefined;
   const teardown = () =>
     (stopping ??= (async () => {
       abort.abort();
-      await controller?.stop();
+      await Promise.all(processes.map((p) => p.stop()));
+      await Promise.all(kubelets.map((k) => k.stop()));
       client.close();
       await cp.stop();
-      say('stopped the controller and the control plane');
+      rmSync(root, { recursive: true, force: true });
+      say('stopped the controller, the node daemons and the control plane');
     })());
   process.once('SIGINT', () => void teardown().then(() => process.exit(0)));
   process.once('SIGTERM', () => void teardown().then(() => process.exit(0)));
@@ -91,9 +105,33 @@ async function main(): Promise<void> {
     await demoPrerequisites(client, cp.nodeNames[0]);
     for (const [name, props] of Object.entries(EXAMPLES))
       await client.apply(renderVirtualMachine(name, props) as unknown as KubeObject);
-    controller = await startController(cp.kubeconfigPath);
+    const controller = await startController(cp.kubeconfigPath);
+    processes.push(controller);
+    // One node daemon per KWOK node, as the DaemonSet would run it: its own token, bound to a pod on its node.
+    await installDaemonIdentity(client);
+    for (const node of cp.nodeNames) {
+      const kubelet = new KubeletStandin({ client, nodeName: node, root: join(root, node) });
+      await kubelet.start();
+      kubelets.push(kubelet);
+      const identity = await nodeIdentity(client, node);
+      const kubeconfig = join(root, node, 'daemon.kubeconfig');
+      writeTokenKubeconfig(kubeconfig, { server: cp.server, caPem: cp.caPem, token: identity.token });
+      processes.push(
+        await startOperatorProcess('daemon', [
+          ...['--node-name', node, '--node-ip', '127.0.0.1', '--kubeconfig', kubeconfig, '--metrics-port', '0'],
+          ...['--kubelet-root', kubelet.kubeletRoot, '--pod-logs-dir', kubelet.podLogsDir],
+          ...['--device-plugin-dir', join(root, node, 'device-plugins')],
+        ]),
+      );
+    }
     say(`control plane up; try: KUBECONFIG=${cp.kubeconfigPath} kubectl get vm -A`);
-    say(`controller log: ${controller.logFile}; Ctrl-C stops everything`);
+    say(
+      `controller log: ${controller.logFile}; daemon logs: ${processes
+        .slice(1)
+        .map((p) => p.logFile)
+        .join(' ')}`,
+    );
+    say('Ctrl-C stops everything');
 
     let last = '';
     const informer = new Informer<Vm>({ client, path: '/apis/kubevisor.io/v1alpha1/virtualmachines' });
@@ -109,16 +147,16 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => {
       const changed = () => {
         const vms = show();
-        if (values['until-scheduled'] && vms.length > 0 && vms.every((v) => v.status?.phase === 'Scheduled')) resolve();
+        if (values['until-running'] && vms.length > 0 && vms.every((v) => v.status?.phase === 'Running')) resolve();
       };
       informer.onAdd(changed);
       informer.onUpdate(changed);
       informer.onDelete(changed);
       abort.signal.addEventListener('abort', () => resolve());
-      if (values['until-scheduled']) {
+      if (values['until-running']) {
         setTimeout(() => {
-          const waiting = informer.list().filter((v) => v.status?.phase !== 'Scheduled');
-          say(`not all VMs Scheduled after 120 s: ${waiting.map((v) => v.metadata.name).join(', ')}`);
+          const waiting = informer.list().filter((v) => v.status?.phase !== 'Running');
+          say(`not all VMs Running after 120 s: ${waiting.map((v) => v.metadata.name).join(', ')}`);
           process.exitCode = 1;
           resolve();
         }, 120_000).unref();

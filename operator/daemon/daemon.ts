@@ -234,7 +234,8 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     // while it receives a VM).
     const migration = await this.options.migrations?.reconcile(state, this);
     if (migration) return after(migration.requeueAfterMs);
-    if (state.ch === 'unknown') return { requeueAfter: 200 };
+    // A socket that does not answer (CH starting, or something else listening): look again, backing off.
+    if (state.ch === 'unknown') return { requeueAfter: Math.min(30_000, 200 * 2 ** Math.min(state.probes++, 8)) };
     const vm = this.currentVm(state);
     if (vm) {
       const deps = { cluster: this, observer: this, kubeletRoot: this.options.kubeletRoot };

@@ -48,9 +48,15 @@ export async function reconcileHotplug(
   const before = vm.status?.hotplugVolumes ?? [];
   const next = new Map(before.map((v) => [v.name, { ...v }]));
   const dir = hotplugDir(kubeletRoot, pod.metadata.uid);
+  // Only the controller's attachment pods for this very VM pod (owned by it), running and not going away.
   const attachments = cluster
     .attachmentPods(pod.metadata.namespace, vm.metadata.name)
-    .filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+    .filter(
+      (p) =>
+        p.status?.phase === 'Running' &&
+        !p.metadata.deletionTimestamp &&
+        p.metadata.ownerReferences?.some((o) => o.controller && o.uid === pod.metadata.uid),
+    );
 
   for (const volume of wanted) {
     if (next.get(volume.name)?.phase === 'Attached') continue;

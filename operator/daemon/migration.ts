@@ -58,12 +58,15 @@ export class MigrationAgent implements MigrationHooks {
     if (!vmName) return undefined;
     const migrations = cluster.migrationsOfVm(state.pod.metadata.namespace, vmName);
     this.release(`${state.pod.metadata.namespace}/${vmName}`, migrations);
-    // A migration that made this pod its VM's pod (Succeeded) gives it no role any more: it may be a source now.
+    // Only a migration in progress gives a receiving pod its role: once it Succeeded the pod is its VM's pod (and may
+    // be a source itself), once it failed the pod is a leftover the generic path stops when it terminates.
     const target = migrations.find(
       (m) =>
         m.status?.targetVMPodName === state.pod.metadata.name &&
         m.status.targetNodeName === this.options.nodeName &&
-        m.status.phase !== 'Succeeded',
+        m.status.phase !== 'Succeeded' &&
+        m.status.phase !== 'Failed' &&
+        !m.metadata.deletionTimestamp,
     );
     if (target) return this.reconcileTarget(state, target, cluster);
     const vm = cluster.vm(state.pod.metadata.namespace, vmName);

@@ -33,6 +33,8 @@ export interface PodState {
   bootFailure?: string;
   /** Times the pod was found Running without its run dir (see NodeDaemon.reconcile). */
   missingRunDirChecks: number;
+  /** Probes of CH that got no answer, for the backoff between them. */
+  probes: number;
 }
 
 export function newPodState(pod: DaemonPod, files: VmPodFiles): PodState {
@@ -44,6 +46,7 @@ export function newPodState(pod: DaemonPod, files: VmPodFiles): PodState {
     history: emptyHistory(),
     stoppedByDaemon: false,
     missingRunDirChecks: 0,
+    probes: 0,
   };
 }
 
