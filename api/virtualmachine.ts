@@ -637,8 +637,8 @@ export const virtualMachineStatus = object(
         exitReason: string({
           description:
             'How the guest ended in this pod. PoweredOff: the guest shut itself down. Crashed: Cloud Hypervisor ' +
-            'stopped it on an error. BootFailed: it could not boot. Migrated: it moved to another node.',
-          enum: ['PoweredOff', 'Crashed', 'BootFailed', 'Migrated'] as const,
+            'stopped it on an error. BootFailed: it could not boot.',
+          enum: ['PoweredOff', 'Crashed', 'BootFailed'] as const,
           maxLength: 16,
         }),
         exitMessage: text("Cloud Hypervisor's own words about the exit.", 1024),

@@ -143,6 +143,8 @@ const busybox = (...args: string[]) => [`${TOOLS_DIR}/busybox`, ...args];
 
 /** How long the guest may take to shut down after the ACPI power button (spec.power.shutdownGracePeriodSeconds). */
 const graceSeconds = (spec: VirtualMachineSpec) => spec.power?.shutdownGracePeriodSeconds ?? 60;
+/** Size limit of the VM pod's run dir emptyDir. */
+const RUN_DIR_SIZE_LIMIT = '64Mi';
 /** The preStop hook outlasts the node daemon's hard-stop deadline by this much, so the daemon, not SIGTERM, ends CH. */
 const PRESTOP_MARGIN_SECONDS = 5;
 /** The kubelet's margin between the end of preStop and SIGKILL. */
@@ -187,9 +189,14 @@ export function renderVmPod(
   });
 
   const volumes: Json[] = [
-    { name: RUN_VOLUME, emptyDir: {} },
+    // The launcher's files, CH's socket and event monitor, dnsmasq's leases: small, but CH appends events for as long
+    // as the guest lives (a reboot loop), so the node's disk is protected by a limit.
+    { name: RUN_VOLUME, emptyDir: { sizeLimit: RUN_DIR_SIZE_LIMIT } },
     { name: TOOLS_VOLUME, emptyDir: {} },
-    { name: HOTPLUG_VOLUME, emptyDir: {} },
+    // Holds only the node daemon's bind mounts. tmpfs, because the kubelet removes a disk-backed emptyDir with a
+    // recursive delete that would go through a mount the daemon had not released yet (and delete a PVC's disk image);
+    // a tmpfs is unmounted instead, which fails while a mount remains inside.
+    { name: HOTPLUG_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
   ];
   const toolsMount = { name: TOOLS_VOLUME, mountPath: TOOLS_DIR };
   const initContainers: Json[] = [

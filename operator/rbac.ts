@@ -15,8 +15,8 @@ export interface PolicyRule {
 /** The node daemon, cluster-wide (it lists with a field selector for its node, which RBAC cannot express). */
 export const DAEMON_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
-  // Hot-plug: which PersistentVolume a claim is bound to, and its volume mode.
-  { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get'] },
+  // Hot-plug: which PersistentVolume a claim is bound to (and that the PV names the claim back), its volume mode.
+  { apiGroups: [''], resources: ['persistentvolumeclaims', 'persistentvolumes'], verbs: ['get'] },
   { apiGroups: [GROUP], resources: ['virtualmachines', 'virtualmachinemigrations'], verbs: ['get', 'list', 'watch'] },
   {
     apiGroups: [GROUP],

@@ -25,6 +25,12 @@ export const CLOUD_HYPERVISOR_API_ROOT = '/api/v1';
 /** Deadline of one call when none is given. Long-running calls (receive-migration, restore) need their own. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
+/**
+ * The largest answer read. CH's biggest is vm.info (a few KiB); whoever serves the socket may be hostile (it lives in
+ * a VM pod), so an answer without end must not grow the caller's memory.
+ */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
 export interface CloudHypervisorClientOptions {
   /** Path of CH's API socket. */
   readonly socketPath: string;
@@ -135,7 +141,22 @@ export class CloudHypervisorClient {
       );
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > MAX_RESPONSE_BYTES) {
+            fail(
+              new CloudHypervisorError({
+                kind: 'protocol',
+                method,
+                path,
+                detail: `answer longer than ${MAX_RESPONSE_BYTES} bytes; not read further`,
+              }),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on('error', (cause) =>
           fail(new CloudHypervisorError({ kind: 'transport', method, path, detail: cause.message, cause })),
         );

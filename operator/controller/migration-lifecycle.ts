@@ -58,6 +58,10 @@ export function notMigratableReason(vm: VmView): string | undefined {
     if (v.containerDisk || v.containerRootfs) return `volume ${v.name} lives on this node's ephemeral storage`;
   }
   if (s.instance.fileSystems?.length) return 'virtio-fs shares cannot be migrated';
+  // The receiving pod would mount a hot-plugged claim as one of its own volumes, at another path than the one the
+  // guest's disk was attached from.
+  const hotplugged = vm.status?.hotplugVolumes?.find((v) => v.phase === 'Attached' || v.phase === 'Detaching');
+  if (hotplugged) return `volume ${hotplugged.name} is hot-plugged: detach it, or restart the VM so its pod has it`;
   return undefined;
 }
 

@@ -391,9 +391,6 @@ function guestExit(
       };
     case 'BootFailed':
       return { phase: 'Failed', reason: 'BootFailed', message: guest.exitMessage || 'the guest could not boot' };
-    case 'Migrated':
-      // The guest lives on in the migration's target pod; the switch-over makes that pod current.
-      return { wait: 1000 };
   }
   // A source pod ends when its guest has moved; until the migration ends, only the daemons' word decides.
   if (migrating) return { wait: 1000 };

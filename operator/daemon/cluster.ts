@@ -20,7 +20,11 @@ export interface DaemonPod {
     annotations?: Record<string, string>;
     ownerReferences?: { uid: string; controller?: boolean }[];
   };
-  spec?: { nodeName?: string; terminationGracePeriodSeconds?: number };
+  spec?: {
+    nodeName?: string;
+    terminationGracePeriodSeconds?: number;
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+  };
   status?: {
     phase?: string;
     containerStatuses?: { name: string; state?: { terminated?: { exitCode?: number; finishedAt?: string } } }[];
@@ -35,6 +39,8 @@ export interface DaemonCluster {
   vm(namespace: string, name: string): VmObject | undefined;
   /** Any VM, from the API server: the VM a migration brings here is not this node's until it arrives. */
   fetchVm(namespace: string, name: string): Promise<VmObject | undefined>;
+  /** The node a pod is bound to, from the API server (a migration's receiving pod is on another node). */
+  podNodeName(namespace: string, name: string): Promise<string | undefined>;
   /** Migrations whose source or target is this node, from the cache. */
   migrationsOfVm(namespace: string, vmName: string): MigrationObject[];
   /**

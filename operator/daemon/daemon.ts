@@ -9,15 +9,22 @@ import type { VirtualMachineMigrationStatus } from '../../api';
 import type { KubeClient, KubeObject, Logger, Workers } from '../kube';
 import { Informer, WorkQueue, keyOf, runWorkers, silentLogger } from '../kube';
 import type { OperatorMetrics } from '../kube';
-import { guestGraceOfPod } from '../../constructs/vm-pod';
-import { HOTPLUG_VM_LABEL, VM_LABEL } from '../pod-layout';
+import { join } from 'node:path';
+import {
+  HOTPLUG_VM_LABEL,
+  HOTPLUG_VOLUME,
+  HOTPLUG_VOLUME_LABEL,
+  POD_VOLUMES_ANNOTATION,
+  VM_LABEL,
+} from '../pod-layout';
+import { mountsBelow } from './mounts';
 import { type HotplugCluster, releaseHotplugMounts } from './hotplug';
 import type { DaemonCluster, DaemonPod, MigrationObject, VmObject, VmStatusPatch } from './cluster';
 import { CloudHypervisorError } from '../cloudhypervisor';
 import type { PowerAction } from './guest-reconciler';
 import { reconcileGuest } from './guest-reconciler';
 import type { PodState } from './pod-state';
-import { chStateAfter, containerEnded, newPodState, terminating } from './pod-state';
+import { chStateAfter, containerEnded, newPodState } from './pod-state';
 import { VmPodFiles, type VmPodPaths } from './vm-pod-files';
 import { Counter } from 'prom-client';
 
@@ -62,9 +69,10 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     this.nodeName = options.nodeName;
     this.logger = (options.logger ?? silentLogger).child({ node: options.nodeName });
     const common = { client: options.client, logger: this.logger, transform: withoutManagedFields };
+    const pods = { ...common, transform: podView };
     const node = encodeURIComponent(options.nodeName);
     this.pods = new Informer<Pod>({
-      ...common,
+      ...pods,
       name: 'vm-pods',
       path: '/api/v1/pods',
       labelSelector: VM_LABEL,
@@ -92,7 +100,7 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
         indexers: { vm: (m) => [keyOf(m.metadata.namespace, m.spec.vmName)] },
       });
     this.attachments = new Informer<Pod>({
-      ...common,
+      ...pods,
       name: 'attachment-pods',
       path: '/api/v1/pods',
       labelSelector: HOTPLUG_VM_LABEL,
@@ -128,6 +136,7 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
   async start(syncTimeoutMs = 60_000): Promise<void> {
     for (const i of this.informers) i.start();
     await Promise.all(this.informers.map((i) => i.waitForSync(syncTimeoutMs)));
+    await this.releaseStaleMounts();
     this.workers = runWorkers(this.queue, this.options.workers ?? 8, (uid) => this.reconcile(uid), {
       controller: 'node-daemon',
       logger: this.logger,
@@ -185,11 +194,23 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
   private async reconcile(uid: string): Promise<{ requeueAfter: number } | void> {
     const state = this.states.get(uid);
     if (!state) return;
+    // Only pods the cluster says this daemon drives are touched at all: a VM's current pod, or the receiving pod of a
+    // migration in progress. Anything else that merely carries the VM label — an earlier run's pod, a leftover of a
+    // migration, a pod a tenant made up — is never read, connected to or probed.
+    const role = this.roleOf(state);
+    if (!role) {
+      state.files.close();
+      await releaseHotplugMounts(this.options.kubeletRoot, uid);
+      if (state.deleted) this.forget(uid);
+      return;
+    }
     if (!state.files.watch()) {
       // No run dir: a deleted pod's is gone for good. A kubelet creates it before the pod's containers start, so a
       // pod reported Running without one is a race with a slow volume setup: look again shortly, for a bounded time.
-      if (state.deleted) this.forget(uid);
-      else if (state.pod.status?.phase === 'Running' && state.missingRunDirChecks++ < MISSING_RUN_DIR_CHECKS) {
+      if (state.deleted) {
+        await releaseHotplugMounts(this.options.kubeletRoot, uid);
+        this.forget(uid);
+      } else if (state.pod.status?.phase === 'Running' && state.missingRunDirChecks++ < MISSING_RUN_DIR_CHECKS) {
         return { requeueAfter: 250 };
       }
       return;
@@ -199,13 +220,16 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     for (const e of fresh) state.ch = chStateAfter(state.ch, e);
     if (state.inflight) return;
     if (!state.files.launcherDone()) return;
-    const client = state.files.ch();
-    if (!client) return;
-    if (state.ch === 'unknown') state.ch = await probe(state);
+    if (!state.files.ch()) return;
+    // The receiving side of a migration needs no answer from CH, which serves nothing else while it receives a VM.
+    if (state.ch === 'unknown' && role === 'current') {
+      state.ch = await probe(state);
+      if (state.ch !== 'unknown') state.probes = 0;
+    }
 
     let result: { requeueAfter: number } | void;
     try {
-      result = await this.reconcileRole(state);
+      result = await this.reconcileRole(state, role);
     } catch (error) {
       if (error instanceof CloudHypervisorError && error.kind === 'transport') {
         // CH went away under us (its socket no longer answers): learn where it stands from its events and vm.info.
@@ -224,52 +248,66 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
       // CH no longer uses the hot-plugged volumes; their mounts must go before the kubelet removes the emptyDir.
       await releaseHotplugMounts(this.options.kubeletRoot, uid);
       if (state.deleted) this.forget(uid);
-    } else if (state.deleted && containerEnded(state)) this.forget(uid);
+    } else if (state.deleted && containerEnded(state)) {
+      await releaseHotplugMounts(this.options.kubeletRoot, uid);
+      this.forget(uid);
+    }
     return result;
   }
 
-  /** What the pod is to its VM decides the reconcile: a migration's end, the VM's current pod, or a leftover. */
-  private async reconcileRole(state: PodState): Promise<{ requeueAfter: number } | void> {
-    // A migration gives the pod a role first; its target side needs no answer from CH (which serves nothing else
-    // while it receives a VM).
+  private async reconcileRole(state: PodState, role: 'current' | 'target'): Promise<{ requeueAfter: number } | void> {
     const migration = await this.options.migrations?.reconcile(state, this);
-    if (migration) return after(migration.requeueAfterMs);
+    if (migration || role === 'target') return after(migration?.requeueAfterMs);
     // A socket that does not answer (CH starting, or something else listening): look again, backing off.
     if (state.ch === 'unknown') return { requeueAfter: Math.min(30_000, 200 * 2 ** Math.min(state.probes++, 8)) };
     const vm = this.currentVm(state);
-    if (vm) {
-      const deps = { cluster: this, observer: this, kubeletRoot: this.options.kubeletRoot };
-      return after((await reconcileGuest(state, vm, deps)).requeueAfterMs);
-    }
-    // Not (or no longer) its VM's pod — an earlier run's, or a migration source left behind: stop it gracefully
-    // when it terminates, as any VM pod.
-    if (terminating(state) && state.ch !== 'gone') return after(await this.stopOrphan(state));
+    if (!vm) return;
+    const deps = { cluster: this, observer: this, kubeletRoot: this.options.kubeletRoot };
+    return after((await reconcileGuest(state, vm, deps)).requeueAfterMs);
   }
 
-  /** The VM whose current pod this is, from this node's cache. */
+  /** What this daemon is to drive in the pod, from the caches alone (no I/O). */
+  private roleOf(state: PodState): 'current' | 'target' | undefined {
+    if (this.currentVm(state)) return 'current';
+    const vmName = state.pod.metadata.labels?.[VM_LABEL] ?? '';
+    const receiving = this.migrationsIn
+      .byIndex('vm', keyOf(state.pod.metadata.namespace, vmName))
+      .some(
+        (m) =>
+          m.status?.targetVMPodName === state.pod.metadata.name &&
+          m.status.targetNodeName === this.nodeName &&
+          !['Succeeded', 'Failed'].includes(m.status.phase ?? '') &&
+          !m.metadata.deletionTimestamp,
+      );
+    return receiving ? 'target' : undefined;
+  }
+
+  /** The VM whose current pod this is (by name and, once recorded, UID), from this node's cache. */
   private currentVm(state: PodState): Vm | undefined {
     const vmName = state.pod.metadata.labels?.[VM_LABEL];
     if (!vmName) return undefined;
     const vm = this.vms.get(state.pod.metadata.namespace, vmName);
-    return vm?.status?.vmPodName === state.pod.metadata.name ? vm : undefined;
+    const s = vm?.status;
+    if (s?.vmPodName !== state.pod.metadata.name) return undefined;
+    return !s.vmPodUID || s.vmPodUID === state.pod.metadata.uid ? vm : undefined;
   }
 
-  /** A terminating pod that runs no current guest: power button, then the hard stop after the pod's grace period. */
-  private async stopOrphan(state: PodState): Promise<number | undefined> {
-    const client = state.files.ch();
-    if (!client) return undefined;
-    const grace = guestGraceOfPod(state.pod.spec?.terminationGracePeriodSeconds) * 1000;
-    if (state.ch === 'Running' && state.shutdownRequestedAt === undefined) {
-      state.shutdownRequestedAt = Date.now();
-      await client.vm.powerButton();
-      return grace;
+  /**
+   * Hot-plug mounts whose VM pod is gone (the daemon was down when it ended): released at start, before the kubelet's
+   * cleanup of the pod's emptyDir runs into them.
+   */
+  private async releaseStaleMounts(): Promise<void> {
+    const live = new Set(this.pods.list().map((p) => p.metadata.uid));
+    const pattern = new RegExp(`/pods/([^/]+)/volumes/kubernetes\\.io~empty-dir/${HOTPLUG_VOLUME}/[^/]+$`);
+    const stale = new Set(
+      mountsBelow(join(this.options.kubeletRoot, 'pods'))
+        .map((m) => pattern.exec(m)?.[1])
+        .filter((uid): uid is string => uid !== undefined && !live.has(uid)),
+    );
+    for (const uid of stale) {
+      this.logger.info('releasing hot-plug mounts of a VM pod that is gone', { pod: uid });
+      await releaseHotplugMounts(this.options.kubeletRoot, uid);
     }
-    const left = (state.shutdownRequestedAt ?? 0) + grace - Date.now();
-    if (left > 0 && state.ch === 'Running') return left;
-    state.stoppedByDaemon = true;
-    await client.vmm.shutdown();
-    state.ch = 'gone';
-    return undefined;
   }
 
   private forget(uid: string): void {
@@ -287,6 +325,10 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     return this.options.client.tryGet<Vm>(API_VERSION, 'VirtualMachine', name, namespace);
   }
 
+  async podNodeName(namespace: string, name: string): Promise<string | undefined> {
+    return (await this.options.client.tryGet<Pod>('v1', 'Pod', name, namespace))?.spec?.nodeName;
+  }
+
   migrationsOfVm(namespace: string, vmName: string): MigrationObject[] {
     const key = keyOf(namespace, vmName);
     const seen = new Map<string, Migration>();
@@ -300,14 +342,17 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     return this.attachments.byIndex('vm', keyOf(namespace, vmName));
   }
 
-  async claim(namespace: string, name: string): Promise<{ volumeName?: string; volumeMode?: string } | undefined> {
-    const pvc = await this.options.client.tryGet<KubeObject & { spec?: { volumeName?: string; volumeMode?: string } }>(
-      'v1',
-      'PersistentVolumeClaim',
-      name,
-      namespace,
-    );
-    return pvc?.spec;
+  async boundVolume(namespace: string, claim: string): Promise<{ pvName: string; volumeMode?: string } | undefined> {
+    type Pvc = KubeObject & { spec?: { volumeName?: string; volumeMode?: string }; status?: { phase?: string } };
+    type Pv = KubeObject & { spec?: { claimRef?: { uid?: string; namespace?: string; name?: string } } };
+    const pvc = await this.options.client.tryGet<Pvc>('v1', 'PersistentVolumeClaim', claim, namespace);
+    const pvName = pvc?.spec?.volumeName;
+    if (!pvc || !pvName || pvc.status?.phase !== 'Bound') return undefined;
+    // A claim can name any PV in spec.volumeName; only a PV that names this claim back is really its volume.
+    const pv = await this.options.client.tryGet<Pv>('v1', 'PersistentVolume', pvName);
+    const ref = pv?.spec?.claimRef;
+    if (!ref || ref.uid !== pvc.metadata.uid || ref.namespace !== namespace || ref.name !== claim) return undefined;
+    return { pvName, ...(pvc.spec?.volumeMode ? { volumeMode: pvc.spec.volumeMode } : {}) };
   }
 
   async patchVmStatus(vm: VmObject, status: VmStatusPatch): Promise<VmObject> {
@@ -363,6 +408,50 @@ function after(ms: number | undefined): { requeueAfter: number } | void {
 function vmKeyOfPod(p: Pod): string[] {
   const vm = p.metadata.labels?.[VM_LABEL];
   return vm ? [keyOf(p.metadata.namespace, vm)] : [];
+}
+
+/**
+ * Of a pod, the daemon keeps only what it reads: anyone who may create pods can label one as a VM pod and bind it to
+ * this node, and a cache of whole pod objects would be theirs to grow.
+ */
+function podView(p: Pod): Pod {
+  const m = p.metadata;
+  const volumes = p.spec?.volumes?.slice(0, 64).map((v) => ({
+    name: v.name,
+    ...(v.persistentVolumeClaim ? { persistentVolumeClaim: { claimName: v.persistentVolumeClaim.claimName } } : {}),
+  }));
+  return {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      labels: pick(m.labels, [VM_LABEL, HOTPLUG_VM_LABEL, HOTPLUG_VOLUME_LABEL]),
+      annotations: pick(m.annotations, [POD_VOLUMES_ANNOTATION]),
+      ownerReferences: m.ownerReferences?.slice(0, 8).map((o) => ({ uid: o.uid, controller: o.controller })),
+    },
+    spec: {
+      nodeName: p.spec?.nodeName,
+      terminationGracePeriodSeconds: p.spec?.terminationGracePeriodSeconds,
+      ...(volumes ? { volumes } : {}),
+    },
+    status: {
+      phase: p.status?.phase,
+      containerStatuses: p.status?.containerStatuses?.slice(0, 16).map((c) => ({
+        name: c.name,
+        ...(c.state?.terminated ? { state: { terminated: c.state.terminated } } : {}),
+      })),
+    },
+  } as Pod;
+}
+
+function pick(from: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (from?.[k] !== undefined) out[k] = from[k].slice(0, 4096);
+  return out;
 }
 
 function withoutManagedFields<T extends KubeObject>(o: T): T {

@@ -18,8 +18,10 @@ export interface DeviceResource {
   readonly resourceName: string;
   /** Short name: prefix of the device ids and of the plugin's socket name. */
   readonly name: string;
-  /** The device node on the host, as the container runtime must open it. */
+  /** The device node on the host, as the container runtime must open it (the host's path, e.g. /dev/kvm). */
   readonly hostPath: string;
+  /** The same node as this process sees it (under --dev-root), for the health check. */
+  readonly watchPath: string;
   /** Where the node appears inside the container. */
   readonly containerPath: string;
   /** cgroup device permissions granted (r, w, m). */

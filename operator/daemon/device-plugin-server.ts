@@ -119,7 +119,7 @@ export class DevicePluginServer {
     this.ids = deviceIds(resource, options.deviceCount);
     this.known = new Set(this.ids);
     this.logger = options.logger.child({ resource: resource.resourceName });
-    this.health = new DeviceNodeHealth(resource.hostPath, {
+    this.health = new DeviceNodeHealth(resource.watchPath, {
       check: options.checkDeviceNode,
       logger: this.logger,
       onChange: () => {
@@ -363,7 +363,7 @@ export class DevicePluginServer {
       if (!this.health.recheck()) {
         throw new DevicePluginError(
           status.FAILED_PRECONDITION,
-          `${this.resource.resourceName}: host device ${this.resource.hostPath} is missing or not a character device`,
+          `${this.resource.resourceName}: host device ${this.resource.watchPath} is missing or not a character device`,
         );
       }
       this.logger.debug('Allocate', { containers: response.container_responses.length });

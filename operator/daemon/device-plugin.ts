@@ -55,21 +55,27 @@ export interface DevicePlugins {
   stop(): Promise<void>;
 }
 
-/** The resources the daemon serves, with their host nodes under `devRoot`. */
+/**
+ * The resources the daemon serves. Health is checked on the node as this container sees the host's /dev (`devRoot`,
+ * e.g. a hostPath mount at /host/dev); the DeviceSpec's host path is the host's own (/dev/kvm), since the container
+ * runtime resolves it on the host, not in this container.
+ */
 export function deviceResources(devRoot = '/dev'): DeviceResource[] {
   const root = path.resolve(devRoot);
   return [
     {
       resourceName: KVM_RESOURCE,
       name: 'kvm',
-      hostPath: path.join(root, 'kvm'),
+      watchPath: path.join(root, 'kvm'),
+      hostPath: '/dev/kvm',
       containerPath: '/dev/kvm',
       permissions: 'rw',
     },
     {
       resourceName: TUN_RESOURCE,
       name: 'tun',
-      hostPath: path.join(root, 'net', 'tun'),
+      watchPath: path.join(root, 'net', 'tun'),
+      hostPath: '/dev/net/tun',
       containerPath: '/dev/net/tun',
       permissions: 'rw',
     },

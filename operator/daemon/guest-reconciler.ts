@@ -9,6 +9,7 @@
  * the two loses the action rather than repeating it; a daemon that restarts reads the record and does not act again.
  */
 import type { VirtualMachineStatus } from '../../api';
+import { guestGraceOfPod } from '../../constructs/vm-pod';
 import { CloudHypervisorError } from '../cloudhypervisor';
 import type { VmConfig } from '../cloudhypervisor/types';
 import { interfaceDeviceId } from '../launcher/vm-config';
@@ -79,7 +80,9 @@ export async function reconcileGuest(
       await act('hard-stop', () => client.vmm.shutdown(), 'gone');
       return {};
     }
-    const grace = (current.spec.power?.shutdownGracePeriodSeconds ?? 60) * 1000;
+    // The grace the pod was made with (its preStop hook holds SIGTERM that long), not the VM's current value, which
+    // may have changed since.
+    const grace = guestGraceOfPod(pod.spec?.terminationGracePeriodSeconds) * 1000;
     const recorded = guest?.shutdownRequestTime ? Date.parse(guest.shutdownRequestTime) : undefined;
     const requestedAt = state.shutdownRequestedAt ?? recorded;
     if (requestedAt === undefined) {
@@ -149,9 +152,13 @@ export async function reconcileGuest(
 
   const desired = runningStatus(state, current, now);
   const hotplug = await reconcileHotplug(state, current, client, cluster, deps.kubeletRoot);
-  if (hotplug) desired.hotplugVolumes = hotplug;
+  if (hotplug.status) desired.hotplugVolumes = hotplug.status;
   if (Object.keys(desired).length) await patch(desired);
-  return {};
+  if (!hotplug.waiting) {
+    state.hotplugChecks = 0;
+    return {};
+  }
+  return { requeueAfterMs: Math.min(30_000, 500 * 2 ** Math.min(state.hotplugChecks++, 6)) };
 }
 
 /** The status fields a running guest shows, as far as they differ from what the VM has. */

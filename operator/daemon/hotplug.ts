@@ -23,8 +23,11 @@ type HotplugStatus = NonNullable<VirtualMachineStatus['hotplugVolumes']>[number]
 export interface HotplugCluster {
   /** Attachment pods on this node for the VM. */
   attachmentPods(namespace: string, vmName: string): DaemonPod[];
-  /** The PersistentVolume bound to a claim, and its volume mode. */
-  claim(namespace: string, name: string): Promise<{ volumeName?: string; volumeMode?: string } | undefined>;
+  /**
+   * The PersistentVolume a claim is bound to — only when the binding holds both ways (the claim is Bound to the PV
+   * and the PV's claimRef names this very claim) — and its volume mode.
+   */
+  boundVolume(namespace: string, claim: string): Promise<{ pvName: string; volumeMode?: string } | undefined>;
 }
 
 /** The VM pod's hot-plug emptyDir on the host. */
@@ -33,8 +36,9 @@ export function hotplugDir(kubeletRoot: string, podUid: string): string {
 }
 
 /**
- * Brings the guest's hot-plugged disks in line with the VM; returns the hotplugVolumes status to write, or undefined
- * when it is already right.
+ * Brings the guest's hot-plugged disks in line with the VM. Returns the hotplugVolumes status to write (undefined when
+ * it is already right), and whether a volume waits for its claim to bind or for the kubelet to mount it — a kubelet
+ * runs the attachment pod only once its volume is mounted, so this is a short race to look at again.
  */
 export async function reconcileHotplug(
   state: PodState,
@@ -42,7 +46,8 @@ export async function reconcileHotplug(
   client: CloudHypervisorClient,
   cluster: DaemonCluster & HotplugCluster,
   kubeletRoot: string,
-): Promise<HotplugStatus[] | undefined> {
+): Promise<{ status?: HotplugStatus[]; waiting: boolean }> {
+  let waiting = false;
   const pod = state.pod;
   const wanted = wantedHotplugVolumes(vm.spec, pod);
   const before = vm.status?.hotplugVolumes ?? [];
@@ -60,45 +65,59 @@ export async function reconcileHotplug(
 
   for (const volume of wanted) {
     if (next.get(volume.name)?.phase === 'Attached') continue;
-    const attachment = attachments.find((p) => p.metadata.labels?.[HOTPLUG_VOLUME_LABEL] === volume.name);
-    if (!attachment) continue; // the controller creates it; its Running wakes us
     const claimName = volume.persistentVolumeClaim?.claimName ?? volume.dataVolume?.volumeName ?? '';
-    const claim = await cluster.claim(pod.metadata.namespace, claimName);
-    if (claim?.volumeMode === 'Block') {
-      next.set(volume.name, {
-        name: volume.name,
-        phase: 'Failed',
-        message: 'block-mode volumes cannot be hot-plugged yet; use a filesystem-mode claim holding disk.img',
-      });
-      continue;
-    }
-    const source = claim?.volumeName && volumeDirOf(kubeletRoot, attachment.metadata.uid, claim.volumeName);
-    if (!source) continue; // the kubelet is still mounting it
-    if (kindBeneath(source, 'disk.img') !== 'file') {
-      next.set(volume.name, {
-        name: volume.name,
-        phase: 'Failed',
-        message: `claim ${claimName} holds no disk.img (a filesystem-mode volume must)`,
-      });
-      continue;
-    }
-    await bindMount(source, dir, volume.name);
-    const readonly = vm.spec.instance.disks?.find((d) => d.name === volume.name)?.readOnly ?? false;
+    // The controller's attachment pod for this volume: it mounts exactly this claim and nothing else.
+    const attachment = attachments.find(
+      (p) =>
+        p.metadata.labels?.[HOTPLUG_VOLUME_LABEL] === volume.name &&
+        p.spec?.volumes?.length === 1 &&
+        p.spec.volumes[0].persistentVolumeClaim?.claimName === claimName,
+    );
+    if (!attachment) continue; // the controller creates it; its Running wakes us
     try {
-      await client.vm.addDisk({
-        id: hotplugDeviceId(volume.name),
-        path: hotplugDiskImage(volume.name),
-        image_type: 'Raw',
-        readonly,
-      });
-      next.set(volume.name, { name: volume.name, phase: 'Attached' });
-    } catch (error) {
-      if (!(await hasDisk(client, volume.name))) {
-        const message = error instanceof Error ? error.message : String(error);
-        next.set(volume.name, { name: volume.name, phase: 'Failed', message: message.slice(0, 1024) });
+      const bound = await cluster.boundVolume(pod.metadata.namespace, claimName);
+      if (!bound) {
+        waiting = true; // not bound (yet)
         continue;
       }
+      if (bound.volumeMode === 'Block') {
+        next.set(
+          volume.name,
+          failed(
+            volume.name,
+            'block-mode volumes cannot be hot-plugged yet; use a filesystem-mode claim holding disk.img',
+          ),
+        );
+        continue;
+      }
+      const source = volumeDirOf(kubeletRoot, attachment.metadata.uid, bound.pvName);
+      if (!source) {
+        waiting = true; // the kubelet is still mounting it
+        continue;
+      }
+      if (kindBeneath(source.volumesDir, `${source.relative}/disk.img`) !== 'file') {
+        next.set(
+          volume.name,
+          failed(volume.name, `claim ${claimName} holds no disk.img (a filesystem-mode volume must)`),
+        );
+        continue;
+      }
+      await bindMount(source, dir, volume.name);
+      const readonly = vm.spec.instance.disks?.find((d) => d.name === volume.name)?.readOnly ?? false;
+      try {
+        await client.vm.addDisk({
+          id: hotplugDeviceId(volume.name),
+          path: hotplugDiskImage(volume.name),
+          image_type: 'Raw',
+          readonly,
+        });
+      } catch (error) {
+        if (!(await hasDisk(client, volume.name))) throw error;
+      }
       next.set(volume.name, { name: volume.name, phase: 'Attached' });
+    } catch (error) {
+      // One volume's failure is that volume's status, never the VM's: the rest of its reconcile goes on.
+      next.set(volume.name, failed(volume.name, error instanceof Error ? error.message : String(error)));
     }
   }
 
@@ -117,7 +136,7 @@ export async function reconcileHotplug(
   }
 
   const after = [...next.values()];
-  return JSON.stringify(after) === JSON.stringify(before) ? undefined : after;
+  return { ...(JSON.stringify(after) === JSON.stringify(before) ? {} : { status: after }), waiting };
 }
 
 /** Unmounts every hot-plugged volume of a VM pod (it is going away; the kubelet could not remove the emptyDir). */
@@ -139,21 +158,31 @@ async function hasDisk(client: CloudHypervisorClient, volume: string): Promise<b
 }
 
 /**
- * Where the kubelet mounted a PersistentVolume for a pod: `<root>/pods/<uid>/volumes/<plugin>/<pv>`, and for CSI its
- * `mount` subdirectory. These directories are the kubelet's; their contents are the tenant's.
+ * Where the kubelet mounted a PersistentVolume for a pod: `pods/<uid>/volumes/<plugin>/<pv>`, and for CSI its `mount`
+ * subdirectory (chosen by the plugin's name: anything named `mount` elsewhere is volume data). Returned as the
+ * kubelet's `volumes` directory plus a path beneath it that is opened without following symlinks.
  */
-function volumeDirOf(kubeletRoot: string, podUid: string, pvName: string): string | undefined {
-  const volumes = join(kubeletRoot, 'pods', podUid, 'volumes');
+function volumeDirOf(
+  kubeletRoot: string,
+  podUid: string,
+  pvName: string,
+): { volumesDir: string; relative: string } | undefined {
+  const volumesDir = join(kubeletRoot, 'pods', podUid, 'volumes');
   let plugins: string[];
   try {
-    plugins = readdirSync(volumes);
+    plugins = readdirSync(volumesDir);
   } catch {
     return undefined;
   }
   for (const plugin of plugins) {
-    const dir = join(volumes, plugin);
-    if (kindBeneath(dir, pvName) !== 'directory') continue;
-    return kindBeneath(join(dir, pvName), 'mount') === 'directory' ? join(dir, pvName, 'mount') : join(dir, pvName);
+    if (plugin === 'kubernetes.io~empty-dir' || kindBeneath(volumesDir, `${plugin}/${pvName}`) !== 'directory')
+      continue;
+    const relative = plugin === 'kubernetes.io~csi' ? `${plugin}/${pvName}/mount` : `${plugin}/${pvName}`;
+    return kindBeneath(volumesDir, relative) === 'directory' ? { volumesDir, relative } : undefined;
   }
   return undefined;
+}
+
+function failed(name: string, message: string): HotplugStatus {
+  return { name, phase: 'Failed', message: message.slice(0, 1024) };
 }

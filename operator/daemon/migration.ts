@@ -110,6 +110,10 @@ export class MigrationAgent implements MigrationHooks {
     let t = this.transfers.get(uid);
     if (!t) {
       if (m.status?.targetAddress) {
+        // A daemon restarted after publishing its relay: if CH had already received the VM (its event monitor says
+        // so), the guest lives here now and only the switch-over is missing; otherwise the relay died with the old
+        // process and no byte can reach CH any more.
+        if (state.history.booted) return this.switchOver(state, m, cluster);
         await this.fail(m, cluster, 'TargetDaemonRestarted', 'the target node daemon restarted during the migration');
         return {};
       }
@@ -240,6 +244,17 @@ export class MigrationAgent implements MigrationHooks {
       const target = parseAddress(m.status?.targetAddress);
       const client = state.files.ch();
       if (!target || !client || (state.ch !== 'Running' && state.ch !== 'Paused')) return undefined;
+      // The node the guest will go to is where the receiving pod really runs, not just what the status says.
+      const targetNode = await cluster.podNodeName(m.metadata.namespace ?? '', m.status?.targetVMPodName ?? '');
+      if (!targetNode || targetNode !== m.status?.targetNodeName) {
+        await this.fail(
+          m,
+          cluster,
+          'TargetMismatch',
+          `the receiving pod runs on ${targetNode ?? 'no node'}, not on ${m.status?.targetNodeName}`,
+        );
+        return undefined;
+      }
       const dir = holdDirectory(state.files.runDir);
       let relay: MigrationRelay;
       try {

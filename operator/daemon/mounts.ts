@@ -1,8 +1,8 @@
 /**
  * Bind mounts for hot-plug: the node daemon (privileged, with the kubelet's pod directory mounted Bidirectional)
- * mounts a volume from an attachment pod's directory into a VM pod's hot-plug emptyDir. The target lives in a
- * directory the VM pod can write to, so it is created and mounted on through a held descriptor (`/proc/self/fd/N`,
- * passed to mount(8) as its fd 3): a symlink the pod plants there cannot redirect the mount onto the host.
+ * mounts a volume from an attachment pod's directory into a VM pod's hot-plug emptyDir. Both paths contain
+ * directories tenants write to, so both ends are held as descriptors (`/proc/self/fd/N`, handed to mount(8)): a
+ * symlink planted in either cannot redirect the mount to or from anywhere else on the host.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, constants, mkdirSync, readFileSync, realpathSync, rmdirSync } from 'node:fs';
@@ -11,11 +11,11 @@ import { isMissing, openBeneath } from './pod-files';
 
 const O_PATH = 0o10000000;
 
-/** Runs mount(8)/umount(8) with `fd` as its descriptor 3; rejects with its stderr. */
-function run(command: string, args: string[], fd?: number): Promise<void> {
+/** Runs mount(8)/umount(8) with `fds` as its descriptors 3, 4, …; rejects with its stderr. */
+function run(command: string, args: string[], fds: number[] = []): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      stdio: ['ignore', 'ignore', 'pipe', ...(fd !== undefined ? [fd] : [])],
+      stdio: ['ignore', 'ignore', 'pipe', ...fds],
       timeout: 30_000,
     });
     let stderr = '';
@@ -45,21 +45,32 @@ export function mountsBelow(dir: string): string[] {
 }
 
 /**
- * Bind-mounts `source` (a directory the kubelet mounted for an attachment pod) on `<parent>/<name>`, creating that
- * directory beneath the trusted `parent` without following symlinks. Idempotent: an existing mount there is kept.
+ * Bind-mounts a volume the kubelet mounted (`relative` beneath its trusted `volumesDir`) on `<parent>/<name>`, creating
+ * that directory beneath the trusted `parent`. Both ends are opened without following symlinks and handed to mount(8)
+ * as descriptors, so neither a symlink in the volume's path nor one planted in the VM pod's emptyDir can redirect it.
+ * Idempotent: an existing mount there is kept.
  */
-export async function bindMount(source: string, parent: string, name: string): Promise<void> {
+export async function bindMount(
+  source: { volumesDir: string; relative: string },
+  parent: string,
+  name: string,
+): Promise<void> {
   if (mountsBelow(parent).some((p) => p === join(realpathSync(parent), name))) return;
   try {
     mkdirSync(join(parent, name), { mode: 0o755 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  const fd = openBeneath(parent, name, O_PATH | constants.O_DIRECTORY);
+  const target = openBeneath(parent, name, O_PATH | constants.O_DIRECTORY);
   try {
-    await run('mount', ['--bind', source, '/proc/self/fd/3'], fd);
+    const from = openBeneath(source.volumesDir, source.relative, O_PATH | constants.O_DIRECTORY);
+    try {
+      await run('mount', ['--bind', '/proc/self/fd/4', '/proc/self/fd/3'], [target, from]);
+    } finally {
+      closeSync(from);
+    }
   } finally {
-    closeSync(fd);
+    closeSync(target);
   }
 }
 

@@ -25,9 +25,9 @@ import { PodPathError, type HeldSocket, holdSocket, isMissing, kindBeneath, read
 
 /** Cloud Hypervisor v53.0 refuses request bodies over 51,200 bytes (reference/cloud-hypervisor.md §14). */
 export const CH_MAX_BODY_BYTES = 51_200;
-/** The event monitor is read in slices of this size, and at most this much in all (a reboot loop must not OOM us). */
+/** The event monitor is read in slices of this size, at most this many per look (folding keeps no history). */
 const EVENTS_SLICE_BYTES = 64 * 1024;
-const EVENTS_MAX_BYTES = 8 * 1024 * 1024;
+const EVENTS_SLICES_PER_LOOK = 128;
 const LOG_TAIL_BYTES = 64 * 1024;
 
 export interface VmPodLocation {
@@ -58,7 +58,6 @@ export class VmPodFiles {
   private readonly parser = new EventMonitorParser();
   private eventsOffset = 0;
   private eventsHistory: VmmHistory = emptyHistory();
-  private closed = false;
 
   constructor(
     readonly pod: VmPodLocation,
@@ -74,13 +73,16 @@ export class VmPodFiles {
    * while it does not; the caller tries again on the pod's next change.
    */
   watch(): boolean {
-    if (this.watcher || this.closed) return Boolean(this.watcher);
+    if (this.watcher) return true;
     try {
-      this.watcher = watch(this.runDir, { persistent: false }, () => this.onChange());
-      this.watcher.on('error', () => {
-        // The directory went away (pod deleted): nothing more will happen in it.
-        this.watcher?.close();
+      const watcher = watch(this.runDir, { persistent: false }, () => this.onChange());
+      watcher.on('error', () => {
+        // The directory went away (pod deleted): nothing more will happen in it; the next look finds it missing.
+        watcher.close();
+        if (this.watcher === watcher) this.watcher = undefined;
+        this.onChange();
       });
+      this.watcher = watcher;
       return true;
     } catch (error) {
       if (isMissing(error)) return false;
@@ -142,7 +144,7 @@ export class VmPodFiles {
       // Backends elsewhere (a CNI's vhost-user socket) are not visible from here; CH's boot runs off the work queue.
       if (!socket.startsWith(`${RUN_DIR}/`)) continue;
       if (kindBeneath(this.runDir, inRunDir(socket)) !== 'socket') {
-        return { problem: `vhost-user backend ${socket} is not listening: Cloud Hypervisor would wait for it at boot` };
+        return { problem: `vhost-user backend ${socket} does not exist: Cloud Hypervisor would wait for it at boot` };
       }
     }
     return { config };
@@ -151,8 +153,7 @@ export class VmPodFiles {
   /** Reads what CH appended to its event monitor since the last call, and the history so far. */
   events(): { fresh: ChEvent[]; history: VmmHistory } {
     const fresh: ChEvent[] = [];
-    for (let slices = 0; slices < EVENTS_MAX_BYTES / EVENTS_SLICE_BYTES; slices++) {
-      if (this.eventsOffset >= EVENTS_MAX_BYTES) break;
+    for (let slices = 0; slices < EVENTS_SLICES_PER_LOOK; slices++) {
       let read: { data: Buffer; size: number };
       try {
         read = readBeneath(this.runDir, inRunDir(CH_EVENTS), EVENTS_SLICE_BYTES, this.eventsOffset);
@@ -195,8 +196,10 @@ export class VmPodFiles {
     if (!latest) return undefined;
     try {
       const size = readBeneath(this.logDir, latest, 0).size;
-      const { data } = readBeneath(this.logDir, latest, LOG_TAIL_BYTES, Math.max(0, size - LOG_TAIL_BYTES));
-      return crashLine(data.toString('utf8'));
+      const offset = Math.max(0, size - LOG_TAIL_BYTES);
+      const text = readBeneath(this.logDir, latest, LOG_TAIL_BYTES, offset).data.toString('utf8');
+      // A tail that starts mid-line would let a long line's end (the guest's serial output) pass for a whole line.
+      return crashLine(offset > 0 ? text.slice(text.indexOf('\n') + 1) : text);
     } catch {
       return undefined;
     }
@@ -204,12 +207,11 @@ export class VmPodFiles {
 
   /** Asks for another look at this pod, as a change in its run dir would (for work that settles elsewhere). */
   poke(): void {
-    if (!this.closed) this.onChange();
+    this.onChange();
   }
 
-  /** Stops watching and releases the socket; idempotent. */
+  /** Stops watching and releases the socket; idempotent. `watch()` may start again (a pod that gains a role). */
   close(): void {
-    this.closed = true;
     this.watcher?.close();
     this.watcher = undefined;
     this.socket?.close();

@@ -217,7 +217,7 @@ afterAll(async () => {
   // Nothing the daemons mounted may outlive the test (a leftover mount would also make rmSync delete through it).
   const left = mountsBelow(root);
   if (left.length === 0) rmSync(root, { recursive: true, force: true });
-  else process.stderr.write(`daemon e2e: mounts left behind: ${left.join(', ')}\n`);
+  expect(left).toEqual([]);
   process.stdout.write(
     `daemon: ${tally.running.size} VMs Running, ${tally.applied} power requests applied once, ${tally.repeatedAfterRestart} repeated after daemon restart\n`,
   );

@@ -11,6 +11,10 @@ import type { SharedControlPlaneInfo } from './harness/shared';
 export const globalKey = '__kubevisorE2eControlPlane';
 
 export default async function globalSetup(): Promise<void> {
+  // The node daemons make real bind mounts (hot-plug) and the device plugin tests make device nodes: say so plainly
+  // rather than letting a test time out.
+  if (process.getuid?.() !== 0)
+    throw new Error('the e2e suite must run as root (bind mounts, device nodes); see README');
   const controlPlane = await startControlPlane({ nodes: 2 });
   (globalThis as Record<string, unknown>)[globalKey] = controlPlane satisfies ControlPlane;
   const info: SharedControlPlaneInfo = {

@@ -1,7 +1,7 @@
 // How the client reports what can go wrong on the socket: hung servers, no server, CH error bodies, odd answers.
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { CloudHypervisorClient } from '../../../operator/cloudhypervisor/client';
+import { CloudHypervisorClient, MAX_RESPONSE_BYTES } from '../../../operator/cloudhypervisor/client';
 import { waitForSocket } from '../../../operator/cloudhypervisor/wait-for-socket';
 import { startCloudHypervisorStandin, type CloudHypervisorStandin } from '../../standins/cloud-hypervisor-standin';
 import { chError, sampleVmConfig, tempDir } from './standin-fixture';
@@ -154,4 +154,33 @@ describe('CloudHypervisorClient failure reporting', () => {
       expect(error.message).toContain('no answer within');
     });
   });
+});
+
+test('an answer without end is cut off at MAX_RESPONSE_BYTES (the socket lives in a pod that may be hostile)', async () => {
+  const { dir, cleanup } = tempDir();
+  const socketPath = join(dir, 'endless.sock');
+  let sent = 0;
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const server = await fakeServer(socketPath, (socket) => {
+    socket.on('error', () => undefined);
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n');
+    const pump = (): void => {
+      while (!socket.destroyed && sent < 64 * MAX_RESPONSE_BYTES) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  try {
+    const client = new CloudHypervisorClient({ socketPath, timeoutMs: 10_000 });
+    await expect(client.vm.info()).rejects.toThrow(/answer longer than 1048576 bytes/);
+    expect(sent).toBeLessThan(64 * MAX_RESPONSE_BYTES);
+  } finally {
+    server.close();
+    cleanup();
+  }
 });

@@ -23,24 +23,28 @@ function refusal(run: () => unknown): DevicePluginError {
   throw new Error('expected a DevicePluginError');
 }
 
-test('the resources: kvm and tun, host paths under devRoot, fixed container paths, rw', () => {
+// The health check looks under devRoot (the host's /dev as mounted in the daemon's container); the DeviceSpec names the
+// host's own path, which the container runtime opens on the host.
+test('the resources: kvm and tun, checked under devRoot, handed out as the host paths, rw', () => {
   expect(deviceResources('/host/dev')).toEqual([
     {
       resourceName: 'devices.kubevisor.io/kvm',
       name: 'kvm',
-      hostPath: '/host/dev/kvm',
+      watchPath: '/host/dev/kvm',
+      hostPath: '/dev/kvm',
       containerPath: '/dev/kvm',
       permissions: 'rw',
     },
     {
       resourceName: 'devices.kubevisor.io/tun',
       name: 'tun',
-      hostPath: '/host/dev/net/tun',
+      watchPath: '/host/dev/net/tun',
+      hostPath: '/dev/net/tun',
       containerPath: '/dev/net/tun',
       permissions: 'rw',
     },
   ]);
-  expect(deviceResources()[0]?.hostPath).toBe('/dev/kvm');
+  expect(deviceResources()[0]?.watchPath).toBe('/dev/kvm');
 });
 
 test('device ids are <name>-0 … <name>-<n-1>, all with the one health of the host node', () => {
@@ -55,7 +59,7 @@ test('device ids are <name>-0 … <name>-<n-1>, all with the one health of the h
 });
 
 test('Allocate answers each container request with the one DeviceSpec of the host node', () => {
-  const spec = { container_path: '/dev/kvm', host_path: '/host/dev/kvm', permissions: 'rw' };
+  const spec = { container_path: '/dev/kvm', host_path: '/dev/kvm', permissions: 'rw' };
   const empty = { envs: {}, mounts: [], annotations: {}, cdi_devices: [] };
   expect(
     allocate(kvm, known, { container_requests: [{ devices_ids: ['kvm-3'] }, { devices_ids: ['kvm-998', 'kvm-999'] }] }),

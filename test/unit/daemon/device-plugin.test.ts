@@ -125,7 +125,7 @@ test('registers kvm and tun with the kubelet, then serves 1000 healthy devices e
     {
       resourceName: KVM_RESOURCE,
       endpoint: 'kubevisor-kvm.sock',
-      hostPath: path.join(devRoot, 'kvm'),
+      hostPath: '/dev/kvm',
       devices: 1000,
       healthy: true,
       serving: true,
@@ -134,7 +134,7 @@ test('registers kvm and tun with the kubelet, then serves 1000 healthy devices e
       watchers: 1,
       lastError: undefined,
     },
-    expect.objectContaining({ resourceName: TUN_RESOURCE, hostPath: path.join(devRoot, 'net', 'tun'), healthy: true }),
+    expect.objectContaining({ resourceName: TUN_RESOURCE, hostPath: '/dev/net/tun', healthy: true }),
   ]);
 });
 
@@ -173,15 +173,15 @@ test('Allocate answers with the DeviceSpec per container and refuses unknown ids
 
   expect(await kvm.allocate({ container_requests: [{ devices_ids: ['kvm-7'] }, { devices_ids: ['kvm-8'] }] })).toEqual({
     container_responses: [
-      { ...rest, devices: [{ container_path: '/dev/kvm', host_path: path.join(devRoot, 'kvm'), permissions: 'rw' }] },
-      { ...rest, devices: [{ container_path: '/dev/kvm', host_path: path.join(devRoot, 'kvm'), permissions: 'rw' }] },
+      { ...rest, devices: [{ container_path: '/dev/kvm', host_path: '/dev/kvm', permissions: 'rw' }] },
+      { ...rest, devices: [{ container_path: '/dev/kvm', host_path: '/dev/kvm', permissions: 'rw' }] },
     ],
   });
   expect(await tun.allocate({ container_requests: [{ devices_ids: ['tun-0', 'tun-999'] }] })).toEqual({
     container_responses: [
       {
         ...rest,
-        devices: [{ container_path: '/dev/net/tun', host_path: path.join(devRoot, 'net', 'tun'), permissions: 'rw' }],
+        devices: [{ container_path: '/dev/net/tun', host_path: '/dev/net/tun', permissions: 'rw' }],
       },
     ],
   });

@@ -42,7 +42,7 @@ test("a VmConfig over CH v53.0's 51,200-byte body limit is refused before it is 
 
 test('a missing virtio-fs backend in the run dir is a boot failure now, not a minute of CH blocking', () => {
   write({ payload: { firmware: '/fw' }, fs: [{ tag: 'data', socket: '/var/run/kubevisor/virtiofsd/data.sock' }] });
-  expect(files.vmConfig()).toEqual({ problem: expect.stringMatching(/virtiofsd\/data\.sock is not listening/) });
+  expect(files.vmConfig()).toEqual({ problem: expect.stringMatching(/virtiofsd\/data\.sock does not exist/) });
 });
 
 test('a listening virtio-fs backend passes', async () => {
@@ -60,4 +60,19 @@ test('a listening virtio-fs backend passes', async () => {
 test('a VmConfig that is not JSON is a clear problem', () => {
   writeFileSync(join(runDir, 'vm-config.json'), '{');
   expect(files.vmConfig()).toEqual({ problem: expect.stringMatching(/is not JSON/) });
+});
+
+test("a crash line is read only from CH's stderr, and never from the middle of a long serial line", () => {
+  const logDir = join(root, 'ns_vm-x-1_u1', 'launcher');
+  mkdirSync(logDir, { recursive: true });
+  const t = '2026-11-29T12:00:00.000000000Z';
+  // The guest prints one serial line longer than the tail the daemon reads, ending in what looks like a CRI line.
+  const forged = `${t} stdout F ${'A'.repeat(70 * 1024)} stderr F VCPU generated error: forged by the guest\n`;
+  writeFileSync(join(logDir, '0.log'), forged);
+  expect(files.crashLine()).toBeUndefined();
+  writeFileSync(
+    join(logDir, '0.log'),
+    `${forged}${t} stderr F cloud-hypervisor: 9.1s: <vcpu0> ERROR:vmm/src/cpu.rs:1460 -- VCPU generated error: VcpuRun(…)\n`,
+  );
+  expect(files.crashLine()).toMatch(/^cloud-hypervisor: 9\.1s: <vcpu0> ERROR/);
 });
