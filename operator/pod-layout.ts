@@ -4,7 +4,7 @@
  * from here, so they cannot drift apart.
  */
 
-/** emptyDir shared by every container of the VM pod; the daemon reaches it from the host (see {@link hostRunDir}). */
+/** emptyDir shared by every container of the VM pod; the daemon reaches it from the host (see {@link hostEmptyDir}). */
 export const RUN_DIR = '/var/run/kubevisor';
 /** Name of the emptyDir volume mounted at {@link RUN_DIR}. */
 export const RUN_VOLUME = 'kubevisor-run';
@@ -56,9 +56,9 @@ export const tapName = (link: string) => `tap-${link}`.slice(0, 15);
 /** Bridge joining a pod link (or the masquerade gateway) and its TAP. */
 export const bridgeName = (link: string) => `br-${link}`.slice(0, 15);
 
-/** The host path of the VM pod's run dir, for the node daemon (kubelet's emptyDir layout). */
-export const hostRunDir = (podUid: string, kubeletRoot = '/var/lib/kubelet') =>
-  `${kubeletRoot}/pods/${podUid}/volumes/kubernetes.io~empty-dir/${RUN_VOLUME}`;
+/** Where the kubelet keeps a pod's emptyDir volume on the host (its layout; the node daemon reaches pods there). */
+export const hostEmptyDir = (kubeletRoot: string, podUid: string, volume: string) =>
+  `${kubeletRoot}/pods/${podUid}/volumes/kubernetes.io~empty-dir/${volume}`;
 
 // --- pod structure (used by the VM pod renderer) ---------------------------------------------------------
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { VirtualMachineStatus } from '../../api';
 import { CloudHypervisorError, type CloudHypervisorClient } from '../cloudhypervisor';
 import { wantedHotplugVolumes } from '../controller/hotplug';
-import { HOTPLUG_VOLUME, HOTPLUG_VOLUME_LABEL, hotplugDeviceId, hotplugDiskImage } from '../pod-layout';
+import { HOTPLUG_VOLUME, HOTPLUG_VOLUME_LABEL, hostEmptyDir, hotplugDeviceId, hotplugDiskImage } from '../pod-layout';
 import type { DaemonCluster, DaemonPod, VmObject } from './cluster';
 import { bindMount, unbindMount } from './mounts';
 import { kindBeneath } from './pod-files';
@@ -32,7 +32,7 @@ export interface HotplugCluster {
 
 /** The VM pod's hot-plug emptyDir on the host. */
 export function hotplugDir(kubeletRoot: string, podUid: string): string {
-  return join(kubeletRoot, 'pods', podUid, 'volumes', 'kubernetes.io~empty-dir', HOTPLUG_VOLUME);
+  return hostEmptyDir(kubeletRoot, podUid, HOTPLUG_VOLUME);
 }
 
 /**

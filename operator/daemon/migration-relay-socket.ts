@@ -10,9 +10,8 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { O_PATH } from './pod-files';
 
-/** O_PATH (Linux x86-64 and arm64; Node does not export it): a handle on the file itself, not opened for I/O. */
-const O_PATH = 0o10000000;
 const { O_DIRECTORY, O_NOFOLLOW } = constants;
 /** A directory descriptor of this process, named through procfs. */
 const HELD_DIRECTORY = /^\/proc\/self\/fd\/\d+$/;

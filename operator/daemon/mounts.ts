@@ -7,9 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, mkdirSync, readFileSync, realpathSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMissing, openBeneath } from './pod-files';
-
-const O_PATH = 0o10000000;
+import { O_PATH, isMissing, openBeneath } from './pod-files';
 
 /** Runs mount(8)/umount(8) with `fds` as its descriptors 3, 4, …; rejects with its stderr. */
 function run(command: string, args: string[], fds: number[] = []): Promise<void> {

@@ -12,7 +12,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 /** O_PATH: a handle on the file itself, not opened for reading (x86-64 and arm64 value; Node does not export it). */
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 const { O_NOFOLLOW, O_DIRECTORY, O_RDONLY, O_NONBLOCK } = constants;
 
 /** Why a pod path could not be used; `code` is the errno name or a rule of ours. */
@@ -148,13 +148,11 @@ export function holdSocket(root: string, relative: string): HeldSocket {
 }
 
 /**
- * A directory beneath `root` held open, for watching (fs.watch on `/proc/self/fd/<n>` watches that directory, not
- * whatever a path would later resolve to) and for opening files relative to it.
+ * A trusted directory held open: `path` (`/proc/self/fd/<n>`) names exactly it, and is short enough to build unix
+ * socket addresses in it however long the directory's own path is.
  */
-export function holdDirectory(root: string, relative?: string): { path: string; close(): void } {
-  // Without `relative`: the trusted root itself (its path may be longer than a socket address may be).
-  const fd =
-    relative === undefined ? openSync(root, O_PATH | O_DIRECTORY) : openBeneath(root, relative, O_PATH | O_DIRECTORY);
+export function holdDirectory(dir: string): { path: string; close(): void } {
+  const fd = openSync(dir, O_PATH | O_DIRECTORY);
   let open = true;
   return {
     path: `/proc/self/fd/${fd}`,

@@ -17,6 +17,7 @@ import {
   RUN_VOLUME,
   VM_CONFIG,
   dnsmasqFile,
+  hostEmptyDir,
   inRunDir,
 } from '../pod-layout';
 import { EventMonitorParser, emptyHistory, foldEvent, type ChEvent, type VmmHistory } from './event-monitor';
@@ -64,7 +65,7 @@ export class VmPodFiles {
     paths: VmPodPaths,
     private readonly onChange: () => void,
   ) {
-    this.runDir = join(paths.kubeletRoot, 'pods', pod.uid, 'volumes', 'kubernetes.io~empty-dir', RUN_VOLUME);
+    this.runDir = hostEmptyDir(paths.kubeletRoot, pod.uid, RUN_VOLUME);
     this.logDir = join(paths.podLogsDir, `${pod.namespace}_${pod.name}_${pod.uid}`, LAUNCHER_CONTAINER);
   }
 

@@ -45,6 +45,7 @@ import {
   containerDiskImage,
   containerRootfsImage,
   dnsmasqFile,
+  hostEmptyDir,
   podLinkName,
   pvcDiskImage,
   tapName,
@@ -257,14 +258,14 @@ export class KubeletStandin {
     // exceeds. In a real pod the container sees the emptyDir at /var/run/kubevisor, which is short; the node daemon
     // opens the long host path either way (operator/daemon/pod-files.ts).
     const runDir = mkdtempSync(join(tmpdir(), 'kv-run-'));
-    const kubeletRunDir = join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~empty-dir', RUN_VOLUME);
+    const kubeletRunDir = hostEmptyDir(this.kubeletRoot, uid, RUN_VOLUME);
     mkdirSync(dirname(kubeletRunDir), { recursive: true });
     symlinkSync(runDir, kubeletRunDir);
     const containerRoot = join(this.containersDir, uid);
     const logFile = join(this.podLogsDir, `${namespace}_${name}_${uid}`, LAUNCHER_CONTAINER, '0.log');
     mkdirSync(dirname(logFile), { recursive: true });
     // The container's mount table: the run dir is the emptyDir, everything else lives in the container's own root.
-    const hotplugDir = join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~empty-dir', HOTPLUG_VOLUME);
+    const hotplugDir = hostEmptyDir(this.kubeletRoot, uid, HOTPLUG_VOLUME);
     mkdirSync(hotplugDir, { recursive: true });
     const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
     const resolvePath = (p: string) =>
