@@ -17,6 +17,13 @@ export const VM_CONFIG = `${RUN_DIR}/vm-config.json`;
  * daemon knows that the next thing to appear is CH's socket — no guessing with sleeps.
  */
 export const LAUNCHER_DONE = `${RUN_DIR}/launcher-done`;
+/**
+ * The pod network is prepared from outside the pod (the VM pod holds no NET_ADMIN): the launcher writes the request
+ * marker when it starts, the node daemon enters the pod's network namespace, builds bridges, TAPs and the nftables
+ * rules, and writes what the launcher needs next (devices, DHCP leases) to the ready file. See operator/netprep.
+ */
+export const NETWORK_REQUEST = `${RUN_DIR}/network-request`;
+export const NETWORK_READY = `${RUN_DIR}/network-ready.json`;
 /** Cloud Hypervisor's event monitor output (`--event-monitor path=…`), which the node daemon follows. */
 export const CH_EVENTS = `${RUN_DIR}/ch-events`;
 /** Unix sockets of a live migration in the VM pod: CH receives on rx.sock (target) and sends to tx.sock (source). */
