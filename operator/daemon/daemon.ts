@@ -38,6 +38,8 @@ type Migration = KubeObject & MigrationObject;
 export interface DaemonOptions extends VmPodPaths {
   readonly client: KubeClient;
   readonly nodeName: string;
+  /** The host's /proc (the daemon runs with the host's PID namespace). @default /proc */
+  readonly procRoot?: string;
   /** Concurrent pod reconciles. @default 8 */
   readonly workers?: number;
   readonly logger?: Logger;

@@ -16,6 +16,8 @@ import { interfaceDeviceId } from '../launcher/vm-config';
 import { bridgeName, podLinkName } from '../pod-layout';
 import type { DaemonCluster, VmObject, VmStatusPatch } from './cluster';
 import { type HotplugCluster, reconcileHotplug } from './hotplug';
+import { memlockBytes, raiseMemlock } from './memlock';
+import { chProcess } from './pod-processes';
 import type { ChState, PodState } from './pod-state';
 import { containerEnded, terminating } from './pod-state';
 
@@ -45,6 +47,8 @@ export interface GuestReconcileDeps {
   readonly cluster: DaemonCluster & HotplugCluster;
   readonly observer: PowerObserver;
   readonly kubeletRoot: string;
+  /** The host's /proc (VFIO VMs: the daemon raises CH's memlock limit from outside). */
+  readonly procRoot?: string;
   readonly now?: () => number;
 }
 
@@ -112,6 +116,13 @@ export async function reconcileGuest(
       const read = state.files.vmConfig();
       if ('problem' in read) return bootFailed(state, current, cluster, observer, read.problem);
       state.config = read.config;
+      const memlock = memlockBytes(read.config);
+      if (memlock !== undefined) {
+        const pid = chProcess(pod.metadata.uid, deps.procRoot);
+        if (pid === undefined)
+          throw new Error('Cloud Hypervisor process of the pod not found: cannot raise its memlock limit');
+        await raiseMemlock(pid, memlock);
+      }
       await client.vm.create(read.config);
       state.ch = 'Created';
     }

@@ -23,6 +23,7 @@ export interface DaemonCliOptions {
   nodeName: string;
   kubeletRoot: string;
   podLogsDir: string;
+  procRoot: string;
   devicePluginDir: string;
   devRoot: string;
   workers: number;
@@ -36,6 +37,8 @@ const USAGE = `Usage: kubevisor daemon [options]
   --kubeconfig PATH       kubeconfig (default: in-cluster service account, or $KUBECONFIG)
   --kubelet-root DIR      the kubelet's root directory (default: /var/lib/kubelet)
   --pod-logs-dir DIR      where the kubelet keeps container logs (default: /var/log/pods)
+  --proc-root DIR         the host's /proc: finds a VM pod's network namespace and CH process (default: /proc,
+                          with hostPID)
   --device-plugin-dir DIR the kubelet's device plugin directory (default: ${DEFAULT_PLUGIN_DIR})
   --dev-root DIR          the host's /dev, as mounted in this container (default: /dev)
   --workers N             VM pods reconciled at once (default: 8)
@@ -52,6 +55,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       kubeconfig: { type: 'string' },
       'kubelet-root': { type: 'string', default: '/var/lib/kubelet' },
       'pod-logs-dir': { type: 'string', default: '/var/log/pods' },
+      'proc-root': { type: 'string', default: '/proc' },
       'device-plugin-dir': { type: 'string', default: DEFAULT_PLUGIN_DIR },
       'dev-root': { type: 'string', default: '/dev' },
       'node-ip': { type: 'string' },
@@ -77,6 +81,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     nodeName,
     kubeletRoot: values['kubelet-root'],
     podLogsDir: values['pod-logs-dir'],
+    procRoot: values['proc-root'],
     devicePluginDir: values['device-plugin-dir'],
     devRoot: values['dev-root'],
     ...((values['node-ip'] ?? env.NODE_IP) ? { nodeIp: values['node-ip'] ?? env.NODE_IP } : {}),
@@ -111,6 +116,7 @@ export async function runDaemon(o: DaemonCliOptions): Promise<void> {
     nodeName: o.nodeName,
     kubeletRoot: o.kubeletRoot,
     podLogsDir: o.podLogsDir,
+    procRoot: o.procRoot,
     workers: o.workers,
     logger,
     metrics,
