@@ -17,10 +17,19 @@ export const objectName = (description: string) =>
 
 export const image = (description: string) => string({ description, minLength: 1, maxLength: 512 });
 
+/**
+ * Pull policy of a user image (containerDisk, containerRootfs, kernel). `Always` by default: with IfNotPresent or
+ * Never the kubelet starts a pod from any image already on the node, so a VM in one namespace could boot a private
+ * image that another tenant's credentials pulled there. Always makes the kubelet check with the registry (with this
+ * pod's pull credentials) on every start; layers already on the node are not downloaded again.
+ */
 export const imagePullPolicy = string({
   description:
-    'When the kubelet pulls the image: Always, IfNotPresent or Never. Defaults to the kubelet default (Always for :latest, else IfNotPresent).',
+    'When the kubelet pulls the image: Always (default), IfNotPresent or Never. IfNotPresent and Never start from an ' +
+    'image already on the node without asking the registry, so a private image another namespace pulled there could ' +
+    'be used; Always checks access on every start.',
   enum: ['Always', 'IfNotPresent', 'Never'] as const,
+  default: 'Always',
   maxLength: 16,
 });
 
@@ -58,12 +67,15 @@ const resourceList = (description: string) =>
 
 export const resources = object(
   {
-    requests: resourceList('Minimum resources for the VM pod; the VMM overhead is added to memory (see the README).'),
-    limits: resourceList('Maximum resources for the VM pod.'),
+    requests: resourceList(
+      'Requested on top of what kubevisor computes for the VM pod (guest memory + VMM overhead, devices, disk space).',
+    ),
+    limits: resourceList('Limits on top of what kubevisor computes for the VM pod; never below its requests.'),
   },
   {
     description:
-      'Extra resources for the VM pod. Guest memory, hugepages and the VMM overhead are added by kubevisor; set these for CPU or to reserve more.',
+      'Extra resources for the VM pod, added to what kubevisor computes (guest memory and VMM overhead, hugepages, ' +
+      'devices, ephemeral storage for its disks); they can never lower it. Set these for CPU or to reserve more.',
     rules: [
       {
         rule: '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(string(self.requests[k])).isGreaterThan(quantity(string(self.limits[k]))))',
@@ -76,7 +88,10 @@ export const resources = object(
 
 export const toleration = object(
   {
-    key: string({ description: 'Taint key; empty with Exists matches every taint.', maxLength: 317 }),
+    key: string({
+      description: 'Taint key (required: a toleration of every taint is refused).',
+      maxLength: 317,
+    }),
     operator: string({
       description: 'Exists or Equal.',
       enum: ['Exists', 'Equal'] as const,
@@ -95,6 +110,14 @@ export const toleration = object(
     description: 'A toleration copied to the VM pod.',
     rules: [
       {
+        // An empty key with Exists tolerates every taint: it would let VM pods onto control-plane nodes and nodes
+        // other teams dedicated with taints.
+        rule: "has(self.key) && self.key != ''",
+        message: 'name the taint key: a toleration without a key tolerates every taint, which VM pods may not',
+        fieldPath: '.key',
+        reason: 'FieldValueRequired',
+      },
+      {
         rule: "self.operator != 'Exists' || !has(self.value) || self.value == ''",
         message: 'value must be empty when operator is Exists',
         fieldPath: '.value',
@@ -108,10 +131,19 @@ export const toleration = object(
   },
 );
 
+/** The label the node setup puts on nodes prepared for VMs; every VM pod selects it. */
+export const KVM_NODE_LABEL = 'kubevisor.io/kvm';
+
 export const scheduling = {
   nodeSelector: map(string({ description: 'Label value.', maxLength: 63 }), {
-    description: 'Node labels the VM pod must match.',
+    description: `Node labels the VM pod must match, besides ${KVM_NODE_LABEL}: "true", which every VM pod selects.`,
     maxProperties: 64,
+    rules: [
+      {
+        rule: `!('${KVM_NODE_LABEL}' in self) || self['${KVM_NODE_LABEL}'] == 'true'`,
+        message: `${KVM_NODE_LABEL} must be "true": VM pods run only on nodes the node setup prepared (kubevisor selects them itself)`,
+      },
+    ],
   }),
   affinity: opaque<Record<string, unknown>>({
     description: 'Affinity rules (core/v1 Affinity) copied to the VM pod.',

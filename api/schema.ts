@@ -126,6 +126,29 @@ export function quantity(opts: Common<string | number>): Schema<string | number>
   );
 }
 
+/**
+ * An int-or-string (`x-kubernetes-int-or-string`), such as a port given by number or by name. `minimum`/`maximum`
+ * bound the integer form, `pattern` and `maxLength` the string form.
+ */
+export function intOrString(
+  opts: Common<string | number> & {
+    readonly minimum?: number;
+    readonly maximum?: number;
+    readonly pattern?: string;
+    readonly maxLength: number;
+  },
+): Schema<string | number> {
+  const o: OpenAPISchema = {
+    anyOf: [{ type: 'integer' }, { type: 'string' }],
+    'x-kubernetes-int-or-string': true,
+    maxLength: opts.maxLength,
+  };
+  if (opts.minimum !== undefined) o.minimum = opts.minimum;
+  if (opts.maximum !== undefined) o.maximum = opts.maximum;
+  if (opts.pattern) o.pattern = opts.pattern;
+  return node<string | number>(o, opts);
+}
+
 type Props = Record<string, Schema<unknown>>;
 type ObjectOf<P extends Props, R extends keyof P> = Simplify<
   { -readonly [K in R]: Infer<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Infer<P[K]> }
@@ -146,6 +169,16 @@ export function object<P extends Props, const R extends keyof P & string = never
   };
   if (opts.required?.length) o.required = [...opts.required];
   return node<ObjectOf<P, R>>(o, opts as Common<ObjectOf<P, R>>);
+}
+
+/**
+ * Adds properties to an object schema that its TypeScript type leaves out: fields the schema must know so that a rule
+ * can refuse them with a message that says why (an unknown field would only be pruned or reported as unknown).
+ */
+export function withRefusedFields<T>(schema: Schema<T>, fields: Record<string, Schema<unknown>>): Schema<T> {
+  const properties = { ...schema.openapi.properties };
+  for (const [k, v] of Object.entries(fields)) properties[k] = v.openapi;
+  return { openapi: { ...schema.openapi, properties } };
 }
 
 /** An object with no fields, used as a marker (e.g. `bridge: {}`). */

@@ -67,6 +67,8 @@ function structural(s: OpenAPISchema, v: unknown, path: string, errors: FieldErr
       return;
     }
     if (typeof v === 'string') stringChecks(s, v, path, errors);
+    // As in the API server, numeric bounds apply to the integer form only, string checks to the string form.
+    else numberChecks(s, v, path, errors);
     return;
   }
   switch (s.type) {

@@ -3,8 +3,8 @@
  * every validation rule. Rules that relate fields to each other are CEL, so the API server enforces them with
  * no webhook and the synth-time validator runs the very same expressions.
  */
-import type { Infer } from './schema';
-import { array, boolean, integer, marker, object, opaque, string } from './schema';
+import type { Infer, Rule } from './schema';
+import { array, boolean, integer, intOrString, marker, object, opaque, string, withRefusedFields } from './schema';
 import { DNS_SUBDOMAIN, conditions, image, imagePullPolicy, name, objectName, resources, scheduling } from './common';
 
 /** Bounds that keep the API server's CEL cost estimate within budget and match what CH supports. */
@@ -16,6 +16,12 @@ export const LIMITS = {
   volumes: 48,
   ports: 64,
   maxVcpus: 254,
+  probeHeaders: 16,
+  /** Largest containerRootfs: the ext4 image is built on, and lives on, the node's ephemeral storage. */
+  maxRootfsSize: '64Gi',
+  /** Default and largest containerDisk.maxSize: the copied image and the guest's writes to it, on the node's disk. */
+  defaultContainerDiskMaxSize: '10Gi',
+  maxContainerDiskSize: '1Ti',
 } as const;
 
 const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$';
@@ -281,31 +287,51 @@ const cloudInit = object(
   },
 );
 
+const diskSizeRules = (field: string, max: string, what: string) => [
+  {
+    rule: `quantity(self.${field}).isGreaterThan(quantity('0'))`,
+    message: `${field} must be greater than 0`,
+    fieldPath: `.${field}`,
+  },
+  {
+    rule: `!quantity(self.${field}).isGreaterThan(quantity('${max}'))`,
+    message: `${field} must be at most ${max} (${what} on the node's ephemeral storage)`,
+    fieldPath: `.${field}`,
+  },
+];
+
 const hotpluggable = boolean({ description: 'May be attached or detached while the VM runs.', default: false });
 
 const volume = object(
   {
     name: name('Volume name; a disk or fileSystem of the same name attaches it.'),
     containerDisk: object(
-      { image: image('Image holding a disk image (qcow2 or raw) at /disk.'), imagePullPolicy },
-      { description: 'An ephemeral disk from a container image.', required: ['image'] },
+      {
+        image: image('Image holding a disk image (qcow2 or raw) at /disk: a regular file, or a directory holding one.'),
+        imagePullPolicy,
+        maxSize: size(
+          'Most node disk this ephemeral disk may use: the image copied out of the container image, its raw ' +
+            'conversion and what the guest writes to it. The VM pod requests this much ephemeral storage; beyond ' +
+            'it the kubelet evicts the pod.',
+          LIMITS.defaultContainerDiskMaxSize,
+        ),
+      },
+      {
+        description: 'An ephemeral disk from a container image.',
+        required: ['image'],
+        rules: diskSizeRules('maxSize', LIMITS.maxContainerDiskSize, 'the disk is kept'),
+      },
     ),
     containerRootfs: object(
       {
         image: image('Image whose filesystem becomes the root disk.'),
         imagePullPolicy,
-        size: size('Size of the ext4 root disk created from the image, e.g. 4Gi.'),
+        size: size(`Size of the ext4 root disk created from the image, e.g. 4Gi (at most ${LIMITS.maxRootfsSize}).`),
       },
       {
         description: 'An ext4 root disk built from a container image (use with kernel boot).',
         required: ['image', 'size'],
-        rules: [
-          {
-            rule: "quantity(self.size).isGreaterThan(quantity('0'))",
-            message: 'size must be greater than 0',
-            fieldPath: '.size',
-          },
-        ],
+        rules: diskSizeRules('size', LIMITS.maxRootfsSize, 'the ext4 image is built and kept'),
       },
     ),
     persistentVolumeClaim: object(
@@ -388,6 +414,104 @@ const power = object(
   },
 );
 
+// --- probes ---------------------------------------------------------------------------------------------
+
+/** A container port by number or IANA service name (at most 15 characters, a letter among them, no '--'). */
+const probePort = intOrString({
+  description: 'Port to probe on the VM pod: a number (1–65535) or the name of a port.',
+  minimum: 1,
+  maximum: 65535,
+  pattern: '^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$',
+  maxLength: 15,
+});
+
+const noHost = {
+  // The kubelet would send the probe from the node to any address: another tenant's service, the node's own.
+  rule: '!has(self.host)',
+  message: "host is not allowed: probes go to the VM pod's own IP, which reaches the guest",
+  fieldPath: '.host',
+  reason: 'FieldValueForbidden',
+} as const;
+const refusedHost = { host: string({ description: 'Not allowed: probes go to the VM pod.', maxLength: 253 }) };
+
+const httpGet = withRefusedFields(
+  object(
+    {
+      path: string({ description: 'HTTP path, e.g. /healthz.', maxLength: 2048 }),
+      port: probePort,
+      scheme: string({ description: 'HTTP (default) or HTTPS.', enum: ['HTTP', 'HTTPS'] as const, maxLength: 5 }),
+      httpHeaders: array(
+        object(
+          {
+            name: string({ description: 'Header name.', pattern: '^[-A-Za-z0-9]+$', minLength: 1, maxLength: 256 }),
+            value: string({ description: 'Header value.', maxLength: 4096 }),
+          },
+          { description: 'A header sent with the probe.', required: ['name', 'value'] },
+        ),
+        { description: 'Headers sent with the probe.', maxItems: LIMITS.probeHeaders },
+      ),
+    },
+    { description: "An HTTP GET to the VM pod's IP.", required: ['port'], rules: [noHost] },
+  ),
+  refusedHost,
+);
+
+const tcpSocket = withRefusedFields(
+  object(
+    { port: probePort },
+    { description: "A TCP connection to the VM pod's IP.", required: ['port'], rules: [noHost] },
+  ),
+  refusedHost,
+);
+
+const probeSeconds = (description: string, minimum: number) => integer({ description, minimum });
+
+/**
+ * A probe of the VM pod: httpGet or tcpSocket only. `exec` would run commands inside the VM pod, beside Cloud
+ * Hypervisor's socket and the VM's Secrets; `grpc` is not offered. Both are in the schema only so that they are
+ * refused with a message rather than dropped.
+ */
+const probe = (description: string, rules: readonly Rule[] = []) =>
+  withRefusedFields(
+    object(
+      {
+        httpGet,
+        tcpSocket,
+        initialDelaySeconds: probeSeconds('Seconds after the pod starts before the first probe.', 0),
+        periodSeconds: probeSeconds('Seconds between probes (default 10).', 1),
+        timeoutSeconds: probeSeconds('Seconds before a probe times out (default 1).', 1),
+        successThreshold: probeSeconds('Successes in a row that count as passing (default 1).', 1),
+        failureThreshold: probeSeconds('Failures in a row that count as failing (default 3).', 1),
+      },
+      {
+        description,
+        rules: [
+          {
+            rule: '!has(self.exec)',
+            message: 'exec probes are not allowed: they would run commands inside the VM pod; use httpGet or tcpSocket',
+            fieldPath: '.exec',
+            reason: 'FieldValueForbidden',
+          },
+          {
+            rule: '!has(self.grpc)',
+            message: 'grpc probes are not supported: use httpGet or tcpSocket',
+            fieldPath: '.grpc',
+            reason: 'FieldValueForbidden',
+          },
+          {
+            rule: 'has(self.exec) || has(self.grpc) || has(self.httpGet) != has(self.tcpSocket)',
+            message: 'set exactly one of httpGet or tcpSocket',
+          },
+          ...rules,
+        ],
+      },
+    ),
+    {
+      exec: opaque({ description: 'Not allowed: use httpGet or tcpSocket.' }),
+      grpc: opaque({ description: 'Not supported: use httpGet or tcpSocket.' }),
+    },
+  );
+
 // --- spec -----------------------------------------------------------------------------------------------
 
 // `requests` and `limits` are fields of a struct, so CEL cannot iterate over them: one clause each.
@@ -434,12 +558,21 @@ export const virtualMachineSpec = object(
       key: 'name',
     }),
     resources,
-    livenessProbe: opaque<Record<string, unknown>>({
-      description: 'core/v1 Probe on the VM pod; with bridge or masquerade it reaches the guest.',
-    }),
-    readinessProbe: opaque<Record<string, unknown>>({
-      description: 'core/v1 Probe on the VM pod; with bridge or masquerade it reaches the guest.',
-    }),
+    livenessProbe: probe(
+      'Liveness probe of the VM pod (httpGet or tcpSocket); with bridge or masquerade it reaches the guest. A failing ' +
+        'probe ends the pod.',
+      [
+        {
+          rule: '!has(self.successThreshold) || self.successThreshold == 1',
+          message: 'successThreshold must be 1 for a liveness probe',
+          fieldPath: '.successThreshold',
+        },
+      ],
+    ),
+    readinessProbe: probe(
+      'Readiness probe of the VM pod (httpGet or tcpSocket); with bridge or masquerade it reaches the guest. The VM is ' +
+        'Ready only while it passes.',
+    ),
     ...scheduling,
   },
   {
@@ -667,5 +800,7 @@ export type VmFileSystem = NonNullable<VmInstance['fileSystems']>[number];
 export type VmInterface = NonNullable<VmInstance['interfaces']>[number];
 export type VmVolume = NonNullable<VirtualMachineSpec['volumes']>[number];
 export type VmNetwork = NonNullable<VirtualMachineSpec['networks']>[number];
+/** A probe of the VM pod: httpGet or tcpSocket, with the usual timing fields. */
+export type VmProbe = NonNullable<VirtualMachineSpec['readinessProbe']>;
 export type RunPolicy = NonNullable<VirtualMachineSpec['runPolicy']>;
 export type VmPhase = NonNullable<VirtualMachineStatus['phase']>;

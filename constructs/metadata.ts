@@ -15,13 +15,19 @@ export interface ObjectMetadata {
    */
   readonly namespace?: string;
   /**
-   * Labels; copied to the VM pod.
+   * Labels. A VirtualMachine's labels are copied to its VM pod, except keys whose prefix is, or is a subdomain of, a
+   * reserved domain — kubernetes.io (but app.kubernetes.io is copied), k8s.io, kubevisor.io, cni.cncf.io,
+   * multus-cni.io, projectcalico.org, ovn.org, cilium.io, istio.io, openshift.io — which are left out without an error
+   * (the controller records a `MetadataNotCopied` Event), so a VM cannot change how its pod is networked, confined or
+   * admitted. See `constructs/pod-metadata.ts`.
    *
    * @default {}
    */
   readonly labels?: Record<string, string>;
   /**
-   * Annotations; copied to the VM pod.
+   * Annotations. Copied to the VM pod by the same rule as labels: keys in a reserved domain, e.g.
+   * `k8s.v1.cni.cncf.io/networks` (the VM's `networks` produce it), `container.apparmor.security.beta.kubernetes.io/*`
+   * or `kubevisor.io/*`, are left out.
    *
    * @default {}
    */

@@ -12,6 +12,7 @@ import type {
   VmInstance,
   VmInterface,
   VmNetwork,
+  VmProbe,
   VmVolume,
 } from '../api';
 import { API_VERSION, defaultObject } from '../api';
@@ -108,27 +109,31 @@ export interface VirtualMachineProps {
    */
   readonly power?: PowerProps;
   /**
-   * Extra resources for the VM pod (guest memory and VMM overhead are added automatically).
+   * Extra resources for the VM pod, added to what kubevisor computes (guest memory and VMM overhead, hugepages,
+   * devices, ephemeral storage for container disks); they never lower it, and limits never fall below requests.
    *
    * @default - none beyond what the guest needs
    */
   readonly resources?: VirtualMachineSpec['resources'];
   /**
-   * Liveness probe of the VM pod (reaches the guest over the pod network).
+   * Liveness probe of the VM pod: `httpGet` or `tcpSocket` (no `host`), reaching the guest over the pod network.
+   * `exec` and `grpc` probes are refused.
    *
    * @default - none
    */
-  readonly livenessProbe?: Record<string, unknown>;
+  readonly livenessProbe?: VmProbe;
   /**
-   * Readiness probe of the VM pod (reaches the guest over the pod network).
+   * Readiness probe of the VM pod: `httpGet` or `tcpSocket` (no `host`), reaching the guest over the pod network.
+   * `exec` and `grpc` probes are refused.
    *
    * @default - none
    */
-  readonly readinessProbe?: Record<string, unknown>;
+  readonly readinessProbe?: VmProbe;
   /**
-   * Node labels the VM pod must match.
+   * Node labels the VM pod must match. Every VM pod also selects `kubevisor.io/kvm: "true"` (nodes the node setup
+   * prepared); a different value for that key is refused.
    *
-   * @default - any node
+   * @default - any node prepared for VMs
    */
   readonly nodeSelector?: Record<string, string>;
   /**
@@ -138,7 +143,7 @@ export interface VirtualMachineProps {
    */
   readonly affinity?: Record<string, unknown>;
   /**
-   * Tolerations of the VM pod.
+   * Tolerations of the VM pod. Each must name its taint `key`: tolerating every taint is refused.
    *
    * @default []
    */
@@ -147,9 +152,16 @@ export interface VirtualMachineProps {
 
 /** Volume sources, named after the kinds they attach. */
 export const VolumeSources = {
-  /** An ephemeral disk from a container image holding a qcow2 or raw image at /disk. */
-  containerDisk: (image: string, imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never'): VolumeSource => ({
-    containerDisk: { image, ...(imagePullPolicy ? { imagePullPolicy } : {}) },
+  /**
+   * An ephemeral disk from a container image holding a qcow2 or raw image at /disk. The image is pulled `Always` unless
+   * told otherwise (see the README on cached private images); `maxSize` (default 10Gi) bounds the node disk it uses.
+   */
+  containerDisk: (
+    image: string,
+    imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never',
+    options: { maxSize?: string } = {},
+  ): VolumeSource => ({
+    containerDisk: { image, ...(imagePullPolicy ? { imagePullPolicy } : {}), ...options },
   }),
   /** An ext4 root disk of `size` built from a container image's filesystem (use with kernel boot). */
   containerRootfs: (image: string, size: string): VolumeSource => ({ containerRootfs: { image, size } }),

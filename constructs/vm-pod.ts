@@ -9,14 +9,19 @@
  *   /disk out and `convert-<vol>` (operator image) turns it into a raw image; per containerRootfs volume,
  *   `rootfs-<vol>` tars the image's filesystem and `mkfs-<vol>` builds the ext4 image of the requested size;
  * - main container `launcher` (operator image) prepares network and cloud-init, writes the VmConfig, then execs
- *   Cloud Hypervisor with only its API socket. It holds the guest's resources (see {@link vmPodResources}).
+ *   Cloud Hypervisor with only its API socket. It holds the guest's resources (see {@link vmPodResources}) and reads
+ *   the VM from the pod's own Secret ({@link renderVmPodSecret}), never from an environment variable.
+ *
+ * Security contexts (Pod Security baseline) are in vm-pod-security.ts, resources and size limits in
+ * vm-pod-resources.ts, which VM labels and annotations reach the pod in pod-metadata.ts.
  */
 import { createHash } from 'node:crypto';
 import type { KubevisorObject, VirtualMachineSpec, VmVolume } from '../api';
-import { API_VERSION, parseQuantity } from '../api';
-import { formatBytes } from '../api/cel/quantity';
+import { KVM_NODE_LABEL } from '../api';
 import {
   ATTACHMENT_MOUNT,
+  CLOUD_INIT_DIR,
+  CLOUD_INIT_VOLUME,
   HOTPLUG_DIR,
   HOTPLUG_VM_LABEL,
   HOTPLUG_VOLUME,
@@ -26,7 +31,6 @@ import {
   POD_VOLUMES_ANNOTATION,
   KERNEL_DIR,
   KERNEL_VOLUME,
-  KVM_RESOURCE,
   LAUNCHER_CONTAINER,
   LAUNCHER_ENTRYPOINT,
   NETWORK_STATUS_ENV,
@@ -34,9 +38,9 @@ import {
   RUN_VOLUME,
   TOOLS_DIR,
   TOOLS_VOLUME,
-  TUN_RESOURCE,
-  VM_ENV,
   VM_LABEL,
+  VM_SECRET_DIR,
+  VM_SECRET_KEY,
   RUN_LABEL,
   blockDevice,
   cloudInitSecretDir,
@@ -45,6 +49,30 @@ import {
   podLinkName,
   volumeDir,
 } from '../operator/pod-layout';
+import { podMetadataFrom } from './pod-metadata';
+import {
+  EMPTY_DIR_LIMITS,
+  initContainerResources,
+  overheadBytes,
+  OVERHEAD,
+  vmPodResources,
+  volumeSizeLimit,
+} from './vm-pod-resources';
+import {
+  CONVERT_SECURITY_CONTEXT,
+  IMAGE_COPY_SECURITY_CONTEXT,
+  LAUNCHER_SECURITY_CONTEXT,
+  MKFS_SECURITY_CONTEXT,
+  POD_SECURITY_CONTEXT,
+  TOOLS_SECURITY_CONTEXT,
+} from './vm-pod-security';
+import type { VmPodRole } from './vm-pod-name';
+import { podNameOf, vmOwner, vmPodName } from './vm-pod-name';
+import { podProbe } from './vm-pod-probe';
+import { VM_SECRET_VOLUME, renderVmPodSecret, secretVolume } from './vm-pod-secret';
+
+export { OVERHEAD, overheadBytes, vmPodResources, podProbe, renderVmPodSecret, vmPodName };
+export type { VmPodNameRole, VmPodRole } from './vm-pod-name';
 
 /** A Kubernetes object in plain JSON (the pod and its parts are not typed further here). */
 type Json = Record<string, unknown>;
@@ -61,90 +89,10 @@ export interface VmPodOptions {
   readonly networkResources?: Readonly<Record<string, string>>;
 }
 
-/** The VMM's memory overhead model, documented in the README: what the pod needs beyond guest RAM. */
-export const OVERHEAD = {
-  /** Cloud Hypervisor, dnsmasq and the pod's own processes. */
-  baseBytes: 64n * 1024n * 1024n,
-  /** Per vCPU thread (stacks, KVM run structures). */
-  perVcpuBytes: 4n * 1024n * 1024n,
-  /** Page tables and virtio buffers grow with guest memory: 1/128 of it. */
-  guestMemoryDivisor: 128n,
-} as const;
-
-const vcpus = (spec: VirtualMachineSpec) =>
-  (spec.instance.cpu?.sockets ?? 1) * (spec.instance.cpu?.coresPerSocket ?? 1);
-const guestBytes = (spec: VirtualMachineSpec) => parseQuantity(spec.instance.memory?.size ?? '1Gi').num;
-
-/** Bytes of memory the pod needs besides guest RAM. */
-export function overheadBytes(spec: VirtualMachineSpec): bigint {
-  return (
-    OVERHEAD.baseBytes + OVERHEAD.perVcpuBytes * BigInt(vcpus(spec)) + guestBytes(spec) / OVERHEAD.guestMemoryDivisor
-  );
-}
-
-/**
- * The launcher container's resources: the user's `resources` plus guest memory and overhead on `memory` (or, with
- * hugepages, guest memory on `hugepages-<size>` and only the overhead on `memory`), the KVM and TUN devices, and,
- * with dedicated CPUs, Guaranteed QoS (requests = limits, whole CPUs).
- */
-export function vmPodResources(
-  spec: VirtualMachineSpec,
-  networkResources: readonly string[] = [],
-): { requests: Json; limits: Json } {
-  const requests: Json = { ...(spec.resources?.requests ?? {}) };
-  const limits: Json = { ...(spec.resources?.limits ?? {}) };
-  const hugepages = spec.instance.memory?.hugepages;
-  const memory = formatBytes(overheadBytes(spec) + (hugepages ? 0n : guestBytes(spec)));
-  if (requests.memory === undefined) requests.memory = memory;
-  if (hugepages) {
-    const key = `hugepages-${hugepages.pageSize ?? '2Mi'}`;
-    const size = spec.instance.memory?.size ?? '1Gi';
-    requests[key] ??= size;
-    limits[key] ??= size;
-  }
-  if (spec.instance.cpu?.dedicatedCPUPlacement) {
-    requests.cpu ??= String(vcpus(spec));
-    limits.cpu ??= requests.cpu;
-    limits.memory ??= requests.memory;
-  }
-  for (const r of [KVM_RESOURCE, TUN_RESOURCE, ...networkResources]) {
-    requests[r] = String(Number(requests[r] ?? 0) + 1);
-    limits[r] = requests[r];
-  }
-  return { requests, limits };
-}
-
-/** Which pod of a VM a name is for: the pod of run `run`, or the receiving pod of a migration during that run. */
-export interface VmPodNameRole {
-  /** The VM's run counter (status.restarts). */
-  readonly run: number;
-  /** UID of the VirtualMachineMigration whose receiving pod this is. */
-  readonly migrationUid?: string;
-}
-
-/** Pod names are DNS labels here too (≤ 63), so they fit wherever a label or hostname must hold one. */
-const POD_NAME_MAX = 63;
-
-/**
- * The name of one pod of a VM: `vm-<name>-<uid hash>-<run>` for run N, `…-<run>m<migration uid>` for the receiving pod
- * of a migration. Stable, so creating it twice is harmless (the second create finds it and checks its owner), and
- * distinct by construction for every run and every migration target: the role suffix is kept whole and only the
- * VM name is shortened to fit 63 characters. The VM UID hash keeps VMs apart whose shortened names coincide, and a
- * VM from a recreated one of the same name.
- */
-export function vmPodName(vmName: string, vmUid: string, role: VmPodNameRole): string {
-  const uid = createHash('sha256').update(vmUid).digest('hex').slice(0, 5);
-  const suffix = role.migrationUid ? `${role.run}m${role.migrationUid.replace(/-/g, '').slice(0, 8)}` : `${role.run}`;
-  const tail = `-${uid}-${suffix}`;
-  return `vm-${vmName.slice(0, POD_NAME_MAX - 3 - tail.length)}${tail}`;
-}
-
 const busybox = (...args: string[]) => [`${TOOLS_DIR}/busybox`, ...args];
 
 /** How long the guest may take to shut down after the ACPI power button (spec.power.shutdownGracePeriodSeconds). */
 const graceSeconds = (spec: VirtualMachineSpec) => spec.power?.shutdownGracePeriodSeconds ?? 60;
-/** Size limit of the VM pod's run dir emptyDir. */
-const RUN_DIR_SIZE_LIMIT = '64Mi';
 /** The preStop hook outlasts the node daemon's hard-stop deadline by this much, so the daemon, not SIGTERM, ends CH. */
 const PRESTOP_MARGIN_SECONDS = 5;
 /** The kubelet's margin between the end of preStop and SIGKILL. */
@@ -153,18 +101,6 @@ const KILL_MARGIN_SECONDS = 10;
 /** The guest's shutdown grace period of a VM pod, read back from the pod (for a pod whose VM is not at hand). */
 export function guestGraceOfPod(terminationGracePeriodSeconds: number | undefined): number {
   return Math.max(0, (terminationGracePeriodSeconds ?? 0) - PRESTOP_MARGIN_SECONDS - KILL_MARGIN_SECONDS);
-}
-
-/** Which pod of the VM to render. */
-export interface VmPodRole {
-  /** The VM's run counter (status.restarts): each start gets a new pod name. */
-  readonly run: number;
-  /**
-   * Render the receiving pod of this live migration (its UID): it must land on another node than the running pod
-   * (required pod anti-affinity on the VM label) and the launcher waits for an incoming migration instead of a
-   * VmConfig.
-   */
-  readonly migrationUid?: string;
 }
 
 /** Environment variable telling the launcher it prepares a migration target. */
@@ -177,47 +113,68 @@ export function renderVmPod(
   options: VmPodOptions,
 ): Json {
   const spec = vm.spec as VirtualMachineSpec;
-  const uid = vm.metadata.uid ?? '';
+  const podName = podNameOf(vm, role);
   const pull = options.imagePullPolicy ?? 'IfNotPresent';
   const block = new Set(options.blockVolumes ?? []);
+  const initResources = initContainerResources(spec);
   const operator = (name: string, args: string[]) => ({
     name,
     image: options.image,
     imagePullPolicy: pull,
     ...(args.length ? { args } : {}),
+    resources: initResources,
     volumeMounts: [] as Json[],
+  });
+  // A user image's init container runs only our busybox; its pull policy defaults to Always (see api/common.ts).
+  const fromImage = (name: string, image: string, imagePullPolicy: string | undefined, command: string[]) => ({
+    name,
+    image,
+    imagePullPolicy: imagePullPolicy ?? 'Always',
+    command,
+    resources: initResources,
+    securityContext: IMAGE_COPY_SECURITY_CONTEXT,
   });
 
   const volumes: Json[] = [
     // The launcher's files, CH's socket and event monitor, dnsmasq's leases: small, but CH appends events for as long
     // as the guest lives (a reboot loop), so the node's disk is protected by a limit.
-    { name: RUN_VOLUME, emptyDir: { sizeLimit: RUN_DIR_SIZE_LIMIT } },
-    { name: TOOLS_VOLUME, emptyDir: {} },
+    { name: RUN_VOLUME, emptyDir: { sizeLimit: EMPTY_DIR_LIMITS.run } },
+    { name: TOOLS_VOLUME, emptyDir: { sizeLimit: EMPTY_DIR_LIMITS.tools } },
     // Holds only the node daemon's bind mounts. tmpfs, because the kubelet removes a disk-backed emptyDir with a
     // recursive delete that would go through a mount the daemon had not released yet (and delete a PVC's disk image);
     // a tmpfs is unmounted instead, which fails while a mount remains inside.
-    { name: HOTPLUG_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    { name: HOTPLUG_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: EMPTY_DIR_LIMITS.hotplug } },
+    secretVolume(VM_SECRET_VOLUME, podName, VM_SECRET_KEY),
   ];
   const toolsMount = { name: TOOLS_VOLUME, mountPath: TOOLS_DIR };
   const initContainers: Json[] = [
-    { ...operator('tools', []), command: ['cp', IMAGE_BUSYBOX, `${TOOLS_DIR}/busybox`], volumeMounts: [toolsMount] },
+    {
+      ...operator('tools', []),
+      command: ['cp', IMAGE_BUSYBOX, `${TOOLS_DIR}/busybox`],
+      securityContext: TOOLS_SECURITY_CONTEXT,
+      volumeMounts: [toolsMount],
+    },
   ];
   const mounts: Json[] = [
     { name: RUN_VOLUME, mountPath: RUN_DIR },
     // The node daemon bind-mounts hot-plugged volumes in here from the host; HostToContainer makes them appear.
     { name: HOTPLUG_VOLUME, mountPath: HOTPLUG_DIR, mountPropagation: 'HostToContainer' },
+    { name: VM_SECRET_VOLUME, mountPath: VM_SECRET_DIR, readOnly: true },
   ];
   const devices: Json[] = [];
 
   const kernel = spec.instance.kernel;
   if (kernel) {
-    volumes.push({ name: KERNEL_VOLUME, emptyDir: {} });
+    volumes.push({ name: KERNEL_VOLUME, emptyDir: { sizeLimit: EMPTY_DIR_LIMITS.kernel } });
     const kernelMount = { name: KERNEL_VOLUME, mountPath: KERNEL_DIR };
     initContainers.push({
-      name: 'kernel',
-      image: kernel.image,
-      ...(kernel.imagePullPolicy ? { imagePullPolicy: kernel.imagePullPolicy } : {}),
-      command: busybox('cp', '/vmlinux', `${KERNEL_DIR}/vmlinux`),
+      // -P: a link is copied as a link (and then refused by the launcher), never followed.
+      ...fromImage(
+        'kernel',
+        kernel.image,
+        kernel.imagePullPolicy,
+        busybox('cp', '-P', '/vmlinux', `${KERNEL_DIR}/vmlinux`),
+      ),
       volumeMounts: [toolsMount, kernelMount],
     });
     mounts.push(kernelMount);
@@ -226,43 +183,52 @@ export function renderVmPod(
   for (const v of spec.volumes ?? []) {
     const mount = { name: volumeName(v), mountPath: volumeDir(v.name) };
     if (v.containerDisk) {
-      volumes.push({ name: volumeName(v), emptyDir: {} });
+      volumes.push({ name: volumeName(v), emptyDir: { sizeLimit: volumeSizeLimit(v) } });
       initContainers.push({
-        name: `disk-${v.name}`,
-        image: v.containerDisk.image,
-        ...(v.containerDisk.imagePullPolicy ? { imagePullPolicy: v.containerDisk.imagePullPolicy } : {}),
-        command: busybox('cp', '-r', '/disk', containerDiskSource(v.name)),
+        // -R -P: links, /disk itself included, are copied as links; the convert step refuses them.
+        ...fromImage(
+          `disk-${v.name}`,
+          v.containerDisk.image,
+          v.containerDisk.imagePullPolicy,
+          busybox('cp', '-R', '-P', '/disk', containerDiskSource(v.name)),
+        ),
         volumeMounts: [toolsMount, mount],
       });
       initContainers.push({
         ...operator(`convert-${v.name}`, ['launcher', 'prepare-container-disk', v.name]),
+        securityContext: CONVERT_SECURITY_CONTEXT,
         volumeMounts: [mount],
       });
       mounts.push(mount);
     } else if (v.containerRootfs) {
-      volumes.push({ name: volumeName(v), emptyDir: {} });
+      volumes.push({ name: volumeName(v), emptyDir: { sizeLimit: volumeSizeLimit(v) } });
       initContainers.push({
-        name: `rootfs-${v.name}`,
-        image: v.containerRootfs.image,
-        ...(v.containerRootfs.imagePullPolicy ? { imagePullPolicy: v.containerRootfs.imagePullPolicy } : {}),
-        // The image's own filesystem, without the kernel's virtual filesystems and our mounts.
-        command: busybox(
-          'tar',
-          '-C',
-          '/',
-          '-cf',
-          containerRootfsTar(v.name),
-          '--exclude=./proc',
-          '--exclude=./sys',
-          '--exclude=./dev',
-          '--exclude=./mnt',
-          '--exclude=./var/run/kubevisor-tools',
-          '.',
+        // The image's own filesystem, without the kernel's virtual filesystems and our mounts. busybox tar stores
+        // links as links (it follows them only with -h).
+        ...fromImage(
+          `rootfs-${v.name}`,
+          v.containerRootfs.image,
+          v.containerRootfs.imagePullPolicy,
+          busybox(
+            'tar',
+            '-C',
+            '/',
+            '-cf',
+            containerRootfsTar(v.name),
+            '--exclude=./proc',
+            '--exclude=./sys',
+            '--exclude=./dev',
+            '--exclude=./mnt',
+            '--exclude=./var/run/kubevisor-tools',
+            '--exclude=./run/kubevisor-tools',
+            '.',
+          ),
         ),
         volumeMounts: [toolsMount, mount],
       });
       initContainers.push({
         ...operator(`mkfs-${v.name}`, ['launcher', 'prepare-container-rootfs', v.name, v.containerRootfs.size]),
+        securityContext: MKFS_SECURITY_CONTEXT,
         volumeMounts: [mount],
       });
       mounts.push(mount);
@@ -272,17 +238,22 @@ export function renderVmPod(
       if (block.has(v.name)) devices.push({ name: volumeName(v), devicePath: blockDevice(v.name) });
       else mounts.push(mount);
     } else if (v.cloudInit) {
+      // Staged plaintext and the ISO live in memory only.
+      volumes.push({ name: CLOUD_INIT_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: EMPTY_DIR_LIMITS.cloudInit } });
+      mounts.push({ name: CLOUD_INIT_VOLUME, mountPath: CLOUD_INIT_DIR });
       for (const [kind, secret] of [
         ['userdata', v.cloudInit.userDataSecretName],
         ['networkdata', v.cloudInit.networkDataSecretName],
       ] as const) {
         if (!secret) continue;
-        volumes.push({ name: `cloudinit-${kind}`, secret: { secretName: secret } });
+        // Only the key the launcher reads: the Secret may hold others that are none of the pod's business.
+        volumes.push(secretVolume(`cloudinit-${kind}`, secret, 'value'));
         mounts.push({ name: `cloudinit-${kind}`, mountPath: cloudInitSecretDir(kind), readOnly: true });
       }
     }
   }
   if (spec.instance.memory?.hugepages) {
+    // Bounded by the pod's hugepages-<size> limit (the hugetlb cgroup), not by a size limit.
     volumes.push({
       name: 'hugepages',
       emptyDir: { medium: `HugePages-${spec.instance.memory.hugepages.pageSize ?? '2Mi'}` },
@@ -305,81 +276,66 @@ export function renderVmPod(
     options.networkResources?.[n.name] ? [options.networkResources[n.name]] : [],
   );
 
+  // The VM's own labels and annotations only through the allow-list; kubevisor's keys last, so none is overridden.
   const labels = {
-    ...(vm.metadata.labels ?? {}),
+    ...podMetadataFrom(vm.metadata.labels),
     [VM_LABEL]: vm.metadata.name,
     [RUN_LABEL]: String(role.run),
     'app.kubernetes.io/managed-by': 'kubevisor',
   };
-  const annotations: Record<string, string> = { ...(vm.metadata.annotations ?? {}) };
+  const annotations: Record<string, string> = podMetadataFrom(vm.metadata.annotations);
   // The volumes this pod is created with: any volume the VM gains later is a hot-plug.
   annotations[POD_VOLUMES_ANNOTATION] = (spec.volumes ?? []).map((v) => v.name).join(',');
   if (multus.length) annotations['k8s.v1.cni.cncf.io/networks'] = JSON.stringify(multus);
 
-  const vmData = {
-    apiVersion: vm.apiVersion,
-    kind: vm.kind,
-    metadata: { name: vm.metadata.name, namespace: vm.metadata.namespace, uid },
-    spec,
-  };
   const launcher: Json = {
     name: LAUNCHER_CONTAINER,
     image: options.image,
     imagePullPolicy: pull,
     command: [LAUNCHER_ENTRYPOINT],
-    env: [
-      { name: VM_ENV, value: JSON.stringify(vmData) },
-      ...(role.migrationUid ? [{ name: MIGRATION_TARGET_ENV, value: 'true' }] : []),
-      ...(multus.length
-        ? [
-            {
-              name: NETWORK_STATUS_ENV,
-              valueFrom: { fieldRef: { fieldPath: "metadata.annotations['k8s.v1.cni.cncf.io/network-status']" } },
-            },
-          ]
-        : []),
-    ],
+    // Nothing of the VM here: environment variables are shown to everyone who may read pods.
+    ...(role.migrationUid || multus.length
+      ? {
+          env: [
+            ...(role.migrationUid ? [{ name: MIGRATION_TARGET_ENV, value: 'true' }] : []),
+            ...(multus.length
+              ? [
+                  {
+                    name: NETWORK_STATUS_ENV,
+                    valueFrom: {
+                      fieldRef: { fieldPath: "metadata.annotations['k8s.v1.cni.cncf.io/network-status']" },
+                    },
+                  },
+                ]
+              : []),
+          ],
+        }
+      : {}),
     resources: vmPodResources(spec, networkResources),
-    // Bridges, TAPs and NAT rules need NET_ADMIN inside the pod's own network namespace; dnsmasq needs NET_RAW and
-    // NET_BIND_SERVICE; VFIO needs a raised memlock limit (SYS_RESOURCE). No privileged mode, no host namespaces.
-    securityContext: {
-      privileged: false,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_RESOURCE'] },
-    },
+    securityContext: LAUNCHER_SECURITY_CONTEXT,
     // Exec'd in the container, so it ends the moment CH does (the container's processes die with it): a guest that
     // shuts down in 3 s ends the pod in 3 s, not after the whole grace period as a `sleep` action would.
     lifecycle: {
       preStop: { exec: { command: [IMAGE_BUSYBOX, 'sleep', String(graceSeconds(spec) + PRESTOP_MARGIN_SECONDS)] } },
     },
-    terminationMessagePolicy: 'FallbackToLogsOnError',
+    // Only the launcher's own failure line: the container log holds the guest's serial console, which must never
+    // become the termination message (the controller turns that into an Event and a condition).
+    terminationMessagePolicy: 'File',
     volumeMounts: mounts,
     ...(devices.length ? { volumeDevices: devices } : {}),
-    ...(spec.livenessProbe ? { livenessProbe: spec.livenessProbe } : {}),
-    ...(spec.readinessProbe ? { readinessProbe: spec.readinessProbe } : {}),
+    ...(spec.livenessProbe ? { livenessProbe: podProbe(spec.livenessProbe) } : {}),
+    ...(spec.readinessProbe ? { readinessProbe: podProbe(spec.readinessProbe) } : {}),
   };
 
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: vmPodName(vm.metadata.name, uid, {
-        run: role.run,
-        ...(role.migrationUid ? { migrationUid: role.migrationUid } : {}),
-      }),
+      name: podName,
       ...(vm.metadata.namespace ? { namespace: vm.metadata.namespace } : {}),
       labels,
       annotations,
-      ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: 'VirtualMachine',
-          name: vm.metadata.name,
-          uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [vmOwner(vm)],
     },
     spec: {
       restartPolicy: 'Never',
@@ -389,14 +345,11 @@ export function renderVmPod(
       // kubelet's margin.
       terminationGracePeriodSeconds: graceSeconds(spec) + PRESTOP_MARGIN_SECONDS + KILL_MARGIN_SECONDS,
       automountServiceAccountToken: false,
-      // Masquerade routes between the pod link and the guest bridge. ip_forward is namespaced but not in the kubelet's
-      // safe set: nodes allow it with --allowed-unsafe-sysctls=net.ipv4.ip_forward (the node setup does this), which
-      // beats Virtink's privileged init container.
-      ...(spec.instance.interfaces?.some((i) => i.masquerade)
-        ? { securityContext: { sysctls: [{ name: 'net.ipv4.ip_forward', value: '1' }] } }
-        : {}),
+      // No sysctls: masquerade's net.ipv4.ip_forward is set by the node daemon inside the pod's network namespace.
+      securityContext: POD_SECURITY_CONTEXT,
       enableServiceLinks: false,
-      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      // Only nodes the node setup prepared (KVM, device plugins, the node daemon); the user's selector narrows further.
+      nodeSelector: { ...(spec.nodeSelector ?? {}), [KVM_NODE_LABEL]: 'true' },
       ...(affinityFor(spec, vm.metadata.name, role) ?? {}),
       ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
       initContainers,

@@ -36,9 +36,29 @@ export const inRunDir = (path: string) => {
 };
 /** Why the launch failed, one line, for the pod's termination message. */
 export const TERMINATION_LOG = '/dev/termination-log';
+/**
+ * Memory-backed emptyDir (tmpfs) for cloud-init: the plaintext user-data and network-config the launcher stages, and
+ * the NoCloud ISO made of them, never touch the node's disk. Mounted inside the run dir, so a path below it is still a
+ * run-dir path for anything that looks at the container's view.
+ */
+export const CLOUD_INIT_DIR = `${RUN_DIR}/cloud-init`;
+export const CLOUD_INIT_VOLUME = 'kubevisor-cloudinit';
+/** Where the launcher stages the NoCloud files; removed as soon as the ISO is built, or its build failed. */
+export const CLOUD_INIT_STAGING = `${CLOUD_INIT_DIR}/staging`;
 /** The NoCloud cloud-init image the launcher builds. */
-export const CLOUD_INIT_ISO = `${RUN_DIR}/cloud-init.iso`;
-/** Environment variable carrying the VirtualMachine (JSON: apiVersion, kind, metadata with uid, spec). */
+export const CLOUD_INIT_ISO = `${CLOUD_INIT_DIR}/cloud-init.iso`;
+/**
+ * The VirtualMachine the VM pod runs (JSON: apiVersion, kind, metadata with uid, spec), as a file from a Secret the
+ * controller creates for each pod (named like the pod, owned by it). Not an environment variable: those are shown to
+ * everyone who may read pods, and one string there is limited to 128 KiB, less than a VM with maximal user-data.
+ */
+export const VM_SECRET_DIR = '/var/run/kubevisor-secrets/vm';
+export const VM_SECRET_KEY = 'vm.json';
+export const VM_FILE = `${VM_SECRET_DIR}/${VM_SECRET_KEY}`;
+/**
+ * Environment variable that may carry the VirtualMachine instead, for a launcher run by hand or by a test; read only
+ * when {@link VM_FILE} does not exist. The pod renderer never sets it.
+ */
 export const VM_ENV = 'KUBEVISOR_VM';
 /** Environment variable with the Multus network-status annotation (downward API). */
 export const NETWORK_STATUS_ENV = 'KUBEVISOR_NETWORK_STATUS';
@@ -81,7 +101,7 @@ export const KERNEL_DIR = '/mnt/kernel';
 export const containerDiskSource = (volume: string) => `${volumeDir(volume)}/source`;
 /** Where a containerRootfs init container leaves a tar of the image's filesystem, before mkfs.ext4. */
 export const containerRootfsTar = (volume: string) => `${volumeDir(volume)}/rootfs.tar`;
-/** Where a cloud-init Secret is mounted (the key `value` holds the data). */
+/** Where a cloud-init Secret is mounted (only its key `value`, which holds the data). */
 export const cloudInitSecretDir = (kind: 'userdata' | 'networkdata') => `/var/run/kubevisor-secrets/${kind}`;
 /** Hugepages mount for guest memory. */
 export const HUGEPAGES_DIR = '/dev/hugepages';

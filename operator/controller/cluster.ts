@@ -32,8 +32,12 @@ export interface Cluster {
   /** Attachment pods of the VM's hot-plugged volumes (operator/controller/hotplug.ts). */
   attachmentPodsOfVm(namespace: string, vmName: string): PodView[];
 
-  /** Creates a pod; an existing pod of that name counts as success (names are stable per run). */
-  createPod(pod: Record<string, unknown>): Promise<void>;
+  /**
+   * Creates a pod; an existing pod of that name counts as success when it has the same controller (names are stable
+   * per run), and is a {@link NameTakenError} otherwise — it is never adopted. With `secret` (a VM pod's Secret,
+   * controlled by the VM), the Secret is created first and handed to the pod once the pod exists, so it goes with it.
+   */
+  createPod(pod: Record<string, unknown>, secret?: Record<string, unknown>): Promise<void>;
   /** Deletes a pod; a missing pod counts as success. `force` deletes at once (grace period 0). */
   deletePod(namespace: string, name: string, force: boolean): Promise<void>;
   /** Writes status through /status, guarded by resourceVersion (a conflict throws, so the key is requeued). */
@@ -46,4 +50,30 @@ export interface Cluster {
   /** Removes a finalizer with a JSON patch guarded by a `test` of the resourceVersion. */
   removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
   event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+/**
+ * An object kubevisor must create already exists under another controller: a tenant, or anything else, took the
+ * name. It is left alone; the VM reports the problem (reason `PodNameTaken`) until the name is free.
+ */
+export class NameTakenError extends Error {
+  override readonly name = 'NameTakenError';
+  constructor(
+    readonly kind: 'Pod' | 'Secret',
+    readonly namespace: string,
+    readonly objectName: string,
+  ) {
+    super(
+      `${kind} ${namespace}/${objectName} already exists and is not controlled by this VM; it is not adopted: ` +
+        `delete it (or recreate the VM, which changes the name) to let the VM start`,
+    );
+  }
+}
+
+/** Pods whose controller owner reference is the VM with this UID: the only pods a VM's reconciler looks at. */
+export function controlledBy<P extends { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] } }>(
+  pods: readonly P[],
+  uid: string,
+): P[] {
+  return pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.controller && o.uid === uid));
 }

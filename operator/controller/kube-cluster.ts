@@ -9,9 +9,21 @@ import type { KubeClient, KubeObject, Logger } from '../kube';
 import { Informer, isAlreadyExists, keyOf } from '../kube';
 import { HOTPLUG_VM_LABEL, POD_VOLUMES_ANNOTATION, VM_LABEL } from '../pod-layout';
 import type { Cluster, MigrationObject, VmObject } from './cluster';
+import { NameTakenError } from './cluster';
 import type { NodeView, PodView } from './vm-lifecycle';
 
 type Pod = KubeObject & PodView;
+interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  uid: string;
+  controller?: boolean;
+}
+type Owned = KubeObject & {
+  metadata: { name: string; namespace?: string; uid?: string; ownerReferences?: OwnerReference[] };
+};
+const controllerOf = (o: Owned) => o.metadata.ownerReferences?.find((r) => r.controller);
 type Node = KubeObject & NodeView;
 type Vm = KubeObject & VmObject;
 type Migration = KubeObject & MigrationObject;
@@ -159,23 +171,57 @@ export class KubeCluster implements Cluster {
     return this.attachments.byIndex('vm', keyOf(namespace, vmName));
   }
 
-  async createPod(pod: Record<string, unknown>): Promise<void> {
-    const object = pod as KubeObject & { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] } };
+  async createPod(pod: Record<string, unknown>, secret?: Record<string, unknown>): Promise<void> {
+    const object = pod as Owned;
+    const { name, namespace } = object.metadata;
+    const owner = controllerOf(object)?.uid;
+    const podSecret = secret ? await this.ensureVmSecret(secret as Owned, owner) : undefined;
+    let created: Owned;
     try {
-      await this.client.create(object);
+      created = await this.client.create(object);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
-      // Our own earlier create (names are stable per run) is success; a pod of that name owned by anything else —
+      // Our own earlier create (names are stable per run) is success; a pod of that name controlled by anything else —
       // a tenant may create pods in the VM's namespace — is never adopted.
-      const owner = object.metadata.ownerReferences?.find((o) => o.controller)?.uid;
-      const { name, namespace } = object.metadata as { name: string; namespace?: string };
-      const existing = await this.client.get<typeof object>('v1', 'Pod', name, namespace);
-      if (!existing.metadata.ownerReferences?.some((o) => o.controller && o.uid === owner)) {
-        throw new Error(
-          `pod ${object.metadata.namespace}/${object.metadata.name} already exists and is not owned by this VM; it is not adopted`,
-        );
-      }
+      const existing = await this.client.get<Owned>('v1', 'Pod', name, namespace);
+      if (!owner || controllerOf(existing)?.uid !== owner) throw new NameTakenError('Pod', namespace ?? '', name);
+      created = existing;
     }
+    if (podSecret && controllerOf(podSecret)?.kind !== 'Pod') {
+      // From now on the Secret goes with the pod (garbage collection), however the pod ends.
+      await this.client.patch(podSecret, 'merge', {
+        metadata: {
+          resourceVersion: podSecret.metadata.resourceVersion,
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: created.metadata.uid, controller: true }],
+        },
+      });
+    }
+  }
+
+  /**
+   * Creates a VM pod's Secret, or accepts the one an earlier attempt left: controlled by this VM (replaced when the
+   * VM changed since, as its pod was never made), or already handed to this VM's pod of that name. Anything else is a
+   * name someone else took.
+   */
+  private async ensureVmSecret(secret: Owned, vmUid: string | undefined): Promise<Owned> {
+    const { name, namespace } = secret.metadata;
+    try {
+      return await this.client.create(secret);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+    const existing = await this.client.get<Owned & { data?: unknown }>('v1', 'Secret', name, namespace);
+    const controller = controllerOf(existing);
+    if (vmUid && controller?.uid === vmUid) {
+      if (JSON.stringify(existing.data) === JSON.stringify((secret as { data?: unknown }).data)) return existing;
+      await this.client.delete('v1', 'Secret', name, namespace, { preconditions: { uid: existing.metadata.uid } });
+      return this.client.create(secret);
+    }
+    if (vmUid && controller?.kind === 'Pod' && controller.name === name) {
+      const pod = await this.client.tryGet<Owned>('v1', 'Pod', name, namespace);
+      if (pod?.metadata.uid === controller.uid && controllerOf(pod)?.uid === vmUid) return existing;
+    }
+    throw new NameTakenError('Secret', namespace ?? '', name);
   }
   async deletePod(namespace: string, name: string, force: boolean): Promise<void> {
     await this.client.delete('v1', 'Pod', name, namespace, {
@@ -231,8 +277,8 @@ function statusPatch(
 }
 
 /**
- * The cache keeps only what the lifecycle reads of a pod (a VM pod's spec carries the whole VM in an environment
- * variable, and every pod its managedFields): a fraction of the memory per VM.
+ * The cache keeps only what the lifecycle reads of a pod (a VM pod's spec is long — init containers, volumes — and
+ * every pod carries its managedFields): a fraction of the memory per VM.
  */
 function podView(p: Pod): Pod {
   const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp, annotations } =

@@ -1,7 +1,8 @@
 /** Reconciles one VirtualMachineMigration through the migration lifecycle. */
 import type { VmPodOptions } from '../../constructs/vm-pod';
-import { renderVmPod, vmPodName } from '../../constructs/vm-pod';
+import { renderVmPod, renderVmPodSecret, vmPodName } from '../../constructs/vm-pod';
 import type { Cluster } from './cluster';
+import { NameTakenError, controlledBy } from './cluster';
 import { MIGRATION_FINALIZER, reconcileMigration } from './migration-lifecycle';
 
 export async function reconcileMigrationKey(
@@ -14,7 +15,8 @@ export async function reconcileMigrationKey(
   if (!cached) return {};
   let m = { ...cached, metadata: { ...cached.metadata } };
   const vm = cluster.vm(namespace, m.spec.vmName);
-  const pods = vm ? cluster.podsOfVm(namespace, vm.metadata.name) : [];
+  // Only the VM's own pods (controller reference), never one that merely carries its label.
+  const pods = vm ? controlledBy(cluster.podsOfVm(namespace, vm.metadata.name), vm.metadata.uid) : [];
   const run = vm?.status?.restarts ?? 0;
   const target = vm ? vmPodName(vm.metadata.name, vm.metadata.uid, { run, migrationUid: m.metadata.uid }) : '';
   const now = (options.now ?? (() => new Date()))();
@@ -42,14 +44,18 @@ export async function reconcileMigrationKey(
         break;
       case 'createTargetPod':
         if (vm) {
-          const pod = renderVmPod(
-            { ...vm, metadata: { ...vm.metadata, namespace } },
-            { run, migrationUid: m.metadata.uid },
-            options.pod,
-          );
+          const object = { ...vm, metadata: { ...vm.metadata, namespace } };
           // The name the migration recorded when it started: the VM's run may have moved on since.
-          (pod.metadata as { name: string }).name = a.podName;
-          await cluster.createPod(pod);
+          const role = { run, migrationUid: m.metadata.uid, podName: a.podName };
+          try {
+            await cluster.createPod(renderVmPod(object, role, options.pod), renderVmPodSecret(object, role));
+          } catch (e) {
+            // Someone else's pod holds the name: say so on the migration, then fail the pass (retried with backoff).
+            if (e instanceof NameTakenError) {
+              void cluster.event(m, 'Warning', 'PodNameTaken', e.message).catch(() => undefined);
+            }
+            throw e;
+          }
         }
         break;
       case 'deletePod':

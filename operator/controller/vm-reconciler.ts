@@ -3,12 +3,17 @@
  * status should be and what to do, does it, and writes status only when it changed. Idempotent: every action is
  * safe to repeat, so a crash between two steps is repaired by the next pass.
  */
+import { podMetadataLeftOut } from '../../constructs/pod-metadata';
 import type { VmPodOptions } from '../../constructs/vm-pod';
-import { renderAttachmentPod, renderVmPod, vmPodName } from '../../constructs/vm-pod';
+import { renderAttachmentPod, renderVmPod, renderVmPodSecret, vmPodName } from '../../constructs/vm-pod';
 import { reconcileHotplug } from './hotplug';
 import type { Cluster } from './cluster';
+import { NameTakenError, controlledBy } from './cluster';
 import type { LifecycleConfig } from './vm-lifecycle';
-import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm } from './vm-lifecycle';
+import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm, setCondition } from './vm-lifecycle';
+
+/** How often a VM whose pod name is taken looks again (the foreign pod may not carry the VM label, so no event comes). */
+export const NAME_TAKEN_RETRY_MS = 15_000;
 
 export interface VmReconcilerOptions {
   readonly pod: VmPodOptions;
@@ -27,7 +32,9 @@ export async function reconcileVmKey(
   if (!cached) return {};
   // A copy: the cache's objects are shared and read-only, and this pass tracks its own writes' resourceVersion.
   let vm = { ...cached, metadata: { ...cached.metadata } };
-  const pods = cluster.podsOfVm(namespace, name);
+  // The VM label finds candidates; only the controller reference makes a pod the VM's. A pod anyone else made with the
+  // label is neither adopted nor deleted.
+  const pods = controlledBy(cluster.podsOfVm(namespace, name), vm.metadata.uid);
   const nodes = new Map(
     pods.flatMap((p) => {
       const n = p.spec?.nodeName ? cluster.node(p.spec.nodeName) : undefined;
@@ -35,6 +42,7 @@ export async function reconcileVmKey(
     }),
   );
   const now = (options.now ?? (() => new Date()))();
+  let nameTaken: NameTakenError | undefined;
   const decision = reconcileVm(
     vm,
     pods,
@@ -57,11 +65,31 @@ export async function reconcileVmKey(
       case 'removeFinalizer':
         await cluster.removeFinalizer(vm, VM_FINALIZER);
         return {};
-      case 'createPod':
-        await cluster.createPod(
-          renderVmPod({ ...vm, metadata: { ...vm.metadata, namespace } }, { run: a.run }, options.pod),
-        );
+      case 'createPod': {
+        const object = { ...vm, metadata: { ...vm.metadata, namespace } };
+        try {
+          await cluster.createPod(
+            renderVmPod(object, { run: a.run }, options.pod),
+            renderVmPodSecret(object, { run: a.run }),
+          );
+        } catch (e) {
+          if (!(e instanceof NameTakenError)) throw e;
+          nameTaken = e;
+          break;
+        }
+        const leftOut = podMetadataLeftOut(vm.metadata);
+        if (leftOut.length) {
+          void cluster
+            .event(
+              vm,
+              'Normal',
+              'MetadataNotCopied',
+              `labels and annotations in reserved domains are not copied to the VM pod: ${leftOut.join(', ')}`,
+            )
+            .catch(() => undefined);
+        }
         break;
+      }
       case 'deletePod':
         await cluster.deletePod(namespace, a.name, a.force);
         break;
@@ -84,8 +112,36 @@ export async function reconcileVmKey(
       }
     }
   }
+  if (nameTaken) reportNameTaken(cluster, vm, decision.status, nameTaken, now);
   if (!vm.metadata.deletionTimestamp && JSON.stringify(decision.status) !== JSON.stringify(vm.status ?? {})) {
     await cluster.updateVmStatus(vm, decision.status);
   }
+  if (nameTaken) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, NAME_TAKEN_RETRY_MS) };
   return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+}
+
+/**
+ * The VM's pod (or its Secret) could not be created because another object has its name: the Ready condition says so
+ * (reason PodNameTaken) and a Warning Event, once per occurrence, names the object. The foreign object is left as it is.
+ */
+function reportNameTaken(
+  cluster: Cluster,
+  vm: Parameters<Cluster['event']>[0],
+  status: NonNullable<Parameters<Cluster['updateVmStatus']>[1]>,
+  error: NameTakenError,
+  now: Date,
+): void {
+  const before = vm.status?.conditions?.find((c) => c.type === 'Ready');
+  status.conditions = setCondition(
+    status.conditions,
+    'Ready',
+    'False',
+    'PodNameTaken',
+    error.message,
+    now,
+    vm.metadata.generation,
+  );
+  if (before?.reason !== 'PodNameTaken' || before.message !== error.message) {
+    void cluster.event(vm, 'Warning', 'PodNameTaken', error.message).catch(() => undefined);
+  }
 }

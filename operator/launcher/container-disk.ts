@@ -4,7 +4,8 @@
  * image CH attaches. qcow2 is converted; raw is moved into place without a copy. The source is removed afterwards,
  * so the VM costs its disk size of ephemeral storage once, not twice.
  */
-import { readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { containerDiskImage, containerDiskSource } from '../pod-layout';
 import { run } from './command';
@@ -16,22 +17,42 @@ interface QemuImgInfo {
   'format-specific'?: { data?: { 'data-file'?: string } };
 }
 
-/** The disk file inside what the init container copied from /disk. */
+const notALink = (path: string, stat: Stats, what: string) => {
+  if (stat.isSymbolicLink()) {
+    throw new LaunchError(
+      `${what}: ${path} is a symbolic link; a containerDisk must ship its disk as a regular file at /disk or in /disk/`,
+    );
+  }
+};
+
+/**
+ * The disk file inside what the init container copied from /disk. The copy keeps symbolic links as links (`cp -P`),
+ * and none is followed here: a link in the user's image would otherwise point this container, or Cloud Hypervisor
+ * later, at a file of the operator image or of the pod (a Secret, another volume).
+ */
 export function containerDiskFile(source: string, what: string): string {
-  let stat;
+  let stat: Stats;
   try {
-    stat = statSync(source);
+    stat = lstatSync(source);
   } catch {
     throw new LaunchError(`${what}: ${source} is missing (the init container copies the image's /disk there)`);
   }
+  notALink(source, stat, what);
   if (stat.isFile()) return source;
-  const files = readdirSync(source).filter((f) => statSync(join(source, f)).isFile());
+  if (!stat.isDirectory()) throw new LaunchError(`${what}: the image's /disk is neither a file nor a directory`);
+  const files: string[] = [];
+  for (const name of readdirSync(source)) {
+    const path = join(source, name);
+    const entry = lstatSync(path);
+    notALink(path, entry, what);
+    if (entry.isFile()) files.push(path);
+  }
   if (files.length !== 1) {
     throw new LaunchError(
       `${what}: the image's /disk directory must hold exactly one disk file, found ${files.length}`,
     );
   }
-  return join(source, files[0]);
+  return files[0];
 }
 
 export async function prepareContainerDisk(volume: string): Promise<string> {

@@ -1,9 +1,15 @@
 /**
  * `launcher prepare-container-rootfs <volume> <size>`, run by the pod's `mkfs-<volume>` init container: the tar of
  * the image's filesystem becomes an ext4 image of the requested size. e2fsprogs before 1.47.1 cannot read a tar
- * with `mkfs.ext4 -d`, so the tar is unpacked first; tar and the unpacked tree are removed afterwards.
+ * with `mkfs.ext4 -d`, so the tar is unpacked first. The tar goes as soon as it is unpacked and the tree once the
+ * image is built, so the volume holds at most twice the image's files (its emptyDir is sized for that).
+ *
+ * Symbolic links stay links all the way: busybox `tar -c` in the image's init container stores them without
+ * following (it follows only with -h), GNU tar extracts a link that points outside the tree (absolute, or with `..`)
+ * only as a placeholder until everything else is out, so nothing is written through one, and `mkfs.ext4 -d` copies
+ * links as links. Inside the ext4 image they are the guest's business.
  */
-import { closeSync, mkdirSync, openSync, ftruncateSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, ftruncateSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseQuantity } from '../../api';
 import { containerRootfsImage, containerRootfsTar, volumeDir } from '../pod-layout';
@@ -30,12 +36,22 @@ export async function prepareContainerRootfs(volume: string, size: string | unde
   const tree = join(volumeDir(volume), 'rootfs');
   const target = containerRootfsImage(volume);
   const partial = `${target}.partial`;
+  let tarStat;
+  try {
+    tarStat = lstatSync(tar);
+  } catch {
+    throw new LaunchError(`${what}: ${tar} is missing (the init container rootfs-${volume} writes it)`);
+  }
+  if (!tarStat.isFile()) throw new LaunchError(`${what}: ${tar} is not a regular file`);
   rmSync(tree, { recursive: true, force: true });
   mkdirSync(tree);
-  await run(['tar', '-x', '-f', tar, '-C', tree, '--numeric-owner'], {
+  // Owners and modes as in the image (the guest's files keep theirs); this container holds CHOWN, FOWNER, FSETID and
+  // DAC_OVERRIDE for it, inside its own emptyDir only.
+  await run(['tar', '-x', '-f', tar, '-C', tree, '--numeric-owner', '--same-owner', '--same-permissions'], {
     what: `${what}: unpack ${tar}`,
     timeoutMs: 30 * 60_000,
   });
+  rmSync(tar, { force: true });
   const fd = openSync(partial, 'w');
   try {
     ftruncateSync(fd, bytes);
@@ -48,6 +64,5 @@ export async function prepareContainerRootfs(volume: string, size: string | unde
   });
   renameSync(partial, target);
   rmSync(tree, { recursive: true, force: true });
-  rmSync(tar, { force: true });
   return target;
 }

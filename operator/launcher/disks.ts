@@ -3,7 +3,7 @@
  * container-rootfs.ts); the launcher builds the cloud-init ISO itself and checks that everything else exists, so a
  * missing image fails here with its path rather than later inside CH.
  */
-import { statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import {
   KERNEL_PATH,
   blockDevice,
@@ -17,11 +17,16 @@ import { LaunchError } from './failure';
 import type { PreparedDisk } from './vm-config';
 import type { LaunchVm } from './vm-env';
 
+// lstat: a symbolic link the workload left (a kernel or disk copied out of a user image, a PVC's disk.img) is never
+// followed, so Cloud Hypervisor cannot be pointed at another file of the pod (a Secret, another volume).
 function kindOf(path: string): 'file' | 'block' | 'dir' | 'other' | undefined {
   try {
-    const s = statSync(path);
+    const s = lstatSync(path);
+    if (s.isSymbolicLink())
+      throw new LaunchError(`${path} is a symbolic link; disks and kernels must be regular files`);
     return s.isFile() ? 'file' : s.isBlockDevice() ? 'block' : s.isDirectory() ? 'dir' : 'other';
-  } catch {
+  } catch (e) {
+    if (e instanceof LaunchError) throw e;
     return undefined;
   }
 }

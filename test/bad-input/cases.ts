@@ -357,6 +357,29 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     message: 'size must be greater than 0',
   },
   {
+    name: 'containerRootfs size at most 64Gi',
+    object: vm(
+      (s) => (
+        (s.instance.kernel = { image: 'k:1', cmdline: 'root=/dev/vda' }),
+        (s.volumes[0] = { name: 'root', containerRootfs: { image: 'r:1', size: '65Gi' } })
+      ),
+    ),
+    field: 'spec.volumes[0].containerRootfs.size',
+    message: 'size must be at most 64Gi',
+  },
+  {
+    name: 'containerDisk maxSize at most 1Ti',
+    object: vm((s) => (s.volumes[0].containerDisk.maxSize = '2Ti')),
+    field: 'spec.volumes[0].containerDisk.maxSize',
+    message: 'maxSize must be at most 1Ti',
+  },
+  {
+    name: 'containerDisk maxSize above zero',
+    object: vm((s) => (s.volumes[0].containerDisk.maxSize = '0')),
+    field: 'spec.volumes[0].containerDisk.maxSize',
+    message: 'maxSize must be greater than 0',
+  },
+  {
     name: 'persistentVolumeClaim claimName required',
     object: vm((s) => (s.volumes[0] = { name: 'root', persistentVolumeClaim: { hotpluggable: false } })),
     field: 'spec.volumes[0].persistentVolumeClaim.claimName',
@@ -608,6 +631,72 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     ),
     field: 'spec',
     message: 'probes reach the guest through the pod network',
+  },
+  {
+    name: 'exec probe refused',
+    object: vm((s) => (s.livenessProbe = { exec: { command: ['cat', '/var/run/kubevisor-secrets/vm/vm.json'] } })),
+    field: 'spec.livenessProbe.exec',
+    message: 'Forbidden: exec probes are not allowed',
+  },
+  {
+    name: 'grpc probe refused',
+    object: vm((s) => (s.readinessProbe = { grpc: { port: 9090 } })),
+    field: 'spec.readinessProbe.grpc',
+    message: 'Forbidden: grpc probes are not supported',
+  },
+  {
+    name: 'httpGet probe host refused',
+    object: vm((s) => (s.readinessProbe = { httpGet: { port: 80, host: '169.254.169.254' } })),
+    field: 'spec.readinessProbe.httpGet.host',
+    message: 'Forbidden: host is not allowed',
+  },
+  {
+    name: 'tcpSocket probe host refused',
+    object: vm((s) => (s.livenessProbe = { tcpSocket: { port: 6443, host: 'kubernetes.default' } })),
+    field: 'spec.livenessProbe.tcpSocket.host',
+    message: 'Forbidden: host is not allowed',
+  },
+  {
+    name: 'probe needs httpGet or tcpSocket',
+    object: vm((s) => (s.readinessProbe = { periodSeconds: 5 })),
+    field: 'spec.readinessProbe',
+    message: 'set exactly one of httpGet or tcpSocket',
+  },
+  {
+    name: 'probe port in range',
+    object: vm((s) => (s.readinessProbe = { tcpSocket: { port: 0 } })),
+    field: 'spec.readinessProbe.tcpSocket.port',
+    message: 'should be greater than or equal to 1',
+  },
+  {
+    name: 'probe port name format',
+    object: vm((s) => (s.readinessProbe = { httpGet: { port: '8080' } })),
+    field: 'spec.readinessProbe.httpGet.port',
+    message: 'should match',
+  },
+  {
+    name: 'liveness probe successThreshold is 1',
+    object: vm((s) => (s.livenessProbe = { tcpSocket: { port: 22 }, successThreshold: 2 })),
+    field: 'spec.livenessProbe.successThreshold',
+    message: 'successThreshold must be 1 for a liveness probe',
+  },
+  {
+    name: 'probe fields are known',
+    object: vm((s) => (s.readinessProbe = { tcpSocket: { port: 22 }, terminationGracePeriodSeconds: 1 })),
+    field: 'spec.readinessProbe.terminationGracePeriodSeconds',
+    message: 'unknown field',
+  },
+  {
+    name: 'toleration of every taint refused',
+    object: vm((s) => (s.tolerations = [{ operator: 'Exists' }])),
+    field: 'spec.tolerations[0].key',
+    message: 'Required value: name the taint key: a toleration without a key tolerates every taint',
+  },
+  {
+    name: 'nodeSelector kubevisor.io/kvm must be true',
+    object: vm((s) => (s.nodeSelector = { 'kubevisor.io/kvm': 'false' })),
+    field: 'spec.nodeSelector',
+    message: 'kubevisor.io/kvm must be "true"',
   },
   {
     name: 'toleration operator enum',

@@ -3,11 +3,17 @@
  * runPolicy after pod success, failure and deletion, node loss, deletion while running, and a migration up to
  * TargetReady. KWOK runs the pods; where the node daemon will later act (guest shut down, pod failed) the test
  * writes the pod's status itself, as the kubelet would.
+ *
+ * The namespace enforces Pod Security `baseline`, so every VM pod here is admitted under it; the tenant-isolation
+ * test adds what a tenant may try through a VM (and a pod of the VM's future name) and prints
+ * `security: baseline admitted, N tenant attacks refused`.
  */
 import type { RunPolicy, VirtualMachineStatus } from '../../api';
 import type { VirtualMachineProps } from '../../constructs';
 import { renderVirtualMachine, renderVirtualMachineMigration } from '../../constructs';
-import type { KubeObject } from './harness/kube-client';
+import { vmPodName } from '../../constructs/vm-pod';
+import { BAD_INPUT_CASES } from '../bad-input/cases';
+import { KubeApiError, type KubeObject } from './harness/kube-client';
 import { kwokNode } from './harness/control-plane';
 import { startController, controllerGet, type ControllerProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
@@ -35,7 +41,7 @@ const props = (extra: VirtualMachineProps = {}): VirtualMachineProps => ({
 });
 
 async function createVm(name: string, extra: VirtualMachineProps = {}): Promise<void> {
-  const o = renderVirtualMachine(name, props({ ...extra, metadata: { name, namespace: ns } }));
+  const o = renderVirtualMachine(name, props({ ...extra, metadata: { ...extra.metadata, name, namespace: ns } }));
   await client.create(o as unknown as KubeObject);
 }
 const getVm = (name: string) => client.get<Vm>('kubevisor.io/v1alpha1', 'VirtualMachine', name, ns);
@@ -106,7 +112,18 @@ async function scheduledPod(name: string): Promise<{ vm: Vm; pod: Pod }> {
 }
 
 beforeAll(async () => {
-  await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    // What a platform gives tenants: no privileged pods, no hostPath — and VM pods must still be admitted.
+    metadata: {
+      name: ns,
+      labels: {
+        'pod-security.kubernetes.io/enforce': 'baseline',
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+      },
+    },
+  });
   await installCrds(client);
   controller = await startController(info.kubeconfigPath, [
     '--namespace',
@@ -371,6 +388,150 @@ test('a migration creates the receiving pod on another node and reaches TargetRe
     expect.objectContaining({ name: 'move-1', targetVMPodName: m.status?.targetVMPodName }),
   );
   expect(await vmPods('mover')).toHaveLength(2);
+});
+
+describe('tenant isolation', () => {
+  let refused = 0;
+  afterAll(() => {
+    process.stdout.write(`security: baseline admitted, ${refused} tenant attacks refused\n`);
+  });
+
+  test('a VM pod is admitted under baseline, its Secret goes with it, reserved metadata stays behind', async () => {
+    await createVm('tenant', {
+      metadata: {
+        labels: { app: 'tenant', 'kubevisor.io/run': '99' },
+        annotations: {
+          'k8s.v1.cni.cncf.io/networks': 'other-team/their-net',
+          'k8s.v1.cni.cncf.io/network-status': '[{"name":"x","device-info":{"pci":{"pci-address":"../../etc"}}}]',
+          'container.apparmor.security.beta.kubernetes.io/launcher': 'unconfined',
+          'example.com/note': 'kept',
+        },
+      },
+      interfaces: [{ name: 'pod', masquerade: {} }],
+      networks: [{ name: 'pod', pod: {} }],
+      readinessProbe: { httpGet: { port: 80, path: '/healthz' }, periodSeconds: 5 },
+      tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+    });
+    const { pod } = await scheduledPod('tenant');
+    const full = await client.get<
+      KubeObject & { spec: { nodeSelector?: Record<string, string>; securityContext?: Record<string, unknown> } }
+    >('v1', 'Pod', pod.metadata.name!, ns);
+    expect(full.spec.nodeSelector).toEqual({ 'kubevisor.io/kvm': 'true' });
+    expect(full.spec.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
+    expect(full.metadata.labels).toEqual(expect.objectContaining({ app: 'tenant', 'kubevisor.io/run': '0' }));
+    const annotations = full.metadata.annotations ?? {};
+    expect(annotations['example.com/note']).toBe('kept');
+    for (const key of [
+      'k8s.v1.cni.cncf.io/networks',
+      'k8s.v1.cni.cncf.io/network-status',
+      'container.apparmor.security.beta.kubernetes.io/launcher',
+    ]) {
+      expect(annotations[key]).toBeUndefined();
+      refused++;
+    }
+    // The VM reaches the launcher through the pod's own Secret, handed to the pod so that it goes with it.
+    const secret = await client.get<KubeObject & { immutable?: boolean; data?: Record<string, string> }>(
+      'v1',
+      'Secret',
+      pod.metadata.name!,
+      ns,
+    );
+    expect(secret.immutable).toBe(true);
+    expect(Object.keys(secret.data ?? {})).toEqual(['vm.json']);
+    await waitFor(
+      'Secret owned by the pod',
+      async () => {
+        const s = await client.get<KubeObject>('v1', 'Secret', pod.metadata.name!, ns);
+        const refs = (s.metadata as { ownerReferences?: { kind: string; uid: string }[] }).ownerReferences ?? [];
+        return refs.length === 1 && refs[0].kind === 'Pod' && refs[0].uid === pod.metadata.uid ? true : undefined;
+      },
+      within,
+    );
+    const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: 'involvedObject.name=tenant' });
+    expect(events.map((e) => (e as { reason?: string }).reason)).toContain('MetadataNotCopied');
+  });
+
+  test('the API server refuses the fields a tenant could widen the pod with', async () => {
+    const attacks = [
+      'exec probe refused',
+      'grpc probe refused',
+      'httpGet probe host refused',
+      'tcpSocket probe host refused',
+      'toleration of every taint refused',
+      'nodeSelector kubevisor.io/kvm must be true',
+      'containerRootfs size at most 64Gi',
+    ];
+    for (const name of attacks) {
+      const c = BAD_INPUT_CASES.find((x) => x.name === name)!;
+      const object = {
+        ...structuredClone(c.object),
+        metadata: { ...c.object.metadata, namespace: ns, name: 'attack' },
+      };
+      const error = await client.create(object as unknown as KubeObject).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect({ name, code: error instanceof KubeApiError ? error.code : error }).toEqual({ name, code: 422 });
+      refused++;
+    }
+    // And the namespace really enforces baseline: the privileges the VM pod gave up are refused to any pod.
+    const privileged = await client
+      .create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'net-admin', namespace: ns },
+        spec: {
+          containers: [
+            { name: 'c', image: 'example.com/x:1', securityContext: { capabilities: { add: ['NET_ADMIN'] } } },
+          ],
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(privileged instanceof KubeApiError && privileged.code).toBe(403);
+    refused++;
+  });
+
+  test('a pod that takes the VM pod name is reported on the VM (PodNameTaken) and never adopted or touched', async () => {
+    // Manual: the VM waits for a restartRequest, so the foreign pod can take the name of its first pod before it starts.
+    await createVm('squatted', { runPolicy: 'Manual' });
+    const vm = await phase('squatted', 'Stopped');
+    const name = vmPodName('squatted', vm.metadata.uid!, { run: 0 });
+    const foreign = await client.create<Pod>({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      // The VM's label too: a label alone must not make a pod the VM's.
+      metadata: { name, namespace: ns, labels: { 'kubevisor.io/vm': 'squatted', 'kubevisor.io/run': '0' } },
+      spec: { containers: [{ name: 'c', image: 'example.com/squatter:1' }] },
+    } as unknown as Pod);
+    await client.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${ns}/virtualmachines/squatted`, {
+      contentType: 'application/merge-patch+json',
+      body: { spec: { power: { restartRequest: 'start' } } },
+    });
+    const reported = await waitVm('squatted', 'reporting PodNameTaken', (v) =>
+      Boolean(v.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'PodNameTaken')),
+    );
+    expect(reported.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain(
+      `Pod ${ns}/${name} already exists and is not controlled by this VM`,
+    );
+    // Give the controller time to (wrongly) adopt or delete it, then check the pod is exactly as the tenant left it.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const after = await client.get<Pod>('v1', 'Pod', name, ns);
+    expect(after.metadata.uid).toBe(foreign.metadata.uid);
+    expect(after.metadata.deletionTimestamp).toBeUndefined();
+    expect((after.metadata as { ownerReferences?: unknown }).ownerReferences).toBeUndefined();
+    expect(after.metadata.labels).toEqual(foreign.metadata.labels);
+    const events = await client.list('v1', 'Event', { namespace: ns, fieldSelector: 'involvedObject.name=squatted' });
+    expect(events.map((e) => (e as { reason?: string }).reason)).toContain('PodNameTaken');
+    refused++;
+    // Once the name is free the VM starts with a pod of its own.
+    await client.delete('v1', 'Pod', name, ns, { gracePeriodSeconds: 0 });
+    const started = await scheduledPod('squatted');
+    expect(started.pod.metadata.name).toBe(name);
+    expect(started.pod.metadata.uid).not.toBe(foreign.metadata.uid);
+  });
 });
 
 test('the controller serves metrics and health', async () => {

@@ -159,7 +159,9 @@ test('validation agreement: every bad input is rejected by both, on the same fie
     // Updates create a real object first, so each gets a name of its own; creates are dry runs and keep theirs.
     const api = await apiServerVerdict(c.object, c.before, c.before ? c.id : undefined);
     const fieldOk = !c.bad || (synth.fields.includes(c.field) && api.fields.some((f) => sameField(c.field, f)));
-    const ok = synth.rejected === c.bad && api.rejected === c.bad && fieldOk;
+    // The API server's words too: the table's text is what a user reads from kubectl as well as from synth.
+    const textOk = !c.bad || !('message' in c) || api.text.includes(c.message);
+    const ok = synth.rejected === c.bad && api.rejected === c.bad && fieldOk && textOk;
     if (ok) agreed++;
     else disagreements.push(`${c.name}: synth ${JSON.stringify(synth)} api-server ${JSON.stringify(api)}`);
     const show = (v: Verdict) => (v.rejected ? 'rejected' : 'accepted');

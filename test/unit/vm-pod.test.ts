@@ -1,15 +1,27 @@
 /**
  * Golden tests of the VM pod, one per volume type and binding: the rendered pod must equal the committed YAML in
  * test/fixtures/vm-pod. After an intended change, rewrite them with `UPDATE_GOLDEN=1 npx jest test/unit/vm-pod`
- * and review the diff.
+ * and review the diff. Then the properties every VM pod must have (Pod Security baseline, bounded init containers and
+ * storage, no VM data in the environment, the metadata allow-list, probes, node selection).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { VirtualMachineProps } from '../../constructs';
 import { renderVirtualMachine } from '../../constructs';
-import { OVERHEAD, overheadBytes, renderVmPod, vmPodName, vmPodResources } from '../../constructs/vm-pod';
-import type { VirtualMachineSpec } from '../../api';
+import {
+  OVERHEAD,
+  overheadBytes,
+  podProbe,
+  renderVmPod,
+  renderVmPodSecret,
+  vmPodName,
+  vmPodResources,
+} from '../../constructs/vm-pod';
+import { addQuantities } from '../../constructs/vm-pod-resources';
+import { podMetadataKeyAllowed, podMetadataLeftOut } from '../../constructs/pod-metadata';
+import { parseVm } from '../../operator/launcher/vm-env';
+import type { VirtualMachineSpec, VmProbe } from '../../api';
 import { EXAMPLES } from '../../stacks/examples';
 
 const GOLDEN = join(__dirname, '..', 'fixtures', 'vm-pod');
@@ -121,14 +133,285 @@ test('dedicated CPUs give Guaranteed QoS: whole CPUs, requests = limits', () => 
   expect(r.limits.memory).toBe(r.requests.memory);
 });
 
-test('user requests are kept; devices are always requested', () => {
-  const r = vmPodResources(spec({ resources: { requests: { cpu: '500m', memory: '3Gi' } } }));
+test('user resources add to the computed ones, never lower them; limits never fall below requests', () => {
+  const s = spec({ memory: { size: '2Gi' }, resources: { requests: { cpu: '500m', memory: '1Mi' } } });
+  const r = vmPodResources(s);
   expect(r.requests).toEqual({
     cpu: '500m',
-    memory: '3Gi',
+    memory: '2133Mi', // 2048 + 64 + 4 + 16, plus the user's 1Mi: a 1Mi request cannot shrink a 2Gi guest
+    'ephemeral-storage': '80Mi', // run dir + tools
     'devices.kubevisor.io/kvm': '1',
     'devices.kubevisor.io/tun': '1',
   });
+  const limited = vmPodResources(
+    spec({ memory: { size: '1Gi' }, resources: { requests: { memory: '512Mi' }, limits: { memory: '1Gi', cpu: 2 } } }),
+  );
+  expect(limited.requests.memory).toBe('1612Mi'); // 1024 + 64 + 4 + 8 + 512
+  expect(limited.limits).toEqual(expect.objectContaining({ memory: '2124Mi', cpu: '2' }));
+  // A limit alone is added to the computed amount too, so it can never cut the guest's own memory.
+  expect(vmPodResources(spec({ resources: { limits: { memory: '1Mi' } } })).limits.memory).toBe('1101Mi');
+});
+
+test('hugepages and dedicated CPUs are exact; with dedicated CPUs memory limit = request (Guaranteed)', () => {
+  const r = vmPodResources(
+    spec({
+      cpu: { sockets: 1, coresPerSocket: 2, dedicatedCPUPlacement: true },
+      memory: { size: '2Gi', hugepages: { pageSize: '2Mi' } },
+      resources: { requests: { 'hugepages-2Mi': '2Gi', cpu: '2', memory: '16Mi' }, limits: { memory: '32Mi' } },
+    }),
+  );
+  expect(r.requests).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '120Mi' }));
+  expect(r.limits).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '120Mi' }));
+});
+
+test('ephemeral storage covers every disk-backed emptyDir; each has a size limit', () => {
+  const s = spec({
+    kernel: { image: 'k:1', cmdline: 'console=ttyS0' },
+    disks: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    volumes: [
+      { name: 'a', containerDisk: { image: 'd:1' } },
+      { name: 'b', containerDisk: { image: 'd:1', maxSize: '3Gi' } },
+      { name: 'c', containerRootfs: { image: 'r:1', size: '5Gi' } },
+    ],
+  });
+  // 64Mi run + 16Mi tools + 256Mi kernel + 10Gi (default maxSize) + 3Gi + 2 × 5Gi (unpacked tree + ext4 image)
+  expect(vmPodResources(s).requests['ephemeral-storage']).toBe(`${64 + 16 + 256 + (10 + 3 + 10) * 1024}Mi`);
+  const pod = renderVmPod({ ...vm('x', {}), spec: s }, { run: 0 }, options) as unknown as PodJson;
+  const emptyDirs = pod.spec.volumes.filter((v) => v.emptyDir);
+  expect(emptyDirs.map((v) => [v.name, v.emptyDir!.sizeLimit])).toEqual([
+    ['kubevisor-run', '64Mi'],
+    ['kubevisor-tools', '16Mi'],
+    ['kubevisor-hotplug', '1Mi'],
+    ['kubevisor-kernel', '256Mi'],
+    ['vol-a', '10Gi'],
+    ['vol-b', '3Gi'],
+    ['vol-c', '10Gi'],
+  ]);
+});
+
+test('quantities add exactly', () => {
+  expect(addQuantities('cpu', '500m', '2')).toBe('2500m');
+  expect(addQuantities('cpu', '1', 1)).toBe('2');
+  expect(addQuantities('memory', '1Gi', '512Mi')).toBe('1536Mi');
+  expect(addQuantities('memory', '1G', '1')).toBe('1000000001');
+  expect(addQuantities('example.com/thing', '1', '0.5')).toBe('1500m');
+});
+
+interface PodJson {
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: {
+    nodeSelector: Record<string, string>;
+    securityContext: Record<string, unknown>;
+    initContainers: ContainerJson[];
+    containers: ContainerJson[];
+    volumes: {
+      name: string;
+      emptyDir?: { sizeLimit?: string; medium?: string };
+      secret?: { secretName: string; items: { key: string; path: string }[] };
+    }[];
+  };
+}
+interface ContainerJson {
+  name: string;
+  env?: { name: string; value?: string }[];
+  securityContext?: {
+    capabilities?: { drop?: string[]; add?: string[] };
+    allowPrivilegeEscalation?: boolean;
+    privileged?: boolean;
+    runAsNonRoot?: boolean;
+  };
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  readinessProbe?: unknown;
+  terminationMessagePolicy?: string;
+}
+
+/** What Pod Security `baseline` allows of capabilities (pod-security-admission, level baseline). */
+const BASELINE_CAPABILITIES = new Set([
+  'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'MKNOD',
+  'NET_BIND_SERVICE',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
+]);
+
+describe.each(Object.keys(CASES))('%s: Pod Security', (name) => {
+  const c = CASES[name];
+  const pod = renderVmPod(
+    vm(name, c.props),
+    { run: 0, ...(c.migrationUid ? { migrationUid: c.migrationUid } : {}) },
+    { ...options, ...c.options },
+  ) as unknown as PodJson;
+  const all = [...pod.spec.initContainers, ...pod.spec.containers];
+
+  test('baseline: no sysctls, RuntimeDefault seccomp, only baseline capabilities, all of them dropped first', () => {
+    expect(pod.spec.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
+    for (const container of all) {
+      const sc = container.securityContext;
+      expect({ name: container.name, drop: sc?.capabilities?.drop, escalation: sc?.allowPrivilegeEscalation }).toEqual({
+        name: container.name,
+        drop: ['ALL'],
+        escalation: false,
+      });
+      expect(sc?.privileged).not.toBe(true);
+      for (const cap of sc?.capabilities?.add ?? []) expect(BASELINE_CAPABILITIES.has(cap)).toBe(true);
+    }
+    const launcher = pod.spec.containers[0];
+    expect(launcher.securityContext?.capabilities?.add).toEqual(['NET_BIND_SERVICE']);
+    expect(launcher.terminationMessagePolicy).toBe('File');
+  });
+
+  test('init containers are bounded: CPU and memory requests and limits', () => {
+    for (const container of pod.spec.initContainers) {
+      expect(container.resources?.requests).toEqual(
+        expect.objectContaining({ cpu: expect.any(String), memory: '256Mi' }),
+      );
+      expect(container.resources?.limits).toEqual({ cpu: '1', memory: '256Mi' });
+    }
+  });
+
+  test("no VM data in the environment; the VM comes from the pod's own Secret, one key only", () => {
+    for (const container of all) expect(container.env?.map((e) => e.name) ?? []).not.toContain('KUBEVISOR_VM');
+    const own = pod.spec.volumes.find((v) => v.name === 'kubevisor-vm');
+    expect(own?.secret).toEqual(
+      expect.objectContaining({ secretName: pod.metadata.name, items: [{ key: 'vm.json', path: 'vm.json' }] }),
+    );
+    for (const v of pod.spec.volumes.filter((x) => x.secret)) expect(v.secret!.items).toHaveLength(1);
+  });
+
+  test('VM pods select the prepared nodes', () => {
+    expect(pod.spec.nodeSelector['kubevisor.io/kvm']).toBe('true');
+  });
+});
+
+test('the pod Secret holds the VM as the launcher reads it, inline user-data included; it starts owned by the VM', () => {
+  const web = vm('web', EXAMPLES.web);
+  const secret = renderVmPodSecret(web, { run: 2 }) as {
+    metadata: { name: string; ownerReferences: { kind: string; uid: string; controller: boolean }[] };
+    immutable: boolean;
+    data: Record<string, string>;
+  };
+  expect(secret.metadata.name).toBe(vmPodName('web', 'uid-web', { run: 2 }));
+  expect(secret.immutable).toBe(true);
+  expect(secret.metadata.ownerReferences).toEqual([
+    expect.objectContaining({ kind: 'VirtualMachine', uid: 'uid-web', controller: true }),
+  ]);
+  const launched = parseVm(Buffer.from(secret.data['vm.json'], 'base64').toString('utf8'), 'secret');
+  expect(launched.metadata).toEqual({ name: 'web', namespace: 'default', uid: 'uid-web' });
+  expect(launched.spec.volumes?.find((v) => v.cloudInit)?.cloudInit?.userData).toContain('#cloud-config');
+  // A migration's receiving pod may carry a name fixed earlier; its Secret follows it.
+  const role = { run: 0, migrationUid: 'm-1', podName: 'vm-web-fixed' };
+  expect((renderVmPodSecret(web, role).metadata as { name: string }).name).toBe('vm-web-fixed');
+  const pod = renderVmPod(web, role, options) as unknown as PodJson;
+  expect(pod.metadata.name).toBe('vm-web-fixed');
+  expect(pod.spec.volumes.find((v) => v.name === 'kubevisor-vm')?.secret?.secretName).toBe('vm-web-fixed');
+});
+
+test('a VM spec far above the 128 KiB environment limit reaches the launcher whole', () => {
+  const big = 'x'.repeat(65536);
+  const o = vm('big', {
+    disks: [{ name: 'root' }, { name: 'ci' }],
+    volumes: [
+      { name: 'root', containerDisk: { image: 'd:1' } },
+      { name: 'ci', cloudInit: { userData: big, networkData: big } },
+    ],
+  });
+  // Multi-byte characters: 64 Ki characters of user-data can be 256 KiB.
+  (o.spec as VirtualMachineSpec).volumes![1].cloudInit!.userData = '€'.repeat(65536);
+  const secret = renderVmPodSecret(o, { run: 0 }) as { data: Record<string, string> };
+  const json = Buffer.from(secret.data['vm.json'], 'base64').toString('utf8');
+  expect(Buffer.byteLength(json)).toBeGreaterThan(128 * 1024);
+  expect(Buffer.byteLength(json)).toBeLessThan(1024 * 1024); // a Secret's limit
+  expect(parseVm(json, 'secret').spec.volumes![1].cloudInit!.userData).toBe('€'.repeat(65536));
+});
+
+test('labels and annotations reach the pod only through the allow-list', () => {
+  const pod = renderVmPod(
+    vm('meta', {
+      metadata: {
+        labels: {
+          app: 'web',
+          'app.kubernetes.io/name': 'web',
+          'team.example.com/owner': 'a',
+          'kubevisor.io/vm': 'someone-else',
+          'node-role.kubernetes.io/control-plane': '',
+          'pod-security.kubernetes.io/enforce': 'privileged',
+          'sidecar.istio.io/inject': 'true',
+        },
+        annotations: {
+          'prometheus.io/scrape': 'true',
+          'k8s.v1.cni.cncf.io/networks': 'other-ns/their-net',
+          'k8s.v1.cni.cncf.io/network-status': '[{"device-info":{"pci":{"pci-address":"../../x"}}}]',
+          'v1.multus-cni.io/default-network': 'other-ns/net',
+          'container.apparmor.security.beta.kubernetes.io/launcher': 'unconfined',
+          'seccomp.security.alpha.kubernetes.io/pod': 'unconfined',
+          'kubevisor.io/volumes': 'forged',
+          'cni.projectcalico.org/ipAddrs': '["10.0.0.5"]',
+          'k8s.ovn.org/pod-networks': '{}',
+          'example.k8s.io/x': 'y',
+        },
+      },
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'd:1' } }],
+    }),
+    { run: 0 },
+    options,
+  ) as unknown as PodJson;
+  expect(pod.metadata.labels).toEqual({
+    app: 'web',
+    'app.kubernetes.io/name': 'web',
+    'team.example.com/owner': 'a',
+    'kubevisor.io/vm': 'meta',
+    'kubevisor.io/run': '0',
+    'app.kubernetes.io/managed-by': 'kubevisor',
+  });
+  expect(pod.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'kubevisor.io/volumes': 'root' });
+  expect(podMetadataKeyAllowed('example.com/k8s.io')).toBe(true);
+  expect(podMetadataKeyAllowed('notkubernetes.io/x')).toBe(true);
+  expect(podMetadataKeyAllowed('Kubernetes.IO/x')).toBe(false);
+  expect(
+    podMetadataLeftOut({ labels: { 'kubevisor.io/x': '1', a: 'b' }, annotations: { 'kubevisor.io/x': '2' } }),
+  ).toEqual(['kubevisor.io/x']);
+});
+
+test('probes carry only httpGet/tcpSocket and the timing fields, whatever else the object holds', () => {
+  const forged = {
+    httpGet: {
+      port: 'http',
+      path: '/ok',
+      scheme: 'HTTPS',
+      host: '169.254.169.254',
+      httpHeaders: [{ name: 'X', value: 'y' }],
+    },
+    exec: { command: ['sh'] },
+    periodSeconds: 5,
+    terminationGracePeriodSeconds: 1,
+  } as unknown as VmProbe;
+  expect(podProbe(forged)).toEqual({
+    httpGet: { port: 'http', path: '/ok', scheme: 'HTTPS', httpHeaders: [{ name: 'X', value: 'y' }] },
+    periodSeconds: 5,
+  });
+  expect(podProbe({ tcpSocket: { port: 22, host: 'x' } as { port: number } })).toEqual({ tcpSocket: { port: 22 } });
+});
+
+test("the user's nodeSelector is kept, with the prepared-node label added", () => {
+  const pod = renderVmPod(
+    vm('sel', {
+      nodeSelector: { zone: 'a', 'kubevisor.io/kvm': 'true' },
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'd:1' } }],
+    }),
+    { run: 0 },
+    options,
+  ) as unknown as PodJson;
+  expect(pod.spec.nodeSelector).toEqual({ zone: 'a', 'kubevisor.io/kvm': 'true' });
 });
 
 test('pod names are stable per run and differ between runs', () => {

@@ -382,6 +382,8 @@ export function kwokNode(name: string): KubeObject {
     pods: '110',
     'devices.kubevisor.io/kvm': '1000',
     'devices.kubevisor.io/tun': '1000',
+    // VM pods request ephemeral storage for their disks.
+    'ephemeral-storage': '10Ti',
   };
   return {
     apiVersion: 'v1',
@@ -395,6 +397,8 @@ export function kwokNode(name: string): KubeObject {
         'kubernetes.io/arch': 'amd64',
         'node-role.kubernetes.io/agent': '',
         type: 'kwok',
+        // What kubevisor's node setup puts on nodes prepared for VMs; every VM pod selects it.
+        'kubevisor.io/kvm': 'true',
       },
     },
     spec: {},

@@ -24,7 +24,7 @@ import { mountsBelow } from '../../../operator/daemon/mounts';
 import type { KubeClient, KubeObject } from '../../../operator/kube';
 import { Informer } from '../../../operator/kube';
 import { buildVmConfig, type PreparedVm } from '../../../operator/launcher/vm-config';
-import { readVm } from '../../../operator/launcher/vm-env';
+import { parseVm } from '../../../operator/launcher/vm-env';
 import {
   CH_EVENTS,
   CH_SOCKET,
@@ -39,8 +39,8 @@ import {
   RUN_DIR,
   RUN_VOLUME,
   VM_CONFIG,
-  VM_ENV,
   VM_LABEL,
+  VM_SECRET_KEY,
   bridgeName,
   containerDiskImage,
   containerRootfsImage,
@@ -280,7 +280,14 @@ export class KubeletStandin {
     const env = Object.fromEntries(
       (pod.spec.containers.find((c) => c.name === LAUNCHER_CONTAINER)?.env ?? []).map((e) => [e.name, e.value]),
     );
-    const vm = readVm({ [VM_ENV]: env[VM_ENV] });
+    // The VM as the launcher reads it: from the pod's own Secret, which the controller creates before the pod.
+    const secret = await this.options.client.get<KubeObject & { data?: Record<string, string> }>(
+      'v1',
+      'Secret',
+      name,
+      namespace,
+    );
+    const vm = parseVm(Buffer.from(secret.data?.[VM_SECRET_KEY] ?? '', 'base64').toString('utf8'), `Secret ${name}`);
     const behaviour = this.behaviours.get(vm.metadata.name) ?? {};
     const target = env[MIGRATION_TARGET_ENV] === 'true';
     const prepared = prepare(vm.spec, pod.metadata.name);
