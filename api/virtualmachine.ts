@@ -142,7 +142,9 @@ const masquerade = object(
       maxLength: 18,
     }),
     ports: array(port, {
-      description: 'Ports forwarded to the guest. Omit to forward every port; list ports to forward only those.',
+      description:
+        'Ports forwarded from the pod IP to the guest; only these reach it (omitted or empty: none). The guest can ' +
+        'still open connections out, NATed to the pod IP. Ports of readiness and liveness probes must be listed.',
       maxItems: LIMITS.ports,
       key: ['port', 'protocol'],
     }),

@@ -151,7 +151,7 @@ export const cloudInitSecretFile = (kind: 'userdata' | 'networkdata') => `${clou
  * the pid file is how anything in the pod finds the process.
  */
 export const dnsmasqFile = (bridge: string, kind: 'conf' | 'leases' | 'pid') => `${RUN_DIR}/dnsmasq/${bridge}.${kind}`;
-/** The nftables ruleset the launcher loads for masquerade interfaces (kept for inspection with `nft -f`). */
+/** A readable copy of the nftables ruleset the node daemon loaded into the pod's network namespace (operator/netprep). */
 export const NFT_RULESET = `${RUN_DIR}/nftables.conf`;
 /** virtiofsd's vhost-user socket for a fileSystem; CH connects to it. */
 export const virtiofsSocket = (volume: string) => `${RUN_DIR}/virtiofsd/${volume}.sock`;

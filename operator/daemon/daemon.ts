@@ -18,6 +18,8 @@ import {
   VM_LABEL,
 } from '../pod-layout';
 import { mountsBelow } from './mounts';
+import { pendingNetworkRequest, prepareVmNetwork } from '../netprep';
+import { podNetns } from './pod-processes';
 import { type HotplugCluster, releaseHotplugMounts } from './hotplug';
 import type { DaemonCluster, DaemonPod, MigrationObject, VmObject, VmStatusPatch } from './cluster';
 import { CloudHypervisorError } from '../cloudhypervisor';
@@ -221,7 +223,7 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     state.history = history;
     for (const e of fresh) state.ch = chStateAfter(state.ch, e);
     if (state.inflight) return;
-    if (!state.files.launcherDone()) return;
+    if (!state.files.launcherDone()) return this.prepareNetwork(state, role);
     if (!state.files.ch()) return;
     // The receiving side of a migration needs no answer from CH, which serves nothing else while it receives a VM.
     if (state.ch === 'unknown' && role === 'current') {
@@ -266,6 +268,44 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     if (!vm) return;
     const deps = { cluster: this, observer: this, kubeletRoot: this.options.kubeletRoot };
     return after((await reconcileGuest(state, vm, deps)).requeueAfterMs);
+  }
+
+  /**
+   * The launcher asked for its network (it holds no NET_ADMIN): build it inside the pod's network namespace, found
+   * from the host by the pod's cgroup. netprep answers in the run dir itself, also with a failure's reason; the
+   * launcher's next step follows from that answer. A pod whose sandbox has no process yet is looked at again shortly.
+   */
+  private async prepareNetwork(state: PodState, role: 'current' | 'target'): Promise<{ requeueAfter: number } | void> {
+    if (pendingNetworkRequest(state.files.runDir) === undefined) return;
+    const netnsPath = podNetns(state.pod.metadata.uid, this.options.procRoot);
+    if (!netnsPath) return state.netnsChecks++ < MISSING_RUN_DIR_CHECKS ? { requeueAfter: 250 } : undefined;
+    const { namespace } = state.pod.metadata;
+    const vmName = state.pod.metadata.labels?.[VM_LABEL] ?? '';
+    // A receiving pod's VM is another node's until the migration ends; its network (immutable) is the same.
+    const vm = role === 'current' ? this.currentVm(state) : await this.fetchVm(namespace, vmName);
+    if (!vm) return;
+    const started = Date.now();
+    state.inflight = {
+      what: 'network',
+      promise: prepareVmNetwork({
+        vm: { metadata: { name: vm.metadata.name, namespace, uid: vm.metadata.uid }, spec: vm.spec },
+        netnsPath,
+        runDir: state.files.runDir,
+      }).then(
+        (ready) =>
+          this.logger.info('pod network prepared', {
+            pod: state.pod.metadata.name,
+            ms: Date.now() - started,
+            ...('error' in ready ? { error: ready.error } : {}),
+          }),
+        (error: unknown) =>
+          this.logger.error('pod network not prepared', { pod: state.pod.metadata.name, error: String(error) }),
+      ),
+    };
+    void state.inflight.promise.finally(() => {
+      state.inflight = undefined;
+      this.queue.add(state.pod.metadata.uid, { urgent: true });
+    });
   }
 
   /** What this daemon is to drive in the pod, from the caches alone (no I/O). */

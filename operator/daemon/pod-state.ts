@@ -35,6 +35,8 @@ export interface PodState {
   missingRunDirChecks: number;
   /** Probes of CH that got no answer, for the backoff between them. */
   probes: number;
+  /** Looks for the pod's network namespace that found no process of the pod yet. */
+  netnsChecks: number;
   /** Looks at a hot-plugged volume still waiting to be bound or mounted, for the backoff between them. */
   hotplugChecks: number;
 }
@@ -49,6 +51,7 @@ export function newPodState(pod: DaemonPod, files: VmPodFiles): PodState {
     stoppedByDaemon: false,
     missingRunDirChecks: 0,
     probes: 0,
+    netnsChecks: 0,
     hotplugChecks: 0,
   };
 }

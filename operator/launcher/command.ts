@@ -10,6 +10,11 @@ export interface CommandOptions {
   readonly what?: string;
   /** Upper bound on the run time; the tools here finish in milliseconds unless something is wrong. @default 60 s */
   readonly timeoutMs?: number;
+  /**
+   * Run inside this network namespace (the path of its nsfs file) through `nsenter --net=<path>`: the node daemon
+   * prepares a VM pod's network from the host. Messages quote the command itself, not the host path.
+   */
+  readonly netns?: string;
 }
 
 export interface CommandResult {
@@ -23,7 +28,7 @@ export function formatArgv(argv: readonly string[]): string {
 }
 
 export function run(argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
-  const [file, ...args] = argv;
+  const [file, ...args] = options.netns ? ['nsenter', `--net=${options.netns}`, '--', ...argv] : argv;
   return new Promise((resolve, reject) => {
     execFile(
       file,

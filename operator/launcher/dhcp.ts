@@ -2,27 +2,21 @@
  * DHCP for the guest of a bridge or masquerade interface: one dnsmasq per bridge, DHCP only, serving exactly one
  * address to exactly one MAC with an infinite lease. dnsmasq is native and small, so it stays resident beside
  * Cloud Hypervisor after the launcher exits; nothing else in the pod answers DHCP.
+ *
+ * It runs with the VM pod's capabilities only — CAP_NET_BIND_SERVICE for port 67, no NET_ADMIN, no NET_RAW — which
+ * shapes its options (dnsmasqConfig). The node daemon's rules keep it to the guest's side of the bridge
+ * (operator/netprep/nft-guest.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { NetworkLease } from '../netprep/network-ready';
 import { dnsmasqFile } from '../pod-layout';
 import { startDaemon } from './command';
 import type { DnsSettings } from './resolv-conf';
 import { netmask, parseCidr } from './ipv4';
 
-export interface GuestLease {
-  /** Bridge dnsmasq listens on. */
-  readonly bridge: string;
-  /** The bridge's own address and prefix (dnsmasq's server identifier). */
-  readonly bridgeAddress: { readonly address: string; readonly prefix: number };
-  readonly mac: string;
-  readonly ip: string;
-  readonly prefix: number;
-  /** Default gateway (DHCP option 3), if the guest has one. */
-  readonly router?: string;
-  /** Classless static routes (option 121), the default route included; `gateway` absent = on-link. */
-  readonly routes: readonly { readonly destination: string; readonly gateway?: string }[];
-  readonly mtu: number;
+/** The lease the daemon prepared, with what only the pod knows: its DNS settings and the VM's name. */
+export interface GuestLease extends NetworkLease {
   readonly dns: DnsSettings;
   /** Host name offered to the guest (option 12): the VM name. */
   readonly hostname: string;
@@ -49,9 +43,15 @@ export function dnsmasqConfig(lease: GuestLease): string {
     `interface=${lease.bridge}`,
     'bind-interfaces',
     'dhcp-authoritative',
-    // The range serves only the guest's address and only to the fixed host entry below.
+    // The range serves only the guest's address and only to the fixed host entry below; any other MAC is ignored.
     `dhcp-range=${lease.ip},static,${netmask(lease.prefix)},infinite`,
     `dhcp-host=${lease.mac},${lease.ip},${lease.hostname},infinite`,
+    'dhcp-ignore=tag:!known',
+    // Without NET_ADMIN dnsmasq cannot put the guest's MAC into the ARP cache (SIOCSARP) to unicast an offer to an
+    // address the guest does not hold yet; broadcast replies need no ARP at all.
+    'dhcp-broadcast',
+    // The address is the guest's alone; probing it first with ICMP would need NET_RAW and only delay the offer.
+    'no-ping',
   ];
   if (!sameNetwork(lease.ip, lease.bridgeAddress.address, lease.bridgeAddress.prefix)) {
     // Bridge binding: the guest's subnet is not configured on the bridge (it holds only a link-local address), so
@@ -72,8 +72,8 @@ export function dnsmasqConfig(lease: GuestLease): string {
     `dhcp-leasefile=${dnsmasqFile(lease.bridge, 'leases')}`,
     `pid-file=${dnsmasqFile(lease.bridge, 'pid')}`,
     // The VM pod drops CAP_SETUID/CAP_SETGID, so dnsmasq must not switch user or group (Debian's defaults are
-    // nobody/dip; even setgroups fails): it stays root with only the pod's few capabilities. An empty group
-    // skips the group change.
+    // nobody/dip; even setgroups fails): it stays root with only CAP_NET_BIND_SERVICE (as another user it switches
+    // nothing anyway). An empty group skips the group change.
     'user=root',
     'group=',
     // Log to the container's stderr: the lease then shows in `kubectl logs`, the first place to look.
@@ -102,7 +102,7 @@ export async function startDnsmasq(lease: GuestLease, what: string): Promise<str
 function dnsmasqExitMeaning(code: number): string | undefined {
   return {
     1: 'configuration problem',
-    2: 'network access problem (address in use, interface missing, or missing NET_ADMIN/NET_RAW)',
+    2: 'network access problem (port 67 in use, the bridge missing, or no CAP_NET_BIND_SERVICE)',
     3: 'filesystem problem (missing file or permission)',
     4: 'memory allocation failure',
   }[code];

@@ -1,13 +1,13 @@
 /**
- * The launch: everything the VM pod needs before Cloud Hypervisor starts — disks, cloud-init, network and DHCP,
- * virtio-fs — then the VmConfig for the node daemon. The entrypoint execs CH once this returns; dnsmasq and
+ * The launch: everything the VM pod needs before Cloud Hypervisor starts — disks, cloud-init, network (built by the
+ * node daemon on request, network.ts) and DHCP, virtio-fs — then the VmConfig for the node daemon. The entrypoint execs CH once this returns; dnsmasq and
  * virtiofsd stay, the launcher does not. On failure, the daemons it started are stopped again so a failed pod
  * holds nothing but its termination message.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { MIGRATION_TARGET_ENV } from '../../constructs/vm-pod';
 import { LAUNCHER_DONE, RUN_DIR, VM_CONFIG, bridgeName, dnsmasqFile, podLinkName } from '../pod-layout';
+import { writeAtomically } from './atomic-write';
 import { dedicatedHostCpus } from './cpu-affinity';
 import { prepareDisks } from './disks';
 import { setupNetwork } from './network';
@@ -20,6 +20,8 @@ export interface LaunchResult {
   readonly config: VmConfig;
   /** False on a migration target, which receives its configuration from the source. */
   readonly configWritten: boolean;
+  /** How long the node daemon took to prepare the pod network, when it was asked to. */
+  readonly networkDaemonMs?: number;
 }
 
 export async function launch(env: NodeJS.ProcessEnv = process.env): Promise<LaunchResult> {
@@ -46,18 +48,15 @@ export async function launch(env: NodeJS.ProcessEnv = process.env): Promise<Laun
     if (configWritten) writeAtomically(VM_CONFIG, `${JSON.stringify(config, null, 2)}\n`);
     // Last: the node daemon acts on this marker (the VmConfig, if any, is complete before it appears).
     writeAtomically(LAUNCHER_DONE, `${JSON.stringify({ configWritten })}\n`);
-    return { config, configWritten };
+    return {
+      config,
+      configWritten,
+      ...(network.daemonMs !== undefined ? { networkDaemonMs: network.daemonMs } : {}),
+    };
   } catch (error) {
     stopDaemons([...daemons, ...dnsmasqPids(vm.spec.networks ?? [])]);
     throw error;
   }
-}
-
-/** Written under a temporary name and renamed, so a reader never sees half a file. */
-function writeAtomically(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.partial`, text);
-  renameSync(`${path}.partial`, path);
 }
 
 /** dnsmasq daemonises, so its pid is known only from its pid file. */

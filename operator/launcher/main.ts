@@ -23,6 +23,8 @@ export async function main(args: readonly string[]): Promise<void> {
     case undefined: {
       const result = await launch();
       const nets = result.config.net?.map((n) => `${n.id}=${n.tap ?? n.vhost_socket}`).join(' ') ?? 'none';
+      if (result.networkDaemonMs !== undefined)
+        log(`pod network prepared by the node daemon in ${result.networkDaemonMs} ms`);
       log(`${result.configWritten ? 'VmConfig written' : 'migration target, no VmConfig'}; nics ${nets}`);
       log(`ready in ${sinceStart()} ms`);
       return;

@@ -52,3 +52,45 @@ export function deviceInfoFor(
   }
   return info;
 }
+
+/*
+ * The annotation is written by the CNI, but anyone who may edit the pod's annotations could forge it, and the paths
+ * end up in the VmConfig that CH opens as root. So each value must have the one shape its device has: a PCI address
+ * (the launcher builds the sysfs path from it), a vhost-vdpa character device, an absolute socket path with plain
+ * components.
+ */
+const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$/;
+const VDPA_DEVICE = /^\/dev\/vhost-vdpa-\d{1,5}$/;
+const PLAIN_COMPONENT = /^[A-Za-z0-9_.@:+-]+$/;
+
+/** The VF's sysfs path from a checked PCI address. */
+export function vfioPath(address: string, what: string, link: string): string {
+  const a = address.toLowerCase();
+  if (!PCI_ADDRESS.test(a))
+    throw new LaunchError(`${what}: device-info of link ${link}: ${address} is not a PCI address`);
+  return `/sys/bus/pci/devices/${a}`;
+}
+
+export function vdpaDevice(path: string, what: string, link: string): string {
+  if (!VDPA_DEVICE.test(path)) {
+    throw new LaunchError(
+      `${what}: device-info of link ${link}: ${path} is not a vhost-vdpa device (/dev/vhost-vdpa-N)`,
+    );
+  }
+  return path;
+}
+
+export function vhostUserSocket(path: string, what: string, link: string): string {
+  const parts = path.split('/').slice(1);
+  const plain =
+    path.startsWith('/') &&
+    path.length <= 4096 &&
+    parts.length > 0 &&
+    parts.every((p) => p !== '.' && p !== '..' && PLAIN_COMPONENT.test(p));
+  if (!plain) {
+    throw new LaunchError(
+      `${what}: device-info of link ${link}: vhost-user path ${JSON.stringify(path)} is not an absolute path of plain names`,
+    );
+  }
+  return path;
+}

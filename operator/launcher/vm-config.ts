@@ -27,7 +27,7 @@ export interface PreparedDisk {
 
 /** A guest NIC as prepared in the pod, by binding. */
 export type PreparedInterface =
-  /** bridge and masquerade: a TAP the launcher created on a bridge. */
+  /** bridge and masquerade: a TAP the node daemon created on a bridge in the pod (operator/netprep); `mtu` is its MTU. */
   | { readonly kind: 'tap'; readonly tap: string; readonly mac: string; readonly mtu: number }
   /** vhostUser: the CNI's socket; `mode` is CH's side of it. */
   | { readonly kind: 'vhostUser'; readonly socket: string; readonly mode: 'Client' | 'Server'; readonly mac: string }
@@ -113,7 +113,9 @@ export function buildVmConfig(vm: LaunchVm, ready: PreparedVm): VmConfig {
     const nic = prepared(ready.interfaces, iface.name, `spec.instance.interfaces[${i}]`, 'network device');
     switch (nic.kind) {
       case 'tap':
-        net.push({ id, tap: nic.tap, mac: nic.mac, mtu: nic.mtu });
+        // No `mtu`: CH would set it on the TAP (SIOCSIFMTU needs CAP_NET_ADMIN, which the pod lacks). The node daemon
+        // made the TAP at the link's MTU, and CH reads it from there and tells the guest (VIRTIO_NET_F_MTU).
+        net.push({ id, tap: nic.tap, mac: nic.mac });
         break;
       case 'vhostUser':
         net.push({ id, vhost_user: true, vhost_socket: nic.socket, vhost_mode: nic.mode, mac: nic.mac });

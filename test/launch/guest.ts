@@ -27,8 +27,13 @@ export interface GuestFixture {
   readonly dir: string;
   readonly kernel: string;
   readonly initramfs: string;
-  /** versions.txt: kernel-package, kernel-version, kernel-release, busybox-static, modules. */
+  /** versions.txt: kernel-package, kernel-version, kernel-release, busybox-static, modules, dnsmasq. */
   readonly versions: Readonly<Record<string, string>>;
+  /**
+   * A directory holding a `dnsmasq` that serves DHCP with CAP_NET_BIND_SERVICE only (≥ 2.91), when the host's is
+   * older; the VM pod's PATH puts it first.
+   */
+  readonly dnsmasqBin?: string;
 }
 
 let cachedFixture: GuestFixture | undefined;
@@ -47,7 +52,8 @@ export function guestFixture(): GuestFixture {
     const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
     throw new Error(
       `${stderr || `guest: ${buildScript} --print-dir failed: ${(error as Error).message}`} ` +
-        '(as root, build.sh also installs the host packages: qemu-system-x86, cpio, genisoimage, dnsmasq-base)',
+        '(as root, build.sh also installs the host packages: qemu-system-x86, cpio, genisoimage, dnsmasq-base, and ' +
+        'bundles a dnsmasq ≥ 2.91 when the host has an older one)',
     );
   }
   const kernel = path.join(dir, 'vmlinuz');
@@ -60,7 +66,14 @@ export function guestFixture(): GuestFixture {
     const space = line.indexOf(' ');
     if (space > 0) versions[line.slice(0, space)] = line.slice(space + 1);
   }
-  cachedFixture = { dir, kernel, initramfs, versions };
+  const dnsmasqBin = path.join(dir, 'dnsmasq/bin');
+  cachedFixture = {
+    dir,
+    kernel,
+    initramfs,
+    versions,
+    ...(fs.existsSync(path.join(dnsmasqBin, 'dnsmasq')) ? { dnsmasqBin } : {}),
+  };
   return cachedFixture;
 }
 
@@ -111,10 +124,27 @@ export interface GuestReport {
   readonly userdata?: { readonly sha256: string; readonly bytes: number; readonly firstLine: string };
   readonly metadata?: { readonly instanceId: string; readonly localHostname: string };
   readonly peers: readonly { readonly ip: string; readonly ok: boolean }[];
+  /** Spoofing attempts (kv.spoof): what the guest sent and whether anything answered. */
+  readonly spoofs: readonly GuestSpoof[];
+  /** TCP connections the guest tried (kv.probe): `host:port` and whether an HTTP GET there succeeded. */
+  readonly probes: readonly { readonly target: string; readonly ok: boolean }[];
+  /** The first port served (kv.http); the others report the same way. */
   readonly http?: { readonly port: number; readonly closed?: 'bye' | 'hold' };
   /** `KV-GUEST error ...` lines: what the guest could not do (no NIC, no lease, no cidata, ...). */
   readonly errors: readonly string[];
   readonly done: boolean;
+}
+
+/**
+ * One spoofing attempt: `control` pings the first target as itself; `mac` pings the second from a forged MAC; `ip`
+ * pings the third from a forged source address; `arp` announces the forged address in gratuitous ARP.
+ */
+export interface GuestSpoof {
+  readonly kind: 'control' | 'mac' | 'ip' | 'arp';
+  /** The guest did what it was told (changed its MAC, added the address, sent). */
+  readonly sent: boolean;
+  /** Something answered (a ping reply). */
+  readonly reply: boolean;
 }
 
 export interface GuestResult extends GuestReport {
@@ -144,6 +174,8 @@ export type GuestMarker =
   | 'userdata'
   | 'metadata'
   | 'peer'
+  | 'spoof'
+  | 'probe'
   | 'http'
   | 'error'
   | 'done';
@@ -170,11 +202,13 @@ type Draft = { -readonly [K in keyof GuestReport]: GuestReport[K] } & {
   disks: GuestDisk[];
   cidataFiles: GuestFile[];
   peers: { ip: string; ok: boolean }[];
+  spoofs: GuestSpoof[];
+  probes: { target: string; ok: boolean }[];
   errors: string[];
 };
 
 function emptyDraft(): Draft {
-  return { routes: [], disks: [], cidataFiles: [], peers: [], errors: [], done: false };
+  return { routes: [], disks: [], cidataFiles: [], peers: [], spoofs: [], probes: [], errors: [], done: false };
 }
 
 /** Applies one serial line; returns the marker kind when the line was a marker. */
@@ -246,11 +280,23 @@ function applyLine(draft: Draft, rawLine: string): string | undefined {
       draft.peers.push({ ip, ok: verdict === 'ok' });
       break;
     }
+    case 'spoof': {
+      const kind = rest.split(' ')[0];
+      if (kind === 'control' || kind === 'mac' || kind === 'ip' || kind === 'arp') {
+        draft.spoofs.push({ kind, sent: f.sent === 'yes', reply: f.reply === 'yes' });
+      } else draft.errors.push(`unknown spoof: ${rawLine}`);
+      break;
+    }
+    case 'probe': {
+      const [target, verdict] = rest.split(' ');
+      draft.probes.push({ target, ok: verdict === 'ok' });
+      break;
+    }
     case 'http':
       if (rest.startsWith('closed')) {
         draft.http = { port: draft.http?.port ?? 0, closed: f.reason === 'bye' ? 'bye' : 'hold' };
       } else {
-        draft.http = { port: Number(f.port) };
+        draft.http ??= { port: Number(f.port) };
       }
       break;
     case 'error':
@@ -316,9 +362,18 @@ function installExitHandlers(): void {
  * That is the guarantee under Jest, whose sandboxed `process` never receives the real process's
  * 'exit' or signal events; the handlers above serve plain Node scripts (tsx, benchmarks).
  */
-function spawnInNetns(netns: string, argv: readonly string[], stdio: 'pipe' | number): ChildProcess {
+function spawnInNetns(
+  netns: string,
+  argv: readonly string[],
+  stdio: 'pipe' | number,
+  capabilities?: readonly string[],
+): ChildProcess {
   installExitHandlers();
-  const [file, ...args] = ['ip', 'netns', 'exec', netns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv];
+  // A root process keeps, across exec, only the capabilities in its bounding set.
+  const caps = capabilities
+    ? ['--bounding-set', ['-all', ...capabilities.map((c) => `+${c}`)].join(','), '--inh-caps', '-all']
+    : [];
+  const [file, ...args] = ['ip', 'netns', 'exec', netns, 'setpriv', '--pdeathsig', 'KILL', ...caps, '--', ...argv];
   const child = spawn(file, args, { detached: true, stdio: ['ignore', stdio, stdio] });
   if (child.pid !== undefined) {
     const pid = child.pid;
@@ -531,6 +586,20 @@ export interface BootGuestOptions {
   readonly peers?: readonly string[];
   /** Serve HTTP on this port after the checks, until GET /cgi-bin/bye or holdSeconds. */
   readonly httpPort?: number;
+  /** Serve the same on these ports too. */
+  readonly extraHttpPorts?: readonly number[];
+  /**
+   * Try to spoof (kv.spoof): ping `targets[0]` as itself, `targets[1]` from the MAC `mac`, `targets[2]` from the
+   * source address `ip`, and announce `ip` by gratuitous ARP; then restore its own MAC and addresses.
+   */
+  readonly spoof?: { readonly targets: readonly [string, string, string]; readonly mac: string; readonly ip: string };
+  /** `host:port` the guest GETs over HTTP (kv.probe), each reported ok or fail. */
+  readonly probes?: readonly string[];
+  /**
+   * Run QEMU with only these capabilities (names as setpriv takes them, e.g. `net_bind_service`), as Cloud Hypervisor
+   * runs in the VM pod: it must open the TAP without CAP_NET_ADMIN. @default every capability
+   */
+  readonly capabilities?: readonly string[];
   /** How long (guest seconds) the HTTP server stays up without a /cgi-bin/bye. @default 60 */
   readonly holdSeconds?: number;
   /** false: skip DHCP (kv.dhcp=off). @default true */
@@ -574,7 +643,17 @@ export function qemuArgs(options: BootGuestOptions, fixture: GuestFixture): stri
     'panic=-1',
     ...(options.kernelLog ? [] : ['quiet']),
     ...(options.peers?.length ? [`kv.peer=${options.peers.join(',')}`] : []),
-    ...(options.httpPort !== undefined ? [`kv.http=${options.httpPort}`] : []),
+    ...(options.httpPort !== undefined
+      ? [`kv.http=${[options.httpPort, ...(options.extraHttpPorts ?? [])].join(',')}`]
+      : []),
+    ...(options.spoof
+      ? [
+          `kv.spoof=${options.spoof.targets.join(',')}`,
+          `kv.spoof-mac=${options.spoof.mac}`,
+          `kv.spoof-ip=${options.spoof.ip}`,
+        ]
+      : []),
+    ...(options.probes?.length ? [`kv.probe=${options.probes.join(',')}`] : []),
     ...(options.holdSeconds !== undefined ? [`kv.hold=${options.holdSeconds}`] : []),
     ...(options.dhcp === false ? ['kv.dhcp=off'] : []),
     ...(options.cmdline ? [options.cmdline] : []),
@@ -623,7 +702,12 @@ const poweroffGraceMs = 5_000;
 export function bootGuest(options: BootGuestOptions): RunningGuest {
   const fixture = guestFixture();
   const startedAt = Date.now();
-  const child = spawnInNetns(options.netns, ['qemu-system-x86_64', ...qemuArgs(options, fixture)], 'pipe');
+  const child = spawnInNetns(
+    options.netns,
+    ['qemu-system-x86_64', ...qemuArgs(options, fixture)],
+    'pipe',
+    options.capabilities,
+  );
   const draft = emptyDraft();
   const timings: { initMs?: number; dhcpMs?: number; doneMs?: number } = {};
   let serial = '';
@@ -642,6 +726,8 @@ export function bootGuest(options: BootGuestOptions): RunningGuest {
     disks: [...draft.disks],
     cidataFiles: [...draft.cidataFiles],
     peers: [...draft.peers],
+    spoofs: [...draft.spoofs],
+    probes: [...draft.probes],
     errors: [...draft.errors],
     serial,
     stderr,

@@ -1,24 +1,32 @@
 /**
  * The launcher's other paths in a VM pod sandbox (pod-netns.ts), no guest needed: passthrough NICs from Multus'
- * network-status, the init containers' disk subcommands, and failures — each must end in one line naming the field,
- * device or command, a non-zero exit, no CH, and nothing the launcher started left running.
+ * network-status (no node daemon involved), the init containers' disk subcommands, and failures — each must end in one
+ * line naming the field, device or command, a non-zero exit, no CH, and nothing the launcher started left running —
+ * including a node daemon that does not answer, one that cannot prepare the network, and netprep refusing a namespace
+ * that is not a pod's.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { defaultObject } from '../../api';
 import { renderVirtualMachine, type VirtualMachineProps } from '../../constructs/virtual-machine';
 import type { VmConfig } from '../../operator/cloudhypervisor/types';
+import { NETWORK_TIMEOUT_ENV } from '../../operator/launcher/network-handshake';
+import type { LaunchVm } from '../../operator/launcher/vm-env';
+import { prepareVmNetwork } from '../../operator/netprep';
 import { NETWORK_STATUS_ENV } from '../../operator/pod-layout';
-import type { PodFiles, PodNetwork } from './pod-netns';
+import type { NetworkResponder, PodFiles, PodNetwork } from './pod-netns';
 import {
   LAUNCHER_FROM_SOURCE,
   createPodFiles,
   createPodNetwork,
   destroyPodNetwork,
+  execIn,
   processesIn,
   readTerminationLog,
   removePodFiles,
   runToExit,
+  serveNetworkRequests,
   startEntrypoint,
   startInPod,
   waitForChSocket,
@@ -60,6 +68,7 @@ const NETWORK_STATUS = [
 describe('launcher paths without a guest', () => {
   let pod: PodNetwork | undefined;
   let files: PodFiles | undefined;
+  let responder: NetworkResponder | undefined;
 
   beforeAll(() => {
     if (process.getuid?.() !== 0) throw new Error('the launch suite needs root (network namespaces)');
@@ -73,6 +82,8 @@ describe('launcher paths without a guest', () => {
   }, 60_000);
 
   afterEach(async () => {
+    await responder?.stop();
+    responder = undefined;
     await destroyPodNetwork(pod);
     removePodFiles(files);
   }, 60_000);
@@ -92,6 +103,8 @@ describe('launcher paths without a guest', () => {
     expect(config.devices).toEqual([{ id: 'net-vf', path: '/sys/bus/pci/devices/0000:18:02.5' }]);
     expect(config.vdpa).toEqual([{ id: 'net-vd', path: '/dev/vhost-vdpa-1', num_queues: 4, iommu: false }]);
     expect(config.net).toBeUndefined();
+    // Passthrough needs nothing from the node daemon: the launcher never asked.
+    expect(fs.existsSync(path.join(files!.runDir, 'network-request'))).toBe(false);
   }, 120_000);
 
   it('fails with one line naming the interface when network-status lacks the VF, and stops the dnsmasq it started', async () => {
@@ -102,6 +115,7 @@ describe('launcher paths without a guest', () => {
       ],
       networks: [{ name: 'pod', pod: {} }, multus('vf', 'sriov-net')],
     });
+    responder = serveNetworkRequests(pod!, files!, vm);
     const { code, log } = await runToExit(startEntrypoint(pod!, files!, vm, {}));
     expect(code).toBe(1);
     const line =
@@ -115,6 +129,53 @@ describe('launcher paths without a guest', () => {
     expect(fs.existsSync(path.join(files!.runDir, 'ch.sock'))).toBe(false);
     expect(fs.existsSync(path.join(files!.runDir, 'vm-config.json'))).toBe(false);
   }, 120_000);
+
+  it('fails with one line when the node daemon does not answer the network request in time', async () => {
+    const vm = kernelVm('vm-nodaemon', {
+      interfaces: [{ name: 'pod', bridge: {} }],
+      networks: [{ name: 'pod', pod: {} }],
+    });
+    const { code } = await runToExit(startEntrypoint(pod!, files!, vm, { [NETWORK_TIMEOUT_ENV]: '2' }));
+    expect(code).toBe(1);
+    expect(readTerminationLog(files!)).toBe(
+      'launcher: pod network: the node daemon did not answer /var/run/kubevisor/network-request with ' +
+        '/var/run/kubevisor/network-ready.json within 2 s (is the kubevisor daemon running on this node?)\n',
+    );
+    expect(await processesIn(pod!.podNs)).toEqual([]);
+  }, 60_000);
+
+  it('fails with the node daemon’s one line when it cannot prepare the network (a Multus link that is missing)', async () => {
+    const vm = kernelVm('vm-nolink', {
+      interfaces: [
+        { name: 'pod', bridge: {} },
+        { name: 'extra', bridge: {} },
+      ],
+      networks: [{ name: 'pod', pod: {} }, multus('extra', 'extra-net')],
+    });
+    responder = serveNetworkRequests(pod!, files!, vm);
+    const { code } = await runToExit(startEntrypoint(pod!, files!, vm, {}));
+    expect(code).toBe(1);
+    expect(readTerminationLog(files!)).toBe(
+      'launcher: pod network: the node daemon could not prepare it: spec.instance.interfaces[1] (extra): ' +
+        'pod link net1 does not exist (is the network attached to the pod?)\n',
+    );
+    expect(responder.answers).toEqual([expect.objectContaining({ error: expect.stringContaining('net1') })]);
+    // Nothing was changed before the failure was known: eth0 still has its address.
+    expect(await execIn(pod!.podNs, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain('10.77.0.2/24');
+    expect(await processesIn(pod!.podNs)).toEqual([]);
+  }, 60_000);
+
+  it('netprep refuses a namespace that is not a pod’s: the daemon’s own, or a file that is no namespace', async () => {
+    const vm = kernelVm('vm-host', { interfaces: [{ name: 'pod', bridge: {} }], networks: [{ name: 'pod', pod: {} }] });
+    const stored = defaultObject(vm) as unknown as LaunchVm;
+    const own = await prepareVmNetwork({ vm: stored, netnsPath: '/proc/self/ns/net', runDir: files!.runDir });
+    expect(own).toEqual({
+      version: 1,
+      error: "network namespace /proc/self/ns/net: is the node daemon's own namespace",
+    });
+    const notNs = await prepareVmNetwork({ vm: stored, netnsPath: files!.resolvConf, runDir: files!.runDir });
+    expect(notNs).toEqual({ version: 1, error: `network namespace ${files!.resolvConf}: not a namespace file` });
+  }, 60_000);
 
   it('fails naming the disk and the missing image when the containerDisk was not converted', async () => {
     const vm = renderVirtualMachine('vm-nodisk', {

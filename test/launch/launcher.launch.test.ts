@@ -1,9 +1,12 @@
 /**
  * The launch path inside a VM pod, end to end on real parts: a pod network namespace wired as a CNI would wire it,
- * the entrypoint running the launcher with the pod's capabilities only, then exec'ing the CH stand-in; a real guest
- * (QEMU TCG, tools/guest) on the TAP the launcher made, with the disks the launcher prepared. Per binding it checks
- * what the launcher built (bridge, TAP, addresses, NAT, dnsmasq options, VmConfig, NoCloud ISO), that only CH and
- * dnsmasq are left in the pod, and what the guest sees (lease, routes, MTU, peers, user-data, forwarded ports).
+ * the entrypoint running the launcher with the pod's one capability (NET_BIND_SERVICE), then exec'ing the CH
+ * stand-in; the node daemon's netprep, run from the host into the pod's namespace when the launcher asks; a real guest
+ * (QEMU TCG, tools/guest, itself holding only NET_BIND_SERVICE, as CH does) on the TAP netprep made, with the disks
+ * the launcher prepared. Per binding it checks what was built (bridge, TAP, addresses, rules, dnsmasq options,
+ * VmConfig, NoCloud ISO), that only CH and dnsmasq are left in the pod, what the guest sees (lease, routes, MTU, peers,
+ * user-data, forwarded ports), and that a guest trying to spoof — another MAC, another source address, forged ARP, the
+ * metadata address, an unlisted port — reaches nobody.
  *
  * Needs root and the guest fixture (tools/guest/build.sh), plus iproute2, nftables, dnsmasq, genisoimage,
  * qemu-utils, qemu-system-x86 and util-linux (setpriv).
@@ -12,27 +15,36 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { VmInterface } from '../../api';
+import { defaultObject, type VmInterface } from '../../api';
 import { CloudHypervisorClient } from '../../operator/cloudhypervisor/client';
 import type { VmConfig } from '../../operator/cloudhypervisor/types';
 import { renderVirtualMachine } from '../../constructs/virtual-machine';
+import type { LaunchVm } from '../../operator/launcher/vm-env';
+import { prepareVmNetwork } from '../../operator/netprep';
+import { DROP } from '../../operator/netprep/nft-guest';
+import { CLOUD_INIT_ISO, inRunDir } from '../../operator/pod-layout';
 import type { GuestResult } from './guest';
 import { bootGuest, guestFixture, httpGetInNetns, serialTail } from './guest';
-import type { PodFiles, PodNetwork, RunningEntrypoint } from './pod-netns';
+import type { NetworkResponder, PodFiles, PodNetwork, RunningEntrypoint } from './pod-netns';
 import {
   LAUNCHER_FROM_SOURCE,
+  POD_CAPABILITIES,
   createPodFiles,
   createPodNetwork,
   destroyPodNetwork,
   execIn,
   ipJsonIn,
+  netnsPath,
   processesIn,
   removePodFiles,
   runToExit,
+  serveNetworkRequests,
   startEntrypoint,
   startInPod,
   waitForChSocket,
 } from './pod-netns';
+import type { PeerCounts, PeerWatch } from './spoof-watch';
+import { PEER_HTTP_PORT, SPOOF, countersIn, watchPeer } from './spoof-watch';
 
 const MTU = 1400;
 const POD_MAC = '0a:58:0a:4d:00:02';
@@ -56,9 +68,13 @@ interface Launched {
   files: PodFiles;
   vm: ReturnType<typeof renderVirtualMachine>;
   entrypoint: RunningEntrypoint;
+  /** The node daemon's netprep, played by this process. */
+  responder: NetworkResponder;
   config: VmConfig;
   /** The launcher's own run time (its process start to its exit, before the exec of CH), from its log. */
   launcherMs: number;
+  /** From the launcher's network request to the node daemon's answer (netprep's run, plus inotify both ways). */
+  networkMs: number;
   /** Entrypoint start to CH's socket accepting calls (includes the Node stand-in's own start-up). */
   socketMs: number;
   /** sha256 of the containerDisk's first 4 KiB, as the guest must see it. */
@@ -112,39 +128,147 @@ async function launch(
     networks: [{ name: 'pod', pod: {} }],
   });
   vm.metadata.uid = `uid-${tag}-0001`;
+  const responder = serveNetworkRequests(pod, files, vm);
   const entrypoint = startEntrypoint(pod, files, vm);
   const socketMs = await waitForChSocket(files, entrypoint, 90_000);
   const launcherMs = Number(/launcher: ready in (\d+) ms/.exec(entrypoint.log())?.[1]);
+  const networkMs = Number(/launcher: pod network prepared by the node daemon in (\d+) ms/.exec(entrypoint.log())?.[1]);
   const config = JSON.parse(fs.readFileSync(path.join(files.runDir, 'vm-config.json'), 'utf8')) as VmConfig;
-  return { pod, files, vm, entrypoint, config, launcherMs, socketMs, diskHead: head };
+  return { pod, files, vm, entrypoint, responder, config, launcherMs, networkMs, socketMs, diskHead: head };
 }
 
 async function teardown(launched: Launched | undefined): Promise<void> {
   if (!launched) return;
+  await launched.responder.stop();
   await destroyPodNetwork(launched.pod);
   removePodFiles(launched.files);
 }
+
+/** dnsmasq as the launcher starts it (directly, or through the loader of the fixture's bundled one). */
+const isDnsmasq = (cmdline: string) => /(^|[ /])dnsmasq --conf-file=/.test(cmdline);
 
 /** The pod after the hand-over holds the CH stand-in and dnsmasq only (and the stand-in's own helpers). */
 async function expectOnlyChAndDnsmasq(launched: Launched): Promise<void> {
   const procs = await processesIn(launched.pod.podNs);
   const standin = procs.filter((p) => p.cmdline.includes('cloud-hypervisor-standin-main.ts'));
   expect(standin).toEqual([expect.objectContaining({ pid: launched.entrypoint.pid })]);
-  expect(procs.filter((p) => /^(\S*\/)?dnsmasq /.test(p.cmdline))).toHaveLength(1);
+  expect(procs.filter((p) => isDnsmasq(p.cmdline))).toHaveLength(1);
   expect(procs.filter((p) => p.cmdline.includes('operator/launcher') || /\bsh\b.*entrypoint/.test(p.cmdline))).toEqual(
     [],
   );
   // tsx, which runs the stand-in from source, may keep an esbuild service as the stand-in's child.
   const parentOf = (pid: number) =>
     Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
-  const others = procs.filter((p) => !standin.includes(p) && !/^(\S*\/)?dnsmasq /.test(p.cmdline));
+  const others = procs.filter((p) => !standin.includes(p) && !isDnsmasq(p.cmdline));
   for (const p of others) {
     expect({ cmdline: p.cmdline, parent: parentOf(p.pid) }).toEqual({
       cmdline: expect.stringMatching(/esbuild/),
       parent: launched.entrypoint.pid,
     });
   }
+  // CH and dnsmasq hold the pod's one capability, CAP_NET_BIND_SERVICE (bit 10), and nothing more.
+  expect(POD_CAPABILITIES).toEqual(['net_bind_service']);
+  for (const p of procs) {
+    const status = fs.readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    expect({ pid: p.pid, bounding: /^CapBnd:\s*(\S+)/m.exec(status)?.[1] }).toEqual({
+      pid: p.pid,
+      bounding: '0000000000000400',
+    });
+  }
 }
+
+/** What the node daemon answered, as the launcher read it. */
+const networkReady = (launched: Launched) =>
+  JSON.parse(fs.readFileSync(path.join(launched.files.runDir, 'network-ready.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+
+/** The pod's network as netprep left it, for comparing two runs: links, addresses, routes, rules without counters. */
+async function podNetworkState(pod: PodNetwork): Promise<string> {
+  const links = await ipJsonIn<{ ifname: string; address: string; mtu: number; master?: string; operstate: string }[]>(
+    pod.podNs,
+    'link',
+    'show',
+  );
+  const addrs = await execIn(pod.podNs, ['ip', '-4', '-o', 'addr', 'show']);
+  const routes = await execIn(pod.podNs, ['ip', '-4', 'route', 'show', 'table', 'all']);
+  const rules = await execIn(pod.podNs, ['nft', '-s', 'list', 'ruleset']);
+  const forward = await execIn(pod.podNs, ['cat', '/proc/sys/net/ipv4/ip_forward']);
+  return JSON.stringify({
+    links: links.map((l) => [l.ifname, l.address, l.mtu, l.master]),
+    addrs,
+    routes,
+    rules,
+    forward,
+  });
+}
+
+/** A second netprep call for the same pod, as a restarted daemon makes: same answer, pod unchanged. */
+async function expectNetprepIdempotent(launched: Launched): Promise<void> {
+  const { pod, files, vm } = launched;
+  const before = await podNetworkState(pod);
+  const first = networkReady(launched);
+  const again = await prepareVmNetwork({
+    vm: defaultedVm(vm),
+    netnsPath: netnsPath(pod.podNs),
+    runDir: files.runDir,
+  });
+  expect(again).toEqual(first);
+  expect(networkReady(launched)).toEqual(first);
+  expect(await podNetworkState(pod)).toBe(before);
+}
+
+const defaultedVm = (vm: Launched['vm']) => defaultObject(structuredClone(vm)) as unknown as LaunchVm;
+
+/** The TAP as CH (or QEMU) without CAP_NET_ADMIN needs it: persistent, owned by the pod's uid, vnet header, up. */
+async function expectUnprivilegedTap(pod: PodNetwork): Promise<void> {
+  const [tap] = await ipJsonIn<
+    { flags: string[]; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[]
+  >(pod.podNs, '-d', 'link', 'show', 'tap-eth0');
+  expect(tap.linkinfo).toMatchObject({
+    info_kind: 'tun',
+    info_data: { type: 'tap', pi: false, vnet_hdr: true, multi_queue: false, persist: true, user: 'root' },
+  });
+  expect(tap.flags).toContain('UP');
+}
+
+/** The pod's drop counters (nft-guest.ts), by reason. */
+async function podDrops(pod: PodNetwork): Promise<Record<keyof typeof DROP, number>> {
+  const c = await countersIn(pod.podNs, 'bridge', 'kubevisor');
+  return { mac: c[DROP.mac] ?? 0, arp: c[DROP.arp] ?? 0, metadata: c[DROP.metadata] ?? 0, ip: c[DROP.ip] ?? 0 };
+}
+
+/** Nothing the spoofing guest sent reached the peer; its control ping did. */
+function expectNothingSpoofedArrived(counts: PeerCounts): void {
+  expect(counts).toEqual({
+    control: expect.any(Number),
+    macTarget: 0,
+    forgedMac: 0,
+    ipTarget: 0,
+    forgedIp: 0,
+    arp: 0,
+    metadata: 0,
+  });
+  expect(counts.control).toBeGreaterThan(0);
+}
+
+/** The guest tried each attempt (and got no answer), and reached the peer as itself. */
+function expectGuestTriedToSpoof(result: GuestResult): void {
+  expect(result.spoofs).toEqual([
+    { kind: 'control', sent: true, reply: true },
+    { kind: 'mac', sent: true, reply: false },
+    { kind: 'ip', sent: true, reply: false },
+    { kind: 'arp', sent: true, reply: false },
+  ]);
+  expect(result.probes).toEqual([
+    { target: `${SPOOF.metadata}:${PEER_HTTP_PORT}`, ok: false },
+    { target: `10.78.0.1:${PEER_HTTP_PORT}`, ok: true },
+  ]);
+}
+
+/** Verdicts for the one summary line the suite prints. */
+const verdicts = { bridge: false, masquerade: false, unlistedPort: false, metadata: false };
 
 function dnsmasqConf(launched: Launched): string[] {
   return fs.readFileSync(path.join(launched.files.runDir, 'dnsmasq/br-eth0.conf'), 'utf8').split('\n');
@@ -169,9 +293,17 @@ function startGuest(launched: Launched) {
     netns: launched.pod.podNs,
     tap: net.tap!,
     mac: net.mac!,
-    disks: [path.join(launched.files.mntDir, 'root/disk.raw'), path.join(launched.files.runDir, 'cloud-init.iso')],
+    disks: [
+      path.join(launched.files.mntDir, 'root/disk.raw'),
+      path.join(launched.files.runDir, inRunDir(CLOUD_INIT_ISO)),
+    ],
     peers: [launched.pod.gateway, launched.pod.remoteIp],
     httpPort: HTTP_PORT,
+    extraHttpPorts: [UNLISTED_PORT],
+    spoof: { targets: [SPOOF.control, SPOOF.macTarget, SPOOF.ipTarget], mac: SPOOF.mac, ip: SPOOF.ip },
+    probes: [`${SPOOF.metadata}:${PEER_HTTP_PORT}`, `10.78.0.1:${PEER_HTTP_PORT}`],
+    // As Cloud Hypervisor in the VM pod: it opens the TAP netprep made without CAP_NET_ADMIN.
+    capabilities: POD_CAPABILITIES,
     holdSeconds: 120,
     timeoutMs: 240_000,
   });
@@ -212,13 +344,36 @@ describe('launcher in a VM pod', () => {
     beforeAll(async () => {
       launched = await launch('br', { name: 'pod', bridge: {} }, { userData });
       process.stdout.write(
-        `launcher: bridge ready in ${launched.launcherMs} ms (launcher process), CH socket ${launched.socketMs} ms after the entrypoint started\n`,
+        `launcher: bridge ready in ${launched.launcherMs} ms (launcher process; node daemon's netprep answered in ${launched.networkMs} ms), CH socket ${launched.socketMs} ms after the entrypoint started\n`,
       );
     }, 180_000);
     afterAll(() => teardown(launched), 60_000);
 
-    it('moves the pod IP and MAC to the guest: bridge, TAP, MTU, no address left on eth0', async () => {
-      const { pod } = launched!;
+    it('asked the node daemon once, which moved the pod IP and MAC to the guest: bridge, TAP, MTU, no address on eth0', async () => {
+      const { pod, responder } = launched!;
+      expect(responder.answers).toHaveLength(1);
+      expect(networkReady(launched!)).toEqual({
+        version: 1,
+        request: expect.stringMatching(/^[0-9a-f]{32}$/),
+        interfaces: {
+          pod: {
+            nic: { kind: 'tap', tap: 'tap-eth0', mac: POD_MAC, mtu: MTU },
+            dhcp: {
+              bridge: 'br-eth0',
+              bridgeAddress: { address: '169.254.200.1', prefix: 30 },
+              mac: POD_MAC,
+              ip: pod.podIp,
+              prefix: 24,
+              router: pod.gateway,
+              routes: expect.arrayContaining([
+                { destination: '0.0.0.0/0', gateway: pod.gateway },
+                { destination: pod.route, gateway: pod.gateway },
+              ]),
+              mtu: MTU,
+            },
+          },
+        },
+      });
       const links = await ipJsonIn<{ ifname: string; mtu: number; master?: string; address: string }[]>(
         pod.podNs,
         'link',
@@ -239,6 +394,22 @@ describe('launcher in a VM pod', () => {
       expect(addrs.find((a) => a.ifname === 'br-eth0')?.addr_info).toEqual([
         expect.objectContaining({ local: '169.254.200.1', prefixlen: 30 }),
       ]);
+      await expectUnprivilegedTap(pod);
+    });
+
+    it('guards the TAP: only the pod MAC and IP leave it, DHCP stays on the guest side, metadata is dropped', async () => {
+      const ruleset = (
+        await execIn(launched!.pod.podNs, ['nft', '-s', 'list', 'table', 'bridge', 'kubevisor'])
+      ).replace(/\s+/g, ' ');
+      expect(ruleset).toContain('iifname "tap-eth0" jump guest-tap-eth0');
+      expect(ruleset).toContain(`ether saddr != ${POD_MAC} counter drop comment "${DROP.mac}"`);
+      expect(ruleset).toContain(`arp saddr ether ${POD_MAC} arp saddr ip { 0.0.0.0, 10.77.0.2 } accept`);
+      expect(ruleset).toContain('ip saddr 10.77.0.2 accept');
+      expect(ruleset).toContain(`ip daddr 169.254.169.254 counter drop comment "${DROP.metadata}"`);
+      expect(ruleset).toContain('iifname "eth0" udp dport 67 drop');
+      expect(ruleset).toContain('oifname "eth0" udp sport 67 drop');
+      // The record netprep keeps of what eth0 was, for a second run.
+      expect(ruleset).toContain(`continue comment "link mac=${POD_MAC} mtu=${MTU} ipv4=10.77.0.2/24"`);
     });
 
     it('serves the pod IP, routes (specific first, default last), MTU and DNS by DHCP to the pod MAC only', () => {
@@ -250,6 +421,9 @@ describe('launcher in a VM pod', () => {
           'bind-interfaces',
           'dhcp-range=10.77.0.2,static,255.255.255.0,infinite',
           `dhcp-host=${POD_MAC},10.77.0.2,vm-br,infinite`,
+          'dhcp-ignore=tag:!known',
+          'dhcp-broadcast',
+          'no-ping',
           'shared-network=br-eth0,10.77.0.2',
           'dhcp-option=option:router,10.77.0.1',
           'dhcp-option=option:classless-static-route,10.78.0.0/16,10.77.0.1,0.0.0.0/0,10.77.0.1',
@@ -262,7 +436,7 @@ describe('launcher in a VM pod', () => {
       );
     });
 
-    it('writes a VmConfig with the TAP, the pod MAC, raw disks and the kernel, which CH accepts', async () => {
+    it('writes a VmConfig with the TAP and the pod MAC (the MTU is the TAP’s), raw disks and the kernel, which CH accepts', async () => {
       const { config, files } = launched!;
       expect(config).toEqual({
         payload: { kernel: '/mnt/kernel/vmlinux', cmdline: 'console=ttyS0' },
@@ -277,9 +451,9 @@ describe('launcher in a VM pod', () => {
         rng: { src: '/dev/urandom' },
         disks: [
           { id: 'root', path: '/mnt/root/disk.raw', image_type: 'Raw', readonly: false },
-          { id: 'cloudinit', path: '/var/run/kubevisor/cloud-init.iso', image_type: 'Raw', readonly: true },
+          { id: 'cloudinit', path: CLOUD_INIT_ISO, image_type: 'Raw', readonly: true },
         ],
-        net: [{ id: 'net-pod', tap: 'tap-eth0', mac: POD_MAC, mtu: MTU }],
+        net: [{ id: 'net-pod', tap: 'tap-eth0', mac: POD_MAC }],
       });
       // What the node daemon does next, through the host path of the pod's run dir.
       const client = new CloudHypervisorClient({ socketPath: path.join(files.runDir, 'ch.sock') });
@@ -288,26 +462,35 @@ describe('launcher in a VM pod', () => {
     });
 
     it('builds the NoCloud ISO: label cidata, meta-data with the VM UID and name, the user-data', async () => {
-      const iso = await isoFiles(path.join(launched!.files.runDir, 'cloud-init.iso'));
+      const iso = await isoFiles(path.join(launched!.files.runDir, inRunDir(CLOUD_INIT_ISO)));
       expect(iso.label).toBe('cidata');
       expect(iso.files).toEqual(['/meta-data', '/user-data']);
       expect(await iso.read('/meta-data')).toBe('instance-id: "uid-br-0001"\nlocal-hostname: "vm-br"\n');
       expect(await iso.read('/user-data')).toBe(userData);
     });
 
-    it('leaves only CH and dnsmasq in the pod: no launcher process after the hand-over', async () => {
+    it('leaves only CH and dnsmasq in the pod, with CAP_NET_BIND_SERVICE only: no launcher process after the hand-over', async () => {
       await expectOnlyChAndDnsmasq(launched!);
     });
 
-    it('gives a real guest the pod IP by DHCP; it reaches the peers and the peer reaches it', async () => {
+    it('answers a second netprep call (a restarted daemon) the same, leaving the pod as it is', async () => {
+      await expectNetprepIdempotent(launched!);
+    }, 60_000);
+
+    it('gives a real guest the pod IP by DHCP; it reaches the peers, the peer reaches it, its spoofing reaches no one', async () => {
       const l = launched!;
+      const peer: PeerWatch = await watchPeer(l.pod, l.files.dir);
       const guest = startGuest(l);
       try {
         await guest.waitFor('http');
         const body = await httpGetInNetns(l.pod.peerNs, `http://${l.pod.podIp}:${HTTP_PORT}/`);
         expect(body).toBe(`kv-guest instance-id=${l.vm.metadata.uid} ip=${l.pod.podIp}\n`);
+        const counts = await peer.counts();
+        const drops = await podDrops(l.pod);
         await httpGetInNetns(l.pod.peerNs, `http://${l.pod.podIp}:${HTTP_PORT}/cgi-bin/bye`);
         const result = await guest.result;
+        if (!result.probes.every((p) => p.ok === p.target.startsWith('10.78.')))
+          process.stdout.write(serialTail(result, 80));
         expectGuestBasics(result, l, userData);
         expect(result.nic?.mac).toBe(POD_MAC);
         expect(result.dhcp).toMatchObject({ ip: l.pod.podIp, prefixLength: 24, router: l.pod.gateway });
@@ -317,9 +500,20 @@ describe('launcher in a VM pod', () => {
             expect.stringMatching(/^10\.78\.0\.0\/16 via 10\.77\.0\.1 dev eth0/),
           ]),
         );
-        process.stdout.write(`guest: dhcp lease in ${result.timings.dhcpMs} ms, user-data read (bridge)\n`);
+        expectGuestTriedToSpoof(result);
+        expectNothingSpoofedArrived(counts);
+        // … because the pod's rules dropped it, each for its reason.
+        expect(drops.mac).toBeGreaterThan(0);
+        expect(drops.ip).toBeGreaterThan(0);
+        expect(drops.arp).toBeGreaterThan(0);
+        expect(drops.metadata).toBeGreaterThan(0);
+        verdicts.bridge = true;
+        process.stdout.write(
+          `guest: dhcp lease in ${result.timings.dhcpMs} ms, user-data read (bridge); spoofing dropped in the pod: ${JSON.stringify(drops)}\n`,
+        );
       } finally {
         await guest.stop();
+        await peer.stop();
       }
     }, 300_000);
   });
@@ -337,12 +531,12 @@ describe('launcher in a VM pod', () => {
         { userdata: userData },
       );
       process.stdout.write(
-        `launcher: masquerade ready in ${launched.launcherMs} ms (launcher process), CH socket ${launched.socketMs} ms after the entrypoint started\n`,
+        `launcher: masquerade ready in ${launched.launcherMs} ms (launcher process; node daemon's netprep answered in ${launched.networkMs} ms), CH socket ${launched.socketMs} ms after the entrypoint started\n`,
       );
     }, 180_000);
     afterAll(() => teardown(launched), 60_000);
 
-    it('puts the guest behind a gateway bridge; eth0 keeps the pod IP; the pod forwards IPv4', async () => {
+    it('puts the guest behind a gateway bridge; eth0 keeps the pod IP; the daemon made the pod forward IPv4', async () => {
       const { pod } = launched!;
       const addrs = await ipJsonIn<
         { ifname: string; mtu: number; addr_info: { local: string; prefixlen: number }[] }[]
@@ -355,18 +549,28 @@ describe('launcher in a VM pod', () => {
       });
       const tap = (await ipJsonIn<{ master?: string; mtu: number }[]>(pod.podNs, 'link', 'show', 'tap-eth0'))[0];
       expect(tap).toMatchObject({ master: 'br-eth0', mtu: MTU });
+      await expectUnprivilegedTap(pod);
       expect((await execIn(pod.podNs, ['cat', '/proc/sys/net/ipv4/ip_forward'])).trim()).toBe('1');
     });
 
-    it('DNATs only the listed port to the guest and masquerades the guest out of eth0', async () => {
-      const ruleset = (await execIn(launched!.pod.podNs, ['nft', 'list', 'table', 'ip', 'kubevisor'])).replace(
+    it('DNATs only the listed port to the guest, lets only the guest out (masqueraded), drops the rest', async () => {
+      const ruleset = (await execIn(launched!.pod.podNs, ['nft', '-s', 'list', 'table', 'ip', 'kubevisor'])).replace(
         /\s+/g,
         ' ',
       );
       expect(ruleset).toContain(`iifname "eth0" ip daddr 10.77.0.2 tcp dport ${HTTP_PORT} dnat to 10.0.2.2`);
       expect(ruleset.match(/dnat to/g)).toHaveLength(1);
-      expect(ruleset).toContain('ip saddr 10.0.2.0/30 oifname "eth0" masquerade');
-      expect(ruleset).toContain('iifname "eth0" oifname "br-eth0" drop');
+      expect(ruleset).toContain('ip saddr 10.0.2.2 oifname "eth0" masquerade');
+      expect(ruleset).toContain('type filter hook forward priority filter; policy drop;');
+      expect(ruleset).toContain('iifname "br-eth0" oifname "eth0" ip saddr 10.0.2.2 accept');
+      expect(ruleset).toContain('iifname "eth0" oifname "br-eth0" ip daddr 10.0.2.2 ct status dnat accept');
+      expect(ruleset).toContain('iifname "br-eth0" ip daddr 169.254.0.0/16 counter drop');
+      const guard = (await execIn(launched!.pod.podNs, ['nft', '-s', 'list', 'table', 'bridge', 'kubevisor'])).replace(
+        /\s+/g,
+        ' ',
+      );
+      expect(guard).toContain(`ether saddr != ${mac} counter drop`);
+      expect(guard).toContain('ip saddr 10.0.2.2 accept');
     });
 
     it('serves the second address of the CIDR with the bridge as gateway, MTU and DNS by DHCP', () => {
@@ -374,6 +578,7 @@ describe('launcher in a VM pod', () => {
         expect.arrayContaining([
           'dhcp-range=10.0.2.2,static,255.255.255.252,infinite',
           `dhcp-host=${mac},10.0.2.2,vm-mq,infinite`,
+          'dhcp-broadcast',
           'dhcp-option=option:router,10.0.2.1',
           'dhcp-option=option:classless-static-route,0.0.0.0/0,10.0.2.1',
           `dhcp-option=option:mtu,${MTU}`,
@@ -381,20 +586,24 @@ describe('launcher in a VM pod', () => {
         ]),
       );
       expect(dnsmasqConf(launched!).some((l) => l.startsWith('shared-network='))).toBe(false);
-      expect(launched!.config.net).toEqual([{ id: 'net-pod', tap: 'tap-eth0', mac, mtu: MTU }]);
+      expect(launched!.config.net).toEqual([{ id: 'net-pod', tap: 'tap-eth0', mac }]);
     });
 
     it('builds the NoCloud ISO with the user-data from the Secret', async () => {
-      const iso = await isoFiles(path.join(launched!.files.runDir, 'cloud-init.iso'));
+      const iso = await isoFiles(path.join(launched!.files.runDir, inRunDir(CLOUD_INIT_ISO)));
       expect(iso.label).toBe('cidata');
       expect(await iso.read('/user-data')).toBe(userData);
     });
 
-    it('leaves only CH and dnsmasq in the pod: no launcher process after the hand-over', async () => {
+    it('leaves only CH and dnsmasq in the pod, with CAP_NET_BIND_SERVICE only: no launcher process after the hand-over', async () => {
       await expectOnlyChAndDnsmasq(launched!);
     });
 
-    it('gives a real guest the private address; the listed port reaches it from the peer, others do not', async () => {
+    it('answers a second netprep call (a restarted daemon) the same, leaving the pod as it is', async () => {
+      await expectNetprepIdempotent(launched!);
+    }, 60_000);
+
+    it('gives a real guest the private address; the listed port reaches it, unlisted ports, spoofing and metadata do not', async () => {
       const l = launched!;
       // Counts what arrives for the unlisted port: delivered to the pod itself (input) or forwarded to the guest.
       const counters = path.join(l.files.dir, 'counters.nft');
@@ -403,7 +612,8 @@ describe('launcher in a VM pod', () => {
         [
           'table ip kvtest {',
           `  chain input { type filter hook input priority filter; policy accept; tcp dport ${UNLISTED_PORT} counter; }`,
-          `  chain forward { type filter hook forward priority filter - 10; policy accept; tcp dport ${UNLISTED_PORT} counter; }`,
+          // After kubevisor's forward chain (priority filter): it counts only what that chain let through.
+          `  chain forward { type filter hook forward priority filter + 10; policy accept; tcp dport ${UNLISTED_PORT} counter; }`,
           '}',
           '',
         ].join('\n'),
@@ -411,19 +621,24 @@ describe('launcher in a VM pod', () => {
       await execIn(l.pod.podNs, ['nft', '-f', counters]);
       // A neighbour that routes the guest network through the pod must not get around the port list.
       await execIn(l.pod.peerNs, ['ip', 'route', 'add', '10.0.2.0/30', 'via', l.pod.podIp]);
+      const peer = await watchPeer(l.pod, l.files.dir);
 
       const guest = startGuest(l);
       try {
         await guest.waitFor('http');
         const body = await httpGetInNetns(l.pod.peerNs, `http://${l.pod.podIp}:${HTTP_PORT}/`);
         expect(body).toBe(`kv-guest instance-id=${l.vm.metadata.uid} ip=10.0.2.2\n`);
+        // The guest serves the unlisted port too: only the rules keep the peer out.
         await expect(httpGetInNetns(l.pod.peerNs, `http://${l.pod.podIp}:${UNLISTED_PORT}/`, 3_000)).rejects.toThrow();
         await expect(httpGetInNetns(l.pod.peerNs, `http://10.0.2.2:${HTTP_PORT}/`, 3_000)).rejects.toThrow();
+        await expect(httpGetInNetns(l.pod.peerNs, `http://10.0.2.2:${UNLISTED_PORT}/`, 3_000)).rejects.toThrow();
         const table = await execIn(l.pod.podNs, ['nft', 'list', 'table', 'ip', 'kvtest']);
         const packets = (chain: string) =>
           Number(new RegExp(`chain ${chain} \\{[^}]*counter packets (\\d+)`).exec(table)?.[1]);
         expect(packets('input')).toBeGreaterThan(0);
         expect(packets('forward')).toBe(0);
+        const counts = await peer.counts();
+        const drops = await podDrops(l.pod);
         await httpGetInNetns(l.pod.peerNs, `http://${l.pod.podIp}:${HTTP_PORT}/cgi-bin/bye`);
 
         const result = await guest.result;
@@ -433,10 +648,30 @@ describe('launcher in a VM pod', () => {
         expect(result.routes).toEqual(
           expect.arrayContaining([expect.stringMatching(/^default via 10\.0\.2\.1 dev eth0/)]),
         );
-        process.stdout.write(`guest: dhcp lease in ${result.timings.dhcpMs} ms, user-data read (masquerade)\n`);
+        expectGuestTriedToSpoof(result);
+        expectNothingSpoofedArrived(counts);
+        expect(drops.mac).toBeGreaterThan(0);
+        expect(drops.ip).toBeGreaterThan(0);
+        expect(drops.arp).toBeGreaterThan(0);
+        expect(drops.metadata).toBeGreaterThan(0);
+        verdicts.masquerade = true;
+        verdicts.unlistedPort = true;
+        verdicts.metadata = true;
+        process.stdout.write(
+          `guest: dhcp lease in ${result.timings.dhcpMs} ms, user-data read (masquerade); spoofing dropped in the pod: ${JSON.stringify(drops)}\n`,
+        );
       } finally {
         await guest.stop();
+        await peer.stop();
       }
     }, 300_000);
+  });
+
+  // A describe of its own: Jest runs a block's own tests before its nested blocks.
+  describe('spoofing summary', () => {
+    it('sums up what the spoofing guests could not do', () => {
+      expect(verdicts).toEqual({ bridge: true, masquerade: true, unlistedPort: true, metadata: true });
+      process.stdout.write('spoofing: bridge dropped, masquerade dropped, unlisted port refused, metadata refused\n');
+    });
   });
 });

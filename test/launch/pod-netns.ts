@@ -5,8 +5,9 @@
  *   behind an extra route, so classless routes matter);
  * - the pod's mounts, made in a private mount namespace over temp dirs: the run-dir emptyDir, /mnt (volumes), the
  *   cloud-init Secret dir, /etc/resolv.conf;
- * - the capabilities the pod renderer gives the launcher container (NET_ADMIN, NET_RAW, NET_BIND_SERVICE,
- *   SYS_RESOURCE) and no others.
+ * - the capabilities the pod renderer gives the launcher container — CAP_NET_BIND_SERVICE, nothing else;
+ * - the node daemon's part of the network handshake ({@link serveNetworkRequests}): the real netprep, run by this
+ *   (root) test process from the host's namespaces, entering the pod's network namespace by its path, as the daemon does.
  * Namespaces come from guest.ts (shared with the guest fixture's own tests); processes left in them are stopped by
  * {@link destroyPodNetwork}, since deleting a namespace does not end the processes inside it.
  */
@@ -16,16 +17,19 @@ import { createConnection } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultObject, type KubevisorObject } from '../../api';
 import { TERMINATION_LOG_ENV } from '../../operator/launcher/failure';
+import type { LaunchVm } from '../../operator/launcher/vm-env';
+import { pendingNetworkRequest, prepareVmNetwork, type NetworkReady } from '../../operator/netprep';
 import { VM_ENV } from '../../operator/pod-layout';
-import { deleteNetns, makeNetns } from './guest';
+import { deleteNetns, guestFixture, makeNetns } from './guest';
 
 const repoRoot = path.resolve(__dirname, '../..');
 export const ENTRYPOINT = path.join(repoRoot, 'operator/launcher/entrypoint.sh');
 export const LAUNCHER_FROM_SOURCE = path.join(repoRoot, 'test/launch/launcher-from-source.sh');
 export const CH_STANDIN = path.join(repoRoot, 'test/standins/cloud-hypervisor-standin.sh');
-/** The pod container's capabilities (constructs/vm-pod.ts). */
-export const POD_CAPABILITIES = ['net_admin', 'net_raw', 'net_bind_service', 'sys_resource'];
+/** The pod container's capabilities (constructs/vm-pod.ts): dnsmasq binds port 67, nothing else needs any. */
+export const POD_CAPABILITIES = ['net_bind_service'];
 
 // ---- cleanup when the test process ends without its afterAll (a signal, a crash) --------------------------
 
@@ -70,6 +74,8 @@ export function run(file: string, args: readonly string[], timeoutMs = 20_000): 
 }
 
 export const ipIn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
+/** The nsfs file `ip netns add` made for a namespace: what the daemon gets from the container runtime. */
+export const netnsPath = (ns: string) => `/var/run/netns/${ns}`;
 export const ipJsonIn = async <T>(ns: string, ...args: string[]) =>
   JSON.parse(await run('ip', ['-n', ns, '-j', ...args])) as T;
 export const execIn = (ns: string, argv: readonly string[], timeoutMs?: number) =>
@@ -197,6 +203,43 @@ export function createPodFiles(resolvConf: string): PodFiles {
   return files;
 }
 
+/** The node daemon's netprep calls for one pod, as the test plays them. */
+export interface NetworkResponder {
+  /** Each answer written, in order. */
+  readonly answers: NetworkReady[];
+  /** Resolves once the calls in flight are done; no further request is answered. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Plays the node daemon's part of the network handshake for one pod: on every change in the pod's run dir (inotify,
+ * as the daemon watches it), a network request not answered yet is answered with the real `prepareVmNetwork`, given
+ * the VM with the API server's defaults and the pod's network namespace by path. This process runs in the host's
+ * namespaces with every capability, as the privileged daemon does.
+ */
+export function serveNetworkRequests(pod: PodNetwork, files: PodFiles, vm: KubevisorObject): NetworkResponder {
+  const stored = defaultObject(structuredClone(vm)) as unknown as LaunchVm;
+  const answers: NetworkReady[] = [];
+  let busy: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const look = () => {
+    busy = busy.then(async () => {
+      if (stopped || pendingNetworkRequest(files.runDir) === undefined) return;
+      answers.push(await prepareVmNetwork({ vm: stored, netnsPath: netnsPath(pod.podNs), runDir: files.runDir }));
+    });
+  };
+  const watcher = fs.watch(files.runDir, { persistent: false }, look);
+  look();
+  return {
+    answers,
+    stop: async () => {
+      stopped = true;
+      watcher.close();
+      await busy;
+    },
+  };
+}
+
 export function removePodFiles(files: PodFiles | undefined): void {
   if (!files) return;
   fs.rmSync(files.dir, { recursive: true, force: true });
@@ -246,7 +289,12 @@ export function startInPod(
   const child = spawn('ip', argv, {
     stdio: ['ignore', logFd, logFd],
     env: {
-      PATH: `${path.dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      // The pod image's tools: a dnsmasq that runs with the pod's one capability (tools/guest/build.sh) first.
+      PATH: [
+        ...(guestFixture().dnsmasqBin ? [guestFixture().dnsmasqBin] : []),
+        path.dirname(process.execPath),
+        '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      ].join(':'),
       HOME: '/root',
       [TERMINATION_LOG_ENV]: files.terminationLog,
       KUBEVISOR_LAUNCHER: LAUNCHER_FROM_SOURCE,

@@ -3,7 +3,7 @@
 # (init.sh) reports what the guest sees on the serial console — once, into a cache outside the repo:
 #
 #   ${KUBEVISOR_CACHE:-$HOME/.cache/kubevisor}/guest/linux-<ver>-busybox-<ver>-<hash>/
-#     vmlinuz  initramfs.cpio.gz  versions.txt
+#     vmlinuz  initramfs.cpio.gz  versions.txt  [dnsmasq/bin/dnsmasq]
 #
 # The key holds the Debian versions of linux-image-cloud-amd64's kernel and of busybox-static, and
 # <hash> covers this script, init.sh and udhcpc.sh, so a new package or a changed script builds a
@@ -13,6 +13,14 @@
 #
 # It also installs, when missing, the host tools the launch suite runs: qemu-system-x86, cpio,
 # genisoimage (cidata ISOs) and dnsmasq-base (the test's DHCP server).
+#
+# The VM pod runs dnsmasq with CAP_NET_BIND_SERVICE only. dnsmasq starts DHCP without CAP_NET_ADMIN
+# only from 2.91 on (with --dhcp-broadcast, which makes ARP-cache injection unnecessary); 2.90 and
+# older refuse ("process is missing required capability NET_ADMIN"). When the host's dnsmasq is
+# older, the fixture carries Debian 13's dnsmasq-base with Debian 13's C library (which it needs),
+# unpacked, run through that library's loader by dnsmasq/bin/dnsmasq; the launch suite puts that
+# first on the pod's PATH. Debian 13's package lists are fetched into the build's temporary
+# directory, never into the host's apt configuration.
 #
 # Usage: build.sh              build if needed; the last line of output is the fixture dir
 #        build.sh --print-dir  print the fixture dir if it is built, else fail (never builds)
@@ -102,6 +110,33 @@ sandbox=()
 [[ $EUID -eq 0 ]] && sandbox=(-o APT::Sandbox::User=root)
 (cd "$work/debs" && apt-get download -qq "${sandbox[@]}" \
   "$kernel_pkg=$kernel_version" "busybox-static=$busybox_version")
+
+# ---- dnsmasq that serves DHCP with CAP_NET_BIND_SERVICE only -----------------------------------
+dnsmasq_note="host $(dnsmasq --version 2>/dev/null | awk 'NR == 1 { print $3 }')"
+if ! dnsmasq --version 2>/dev/null | awk 'NR == 1 { split($3, v, "."); exit !(v[1] > 2 || (v[1] == 2 && v[2] >= 91)) }'; then
+  apt_dir="$work/apt-trixie"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$work/dnsmasq-debs"
+  echo "deb http://deb.debian.org/debian trixie main" >"$apt_dir/sources.list"
+  apt_private=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" "${sandbox[@]}")
+  apt-get -qq "${apt_private[@]}" update
+  (cd "$work/dnsmasq-debs" && apt-get download -qq "${apt_private[@]}" dnsmasq-base libc6)
+  bundle="$tmp_dir/dnsmasq"
+  mkdir -p "$bundle/bin" "$work/dnsmasq-x"
+  for deb in "$work/dnsmasq-debs/"*.deb; do dpkg-deb -x "$deb" "$work/dnsmasq-x"; done
+  install -m 755 "$work/dnsmasq-x/usr/sbin/dnsmasq" "$bundle/dnsmasq"
+  cp -a "$work/dnsmasq-x/usr/lib/x86_64-linux-gnu" "$bundle/lib"
+  # Debian 13's libc first, then the host's libraries (older builds run on a newer libc).
+  cat >"$bundle/bin/dnsmasq" <<'WRAPPER'
+#!/bin/sh
+# dnsmasq from Debian 13 with Debian 13's C library (tools/guest/build.sh).
+here=$(dirname "$(dirname "$(readlink -f "$0")")")
+exec "$here/lib/ld-linux-x86-64.so.2" --library-path "$here/lib:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu" \
+  "$here/dnsmasq" "$@"
+WRAPPER
+  chmod 755 "$bundle/bin/dnsmasq"
+  dnsmasq_note="bundled $("$bundle/bin/dnsmasq" --version | awk 'NR == 1 { print $3 }') from Debian trixie"
+fi
 dpkg-deb -x "$work/debs/${kernel_pkg}_"*.deb "$work/kernel"
 dpkg-deb -x "$work/debs/busybox-static_"*.deb "$work/busybox"
 
@@ -146,8 +181,9 @@ printf '%s\n' "${order[@]}" >"$root/etc/kv-modules"
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner=0:0 --quiet) |
   gzip -9 >"$tmp_dir/initramfs.cpio.gz"
 
-printf 'kernel-package %s\nkernel-version %s\nkernel-release %s\nbusybox-static %s\nmodules %s\n' \
-  "$kernel_pkg" "$kernel_version" "$kernel_release" "$busybox_version" "${order[*]}" >"$tmp_dir/versions.txt"
+printf 'kernel-package %s\nkernel-version %s\nkernel-release %s\nbusybox-static %s\nmodules %s\ndnsmasq %s\n' \
+  "$kernel_pkg" "$kernel_version" "$kernel_release" "$busybox_version" "${order[*]}" "$dnsmasq_note" \
+  >"$tmp_dir/versions.txt"
 rm -rf "$work"
 
 # rename(2) is atomic; if a concurrent build won the race, keep its result and drop ours.

@@ -14,14 +14,21 @@
 #   KV-GUEST userdata sha256=<hash> bytes=<n> first-line=<rest of the line>
 #   KV-GUEST metadata instance-id=<id> local-hostname=<name>
 #   KV-GUEST peer <ip> ok|fail
-#   KV-GUEST http port=<port> ready  /  KV-GUEST http closed reason=bye|hold
+#   KV-GUEST spoof control|mac|ip|arp sent=yes|no reply=yes|no
+#   KV-GUEST probe <host>:<port> ok|fail [why]
+#   KV-GUEST http port=<port> ready (one per port)  /  KV-GUEST http closed reason=bye|hold
 #   KV-GUEST error <what went wrong>
 #   KV-GUEST done
 #
-# Kernel command line options: kv.peer=<ip>[,<ip>...] pings each peer; kv.http=<port> serves
-# "kv-guest instance-id=<id> ip=<ip>" on that port until GET /cgi-bin/bye or kv.hold=<seconds>
-# (default 60) passes; kv.dhcp=off skips DHCP. Every wait below is bounded, so a broken network or
-# disk ends in "KV-GUEST done" and a power-off rather than a hung guest.
+# Kernel command line options: kv.peer=<ip>[,<ip>...] pings each peer; kv.http=<port>[,<port>...]
+# serves "kv-guest instance-id=<id> ip=<ip>" on those ports until GET /cgi-bin/bye or
+# kv.hold=<seconds> (default 60) passes; kv.dhcp=off skips DHCP.
+# kv.spoof=<a>,<b>,<c> kv.spoof-mac=<mac> kv.spoof-ip=<ip> make the guest misbehave as a tenant's
+# guest might: ping <a> as itself (the control), ping <b> from the forged MAC, ping <c> from the
+# forged source address, and announce the forged address by gratuitous ARP — restoring its own
+# MAC and addresses after each. kv.probe=<host>:<port>[,...] sends an HTTP GET to each from the
+# guest. Every wait below is bounded, so a broken network or disk ends in "KV-GUEST done" and a
+# power-off rather than a hung guest.
 
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
@@ -51,13 +58,21 @@ say() { echo "KV-GUEST $*"; }
 say init uptime-ms="$t0" kernel="$(uname -r)"
 
 peers=""
-http_port=""
+http_ports=""
 hold=60
 dhcp=on
+spoof=""
+spoof_mac=""
+spoof_ip=""
+probes=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
   kv.peer=*) peers=$(echo "${arg#kv.peer=}" | tr ',' ' ') ;;
-  kv.http=*) http_port=${arg#kv.http=} ;;
+  kv.http=*) http_ports=$(echo "${arg#kv.http=}" | tr ',' ' ') ;;
+  kv.spoof=*) spoof=$(echo "${arg#kv.spoof=}" | tr ',' ' ') ;;
+  kv.spoof-mac=*) spoof_mac=${arg#kv.spoof-mac=} ;;
+  kv.spoof-ip=*) spoof_ip=${arg#kv.spoof-ip=} ;;
+  kv.probe=*) probes=$(echo "${arg#kv.probe=}" | tr ',' ' ') ;;
   kv.hold=*) hold=${arg#kv.hold=} ;;
   kv.dhcp=*) dhcp=${arg#kv.dhcp=} ;;
   esac
@@ -185,17 +200,57 @@ for peer in $peers; do
   fi
 done
 
+# ---- spoofing ---------------------------------------------------------------------------------
+# Each attempt says whether the guest managed to send (sent=) and whether anything answered
+# (reply=); the test checks on the far side that nothing arrived.
+yes_no() { if "$@" >/run/spoof.log 2>&1; then echo yes; else echo no; fi; }
+if [ -n "$spoof" ] && [ -n "$nic" ]; then
+  # shellcheck disable=SC2086 # three targets, split on purpose
+  set -- $spoof
+  control=$1 mac_target=$2 ip_target=$3
+  say spoof control sent=yes reply="$(yes_no ping -c 2 -W 2 "$control")"
+  own_mac=$(cat "/sys/class/net/$nic/address")
+  if ip link set dev "$nic" address "$spoof_mac"; then
+    say spoof mac sent=yes reply="$(yes_no ping -c 2 -W 2 "$mac_target")"
+    ip link set dev "$nic" address "$own_mac" || say error spoof-restore-mac
+  else
+    say spoof mac sent=no reply=no
+  fi
+  if ip addr add "$spoof_ip/32" dev "$nic"; then
+    say spoof ip sent=yes reply="$(yes_no ping -c 2 -W 2 -I "$spoof_ip" "$ip_target")"
+    # Gratuitous ARP: "the forged address is at my MAC", as a guest taking over a neighbour would say.
+    say spoof arp sent="$(yes_no arping -U -c 2 -I "$nic" -s "$spoof_ip" "$spoof_ip")" reply=no
+    ip addr del "$spoof_ip/32" dev "$nic" || say error spoof-restore-ip
+  else
+    say spoof ip sent=no reply=no
+    say spoof arp sent=no reply=no
+  fi
+fi
+
+# ---- probes -----------------------------------------------------------------------------------
+for target in $probes; do
+  # busybox nc, not wget: the static busybox's wget crashes resolving names (glibc NSS in a static binary).
+  reply=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 8 nc -w 5 "${target%:*}" "${target##*:}" 2>/run/probe.log | head -n 1)
+  case "$reply" in
+  HTTP/*) say probe "$target" ok ;;
+  *) say probe "$target" fail "$(tail -n 1 /run/probe.log | tr -s ' \n' '  ')" ;;
+  esac
+done
+
 # ---- http -------------------------------------------------------------------------------------
-if [ -n "$http_port" ]; then
+if [ -n "$http_ports" ]; then
   mkdir -p /www/cgi-bin
   echo "kv-guest instance-id=$instance_id ip=$lease_ip" >/www/index.html
   # busybox httpd passes CGI headers through as written; strict clients (Node) need CRLF.
   printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nbye\\n"\ntouch /run/kv-bye\n' >/www/cgi-bin/bye
   chmod 755 /www/cgi-bin/bye
   rm -f /run/kv-bye
-  httpd -f -p "$http_port" -h /www &
-  httpd_pid=$!
-  say http port="$http_port" ready
+  httpd_pids=""
+  for port in $http_ports; do
+    httpd -f -p "$port" -h /www &
+    httpd_pids="$httpd_pids $!"
+    say http port="$port" ready
+  done
   reason=hold
   i=0
   while [ $i -lt $((hold * 5)) ]; do
@@ -208,7 +263,8 @@ if [ -n "$http_port" ]; then
   done
   # Let httpd finish writing the reply to /cgi-bin/bye before it is stopped.
   usleep 300000
-  kill "$httpd_pid" 2>/dev/null
+  # shellcheck disable=SC2086 # the pids, split on purpose
+  kill $httpd_pids 2>/dev/null
   say http closed reason="$reason"
 fi
 

@@ -1,12 +1,11 @@
-// The launcher's pure parts: DHCP options, the NAT ruleset, resolv.conf, cloud-init documents, failure lines, and
-// the entrypoint's socket path.
+// The launcher's pure parts: DHCP options, resolv.conf, cloud-init documents, failure lines, and the entrypoint's
+// socket path. The node daemon's rulesets and the network handshake's files: netprep-*.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cloudInitDocument, metaData } from '../../../operator/launcher/cloud-init';
 import { parseCpuList } from '../../../operator/launcher/cpu-affinity';
 import { classlessRoutes, dnsmasqConfig } from '../../../operator/launcher/dhcp';
 import { LaunchError, failureLine } from '../../../operator/launcher/failure';
-import { masqueradeRuleset } from '../../../operator/launcher/nftables';
 import { parseResolvConf } from '../../../operator/launcher/resolv-conf';
 import { CH_EVENTS, CH_SOCKET } from '../../../operator/pod-layout';
 
@@ -21,7 +20,7 @@ describe('launcher parts', () => {
     ).toEqual(['169.254.1.1/32', '0.0.0.0', '10.0.0.0/8', '169.254.1.1', '0.0.0.0/0', '169.254.1.1']);
   });
 
-  it('configures dnsmasq for one host, no DNS, shared-network only when the bridge is off-subnet', () => {
+  it('configures dnsmasq for one host, unprivileged, no DNS, shared-network only when the bridge is off-subnet', () => {
     const lease = {
       bridge: 'br-eth0',
       bridgeAddress: { address: '169.254.200.1', prefix: 30 },
@@ -43,6 +42,10 @@ describe('launcher parts', () => {
         'shared-network=br-eth0,10.244.1.5',
         'dhcp-option=option:domain-name,ns.svc.cluster.local',
         'dhcp-option=option:domain-search,ns.svc.cluster.local,svc.cluster.local',
+        'dhcp-ignore=tag:!known',
+        // Only CAP_NET_BIND_SERVICE: broadcast answers (no ARP-cache injection), no ICMP probe, no user switch.
+        'dhcp-broadcast',
+        'no-ping',
         'user=root',
         'group=',
       ]),
@@ -55,27 +58,6 @@ describe('launcher parts', () => {
     });
     expect(masq).not.toContain('shared-network');
     expect(dnsmasqConfig({ ...lease, dns: { servers: [], search: [] } })).not.toContain('dns-server');
-  });
-
-  it('DNATs every port without a list and only the listed ones, per protocol, with one', () => {
-    const nat = {
-      link: 'eth0',
-      podIp: '10.1.1.2',
-      bridge: 'br-eth0',
-      guestNetwork: '10.0.2.0/30',
-      guestIp: '10.0.2.2',
-    };
-    expect(masqueradeRuleset([nat])).toContain('iifname "eth0" ip daddr 10.1.1.2 dnat to 10.0.2.2\n');
-    const listed = masqueradeRuleset([
-      {
-        ...nat,
-        ports: [{ port: 80, protocol: 'TCP' }, { port: 22 }, { port: 53, protocol: 'UDP' }],
-      },
-    ]);
-    expect(listed).toContain('iifname "eth0" ip daddr 10.1.1.2 tcp dport { 80, 22 } dnat to 10.0.2.2\n');
-    expect(listed).toContain('iifname "eth0" ip daddr 10.1.1.2 udp dport { 53 } dnat to 10.0.2.2\n');
-    expect(listed).not.toContain('sctp');
-    expect(masqueradeRuleset([{ ...nat, ports: [] }])).not.toContain('dnat to');
   });
 
   it('copies IPv4 nameservers except loopback, and the last search line', () => {

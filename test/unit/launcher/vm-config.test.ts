@@ -86,7 +86,7 @@ describe('buildVmConfig', () => {
         { id: 'root', path: '/mnt/root/disk.raw', image_type: 'Raw', readonly: false },
         { id: 'cloudinit', path: CLOUD_INIT_ISO, image_type: 'Raw', readonly: true },
       ],
-      net: [{ id: 'net-pod', tap: 'tap-eth0', mac: vm.spec.instance.interfaces![0].mac, mtu: 1450 }],
+      net: [{ id: 'net-pod', tap: 'tap-eth0', mac: vm.spec.instance.interfaces![0].mac }],
     });
   });
 
