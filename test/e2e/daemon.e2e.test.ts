@@ -5,6 +5,7 @@
  * (Running, Paused, Ready, the guest's address), power exactly once, a daemon restart that repeats nothing, how a
  * guest ends (power-off, crash, refused boot), graceful and hard stops.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -218,6 +219,8 @@ afterAll(async () => {
   const left = mountsBelow(root);
   if (left.length === 0) rmSync(root, { recursive: true, force: true });
   expect(left).toEqual([]);
+  // Nor a pod network namespace the kubelet stand-in made.
+  expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toMatch(/kv-e2e-/);
   process.stdout.write(
     `daemon: ${tally.running.size} VMs Running, ${tally.applied} power requests applied once, ${tally.repeatedAfterRestart} repeated after daemon restart\n`,
   );
@@ -253,6 +256,24 @@ describe('boot', () => {
       tally.running.add(name);
     },
   );
+});
+
+test("the daemon prepares a VM pod's network from outside, in the namespace it finds by the pod's cgroup", async () => {
+  for (const n of nodes) n.kubelet.guest('netns-vm', { realNetwork: true });
+  await createVm('netns-vm');
+  const vm = await running('netns-vm');
+  const { pod, standin } = vmPod(vm);
+  const netns = pod.netns ?? '';
+  const inPod = (...argv: string[]) => execFileSync('ip', ['netns', 'exec', netns, ...argv], { encoding: 'utf8' });
+  // What the pod could not do itself (it holds no NET_ADMIN): bridge and TAP, forwarding, the guest's rules.
+  expect(inPod('ip', '-o', 'link', 'show', 'tap-eth0')).toContain('master br-eth0');
+  expect(inPod('sysctl', '-n', 'net.ipv4.ip_forward').trim()).toBe('1');
+  expect(inPod('nft', 'list', 'tables')).toMatch(
+    /table bridge kubevisor[\s\S]*table ip kubevisor|table ip kubevisor[\s\S]*table bridge kubevisor/,
+  );
+  // The launcher built the VmConfig from the daemon's answer: CH opens the daemon's TAP.
+  expect(standin.state().config?.net?.[0]).toEqual(expect.objectContaining({ tap: 'tap-eth0' }));
+  tally.running.add('netns-vm');
 });
 
 describe('power', () => {

@@ -15,12 +15,26 @@
  * The real kubelet, containerd and launcher run in the real-node suite; this is what lets many simulated nodes run
  * in one test.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { VirtualMachineSpec } from '../../../api';
 import { MIGRATION_TARGET_ENV } from '../../../constructs/vm-pod';
 import { mountsBelow } from '../../../operator/daemon/mounts';
+import { parseNetworkReady } from '../../../operator/netprep/network-ready';
+import { waitFor } from './wait';
 import type { KubeClient, KubeObject } from '../../../operator/kube';
 import { Informer } from '../../../operator/kube';
 import { buildVmConfig, type PreparedVm } from '../../../operator/launcher/vm-config';
@@ -36,6 +50,8 @@ import {
   KERNEL_PATH,
   LAUNCHER_CONTAINER,
   LAUNCHER_DONE,
+  NETWORK_READY,
+  NETWORK_REQUEST,
   RUN_DIR,
   RUN_VOLUME,
   VM_CONFIG,
@@ -74,6 +90,12 @@ export interface GuestBehaviour {
   readonly missingDisk?: string;
   /** How fast its CH migrates guest memory (a slow one leaves time to kill a daemon mid-way). */
   readonly migrationBytesPerSecond?: number;
+  /**
+   * Give the pod a real network namespace (an `eth0` with the pod IP) and a process in a cgroup named after the pod,
+   * as a container runtime would, and let the launcher ask the node daemon for its network instead of making it up:
+   * the daemon finds the namespace from the host and prepares it (operator/netprep).
+   */
+  readonly realNetwork?: boolean;
 }
 
 /** One VM pod as this stand-in runs it. */
@@ -87,6 +109,8 @@ export interface RunningVmPod {
   exit?: StandinExit;
   /** When (epoch ms) its CH received vm.boot: the node daemon's answer to the pod running. */
   bootRequestedAt?: number;
+  /** The pod's network namespace (realNetwork), by `ip netns` name. */
+  netns?: string;
 }
 
 export interface KubeletStandinOptions {
@@ -105,6 +129,7 @@ export class KubeletStandin {
   private readonly running = new Map<string, RunningVmPod & { stopping?: Promise<void> }>();
 
   private readonly behaviours = new Map<string, GuestBehaviour>();
+  private readonly sandboxes = new Map<string, PodSandbox>();
   /** What went wrong in this stand-in itself (tests show these when a wait times out). */
   readonly errors: string[] = [];
   /** Every VM pod this node ever ran, in start order (pods deleted since included). */
@@ -206,6 +231,13 @@ export class KubeletStandin {
     await Promise.all([this.informer.stop(), this.attachments.stop()]);
     await Promise.all([...this.running.values()].map((r) => r.standin?.stop()));
     this.running.clear();
+    await Promise.all([...this.sandboxes.values()].map((b) => b.stop()));
+    this.sandboxes.clear();
+    try {
+      rmdirSync(CGROUP_PARENT); // another node's stand-in may still hold pods in it; the last one removes it
+    } catch {
+      // Not made, or still in use.
+    }
   }
 
   private async podChanged(pod: Pod, deleted: boolean): Promise<void> {
@@ -248,6 +280,8 @@ export class KubeletStandin {
     }
     rmSync(podDir, { recursive: true, force: true });
     rmSync(run.runDir, { recursive: true, force: true });
+    await this.sandboxes.get(run.pod.metadata.uid)?.stop();
+    this.sandboxes.delete(run.pod.metadata.uid);
     rmSync(join(this.containersDir, run.pod.metadata.uid), { recursive: true, force: true });
   }
 
@@ -300,11 +334,26 @@ export class KubeletStandin {
       mkdirSync(dirname(resolvePath(file)), { recursive: true });
       writeFileSync(resolvePath(file), '');
     }
-    log('stdout', 'launcher: prepared by the kubelet stand-in (no network, no dnsmasq)');
-    if (!target) writeFileSync(resolvePath(VM_CONFIG), `${JSON.stringify(buildVmConfig(vm, prepared), null, 2)}\n`);
+    let sandbox: PodSandbox | undefined;
+    let devices = prepared;
+    if (behaviour.realNetwork) {
+      sandbox = await startSandbox(uid, pod.status?.podIP ?? '10.244.99.9');
+      this.sandboxes.set(uid, sandbox);
+      devices = { ...prepared, interfaces: await askNodeDaemonForNetwork(resolvePath, vm.spec) };
+    }
+    log(
+      'stdout',
+      `launcher: prepared by the kubelet stand-in (${sandbox ? 'network from the node daemon' : 'no network'}, no dnsmasq)`,
+    );
+    if (!target) writeFileSync(resolvePath(VM_CONFIG), `${JSON.stringify(buildVmConfig(vm, devices), null, 2)}\n`);
     writeFileSync(resolvePath(LAUNCHER_DONE), `${JSON.stringify({ configWritten: !target })}\n`);
 
-    const run: RunningVmPod & { standin?: CloudHypervisorStandin } = { pod, runDir, ended: Promise.resolve() };
+    const run: RunningVmPod & { standin?: CloudHypervisorStandin } = {
+      pod,
+      runDir,
+      ended: Promise.resolve(),
+      ...(sandbox ? { netns: sandbox.netns } : {}),
+    };
     // What entrypoint.sh does next: exec CH with its API socket and event monitor.
     const standin = await startCloudHypervisorStandin({
       socketPath: resolvePath(CH_SOCKET),
@@ -409,4 +458,89 @@ function secondAddress(cidr: string): string {
   const parts = base.split('.').map(Number);
   const n = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) + 2;
   return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** A pod sandbox as the container runtime makes it: a network namespace, and a process of the pod in it. */
+interface PodSandbox {
+  readonly netns: string;
+  stop(): Promise<void>;
+}
+
+/** The cgroup hierarchy the stand-in puts pod processes in (v1 `pids`, or v2's single one). */
+const CGROUP_PARENT = existsSync('/sys/fs/cgroup/pids')
+  ? '/sys/fs/cgroup/pids/kubevisor-e2e'
+  : '/sys/fs/cgroup/kubevisor-e2e';
+
+async function startSandbox(podUid: string, podIp: string): Promise<PodSandbox> {
+  const netns = `kv-e2e-${podUid.slice(0, 8)}`;
+  const sh = (argv: string[]) => execFileSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const cgroup = join(CGROUP_PARENT, `pod${podUid}`, 'sandbox');
+  let pause: ReturnType<typeof spawn> | undefined;
+  const stop = async () => {
+    if (pause?.pid) {
+      try {
+        process.kill(-pause.pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const dir of [cgroup, dirname(cgroup)]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Never made, or gone.
+      }
+    }
+    try {
+      sh(['ip', 'netns', 'del', netns]);
+    } catch {
+      // Never made, or gone.
+    }
+  };
+  try {
+    sh(['ip', 'netns', 'add', netns]);
+    // What a CNI plugin leaves: eth0 (a veth; its peer stays in the namespace) with the pod's address and a route.
+    sh(['ip', '-n', netns, 'link', 'add', 'eth0', 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'cni-peer']);
+    sh(['ip', '-n', netns, 'link', 'set', 'cni-peer', 'up']);
+    sh(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
+    sh(['ip', '-n', netns, 'addr', 'add', `${podIp}/24`, 'dev', 'eth0']);
+    sh(['ip', '-n', netns, 'route', 'add', 'default', 'via', podIp.replace(/\.\d+$/, '.1'), 'dev', 'eth0', 'onlink']);
+    mkdirSync(cgroup, { recursive: true });
+    // The pause process: in the pod's network namespace and cgroup, doing nothing (`ip netns exec` execs sleep).
+    pause = spawn('ip', ['netns', 'exec', netns, 'sleep', '3600'], { stdio: 'ignore', detached: true });
+    writeFileSync(join(cgroup, 'cgroup.procs'), String(pause.pid));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { netns, stop };
+}
+
+/** The launcher's side of the network handshake: ask (network-request), wait for the daemon's answer. */
+async function askNodeDaemonForNetwork(
+  resolvePath: (p: string) => string,
+  spec: VirtualMachineSpec,
+): Promise<PreparedVm['interfaces']> {
+  const id = randomBytes(16).toString('hex');
+  writeFileSync(resolvePath(NETWORK_REQUEST), `${JSON.stringify({ request: id })}\n`);
+  const ready = await waitFor(
+    'the node daemon to answer the network request',
+    async () => {
+      try {
+        const answer = parseNetworkReady(readFileSync(resolvePath(NETWORK_READY), 'utf8'));
+        return answer.request === id ? answer : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  if ('error' in ready) throw new Error(`the node daemon could not prepare the network: ${ready.error}`);
+  const interfaces: Record<string, PreparedVm['interfaces'][string]> = {};
+  for (const iface of spec.instance.interfaces ?? []) {
+    const nic = ready.interfaces[iface.name]?.nic;
+    if (nic) interfaces[iface.name] = { kind: 'tap', tap: nic.tap, mac: nic.mac, mtu: nic.mtu };
+  }
+  return interfaces;
 }
