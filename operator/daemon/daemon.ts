@@ -32,6 +32,8 @@ import { Counter } from 'prom-client';
 
 type Pod = KubeObject & DaemonPod;
 
+/** Network preparations a pod gets (its launcher asks once; a restarted daemon may answer again). */
+const MAX_NETWORK_RUNS = 3;
 /** How often (every 250 ms) a Running pod without a run dir is looked at again before the daemon gives up on it. */
 const MISSING_RUN_DIR_CHECKS = 120;
 type Vm = KubeObject & VmObject;
@@ -277,6 +279,15 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
    */
   private async prepareNetwork(state: PodState, role: 'current' | 'target'): Promise<{ requeueAfter: number } | void> {
     if (pendingNetworkRequest(state.files.runDir) === undefined) return;
+    // A launcher asks once (the pod never restarts); a pod that keeps asking, or whose answer cannot be written,
+    // gets a bounded number of tries, not the daemon's whole attention.
+    if (state.networkRuns >= MAX_NETWORK_RUNS) {
+      if (state.networkRuns++ === MAX_NETWORK_RUNS) {
+        this.logger.warn('pod keeps asking for its network; not answered again', { pod: state.pod.metadata.name });
+      }
+      return;
+    }
+    state.networkRuns++;
     const netnsPath = podNetns(state.pod.metadata.uid, this.options.procRoot);
     if (!netnsPath) return state.netnsChecks++ < MISSING_RUN_DIR_CHECKS ? { requeueAfter: 250 } : undefined;
     const { namespace } = state.pod.metadata;
@@ -304,7 +315,8 @@ export class NodeDaemon implements DaemonCluster, HotplugCluster {
     };
     void state.inflight.promise.finally(() => {
       state.inflight = undefined;
-      this.queue.add(state.pod.metadata.uid, { urgent: true });
+      // Not urgent, and after a pause: the answer is in the run dir, whose watch wakes the pod when it matters.
+      this.queue.addAfter(state.pod.metadata.uid, 250 * state.networkRuns);
     });
   }
 

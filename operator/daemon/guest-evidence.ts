@@ -29,11 +29,16 @@ export function parseLeases(text: string): Lease[] {
  * (reference/cloud-hypervisor.md §14); only its error log tells the crash. These are its lines for the ways a guest
  * dies under it (vmm/src/cpu.rs: a vCPU run error or panic, any thread panic).
  */
-const CRASH_MARKERS = [/VCPU generated error/, /vCPU thread panicked/, /thread '[^']*' panicked/];
+const CRASH_MARKERS = [
+  /^cloud-hypervisor: [\d.]+s: <[^>]*> ERROR:.*(VCPU generated error|vCPU thread panicked)/,
+  // A Rust panic message, as the runtime prints it at the start of a line.
+  /^thread '[^']*' panicked/,
+];
 
 /**
- * The crash line in a CRI container log (`<time> <stream> <P|F> <text>` per line), if any. Only stderr counts: it
- * is CH's log, while stdout carries the guest's serial console, which the guest controls.
+ * The crash line in a CRI container log (`<time> <stream> <P|F> <text>` per line), if any. Only stderr counts, and
+ * only lines that are CH's own (its log prefix, or a panic): stdout carries the guest's serial console, and other
+ * programs of the pod (dnsmasq) may log text the guest chose.
  */
 export function crashLine(criLog: string): string | undefined {
   for (const line of criLog.split('\n')) {

@@ -44,10 +44,15 @@ export function podProcesses(podUid: string, procRoot = DEFAULT_PROC_ROOT): PodP
   return found.sort((a, b) => a.pid - b.pid);
 }
 
-/** The pod's network namespace, as a path nsenter(1) takes; undefined while the pod has no process. */
+/**
+ * The pod's network namespace, as a path nsenter(1) takes; undefined while the pod has no process. The sandbox's
+ * pause process is preferred: it lives as long as the pod, while any other process (one a tenant exec'd) may exit.
+ * netprep opens the path once and works through that descriptor, so a PID reused later cannot redirect it.
+ */
 export function podNetns(podUid: string, procRoot = DEFAULT_PROC_ROOT): string | undefined {
-  const first = podProcesses(podUid, procRoot)[0];
-  return first ? join(procRoot, String(first.pid), 'ns', 'net') : undefined;
+  const processes = podProcesses(podUid, procRoot);
+  const chosen = processes.find((p) => p.comm === 'pause') ?? processes[0];
+  return chosen ? join(procRoot, String(chosen.pid), 'ns', 'net') : undefined;
 }
 
 /** The pod's Cloud Hypervisor process (its host PID), if it runs. */

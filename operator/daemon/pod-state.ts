@@ -37,6 +37,8 @@ export interface PodState {
   probes: number;
   /** Looks for the pod's network namespace that found no process of the pod yet. */
   netnsChecks: number;
+  /** Network preparations run for this pod (bounded). */
+  networkRuns: number;
   /** Looks at a hot-plugged volume still waiting to be bound or mounted, for the backoff between them. */
   hotplugChecks: number;
 }
@@ -52,6 +54,7 @@ export function newPodState(pod: DaemonPod, files: VmPodFiles): PodState {
     missingRunDirChecks: 0,
     probes: 0,
     netnsChecks: 0,
+    networkRuns: 0,
     hotplugChecks: 0,
   };
 }

@@ -80,6 +80,16 @@ describe('crash line', () => {
     expect(crashLine(cri('stdout', 'VCPU generated error'))).toBeUndefined();
   });
 
+  test("ignores the words in another program's stderr line (dnsmasq logging a guest's DHCP option text)", () => {
+    expect(
+      crashLine(cri('stderr', 'dnsmasq-dhcp[12]: 93 vendor class: VCPU generated error: the guest wrote this')),
+    ).toBeUndefined();
+  });
+
+  test('a Rust panic at the start of a stderr line counts', () => {
+    expect(crashLine(cri('stderr', "thread 'vcpu0' panicked at vmm/src/cpu.rs:1:1"))).toMatch(/panicked/);
+  });
+
   test('nothing for a clean log', () => {
     expect(crashLine(cri('stderr', 'cloud-hypervisor: 0.1s: <vmm> WARN: something'))).toBeUndefined();
   });

@@ -43,6 +43,9 @@ test("finds the pod's processes, its network namespace and its CH in a /proc tre
     mkdirSync(join(proc, 'self'));
     expect(podProcesses(UID, proc).map((p) => p.pid)).toEqual([207, 311, 412]);
     expect(podNetns(UID, proc)).toBe(join(proc, '207', 'ns', 'net'));
+    // A process a tenant exec'd may have a lower PID; the pause process still wins.
+    add(150, 'sh', `0::/kubepods/burstable/pod${UID}/launcher`);
+    expect(podNetns(UID, proc)).toBe(join(proc, '207', 'ns', 'net'));
     expect(chProcess(UID, proc)).toBe(311);
     expect(podNetns('not-a-uid', proc)).toBeUndefined();
   } finally {
