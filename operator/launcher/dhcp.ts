@@ -76,9 +76,10 @@ export function dnsmasqConfig(lease: GuestLease): string {
     // nothing anyway). An empty group skips the group change.
     'user=root',
     'group=',
-    // Log to the container's stderr: the lease then shows in `kubectl logs`, the first place to look.
+    // Log to the container's stderr: the lease then shows in `kubectl logs`, the first place to look. Only dnsmasq's
+    // default lines (start-up, one per DHCP message with the MAC and address): no `log-dhcp`, whose option dump would
+    // copy text the guest chooses (vendor class, client name) into the log.
     'log-facility=-',
-    'log-dhcp',
   );
   return `${lines.join('\n')}\n`;
 }
@@ -98,12 +99,15 @@ export async function startDnsmasq(lease: GuestLease, what: string): Promise<str
   return conf;
 }
 
-/** dnsmasq's documented exit codes. */
-function dnsmasqExitMeaning(code: number): string | undefined {
+/** dnsmasq's documented exit codes, with what they mean in a VM pod. */
+export function dnsmasqExitMeaning(code: number): string | undefined {
   return {
     1: 'configuration problem',
     2: 'network access problem (port 67 in use, the bridge missing, or no CAP_NET_BIND_SERVICE)',
     3: 'filesystem problem (missing file or permission)',
     4: 'memory allocation failure',
+    // Exit 5 is dnsmasq's "miscellaneous" code; here it is the one such failure the pod causes: before 2.91, dnsmasq
+    // refuses DHCP without CAP_NET_ADMIN ("process is missing required capability NET_ADMIN"), which the pod lacks.
+    5: 'missing capability: dnsmasq ≥ 2.91 is required to serve DHCP without CAP_NET_ADMIN, which the VM pod does not have',
   }[code];
 }

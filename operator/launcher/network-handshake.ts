@@ -5,8 +5,9 @@
  * pod is ignored.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, watch } from 'node:fs';
+import { mkdirSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { isMissing, readBeneath } from '../daemon/pod-files';
 import { NETWORK_READY, NETWORK_REQUEST } from '../pod-layout';
 import { NETWORK_READY_MAX_BYTES, parseNetworkReady, type NetworkPrepared } from '../netprep/network-ready';
 import { formatNetworkRequest } from '../netprep/network-request';
@@ -26,30 +27,21 @@ function timeoutSeconds(env: NodeJS.ProcessEnv): number {
   return value;
 }
 
-/** The ready file's text, or undefined while there is none (it is read without following a symlink). */
+/**
+ * The ready file's text, or undefined while there is none. Read as the daemon reads the pod's files (bounded, regular
+ * files only, no symlink followed): the run dir is shared with everything else in the pod.
+ */
 function readReady(): string | undefined {
-  let fd: number;
+  let read: { data: Buffer; size: number };
   try {
-    fd = openSync(NETWORK_READY, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    read = readBeneath(dirname(NETWORK_READY), basename(NETWORK_READY), NETWORK_READY_MAX_BYTES);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isMissing(e)) return undefined;
     throw new LaunchError(`read ${NETWORK_READY}: ${(e as Error).message}`);
   }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > NETWORK_READY_MAX_BYTES)
-      throw new LaunchError(`${NETWORK_READY} is larger than ${NETWORK_READY_MAX_BYTES} bytes`);
-    const data = Buffer.alloc(size);
-    let read = 0;
-    while (read < size) {
-      const n = readSync(fd, data, read, size - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return data.subarray(0, read).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
+  if (read.size > NETWORK_READY_MAX_BYTES)
+    throw new LaunchError(`${NETWORK_READY} is larger than ${NETWORK_READY_MAX_BYTES} bytes`);
+  return read.data.toString('utf8');
 }
 
 /**

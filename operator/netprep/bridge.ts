@@ -40,12 +40,7 @@ export async function readBridgeFacts(ns: PodNetns, plan: BridgePlan): Promise<B
 }
 
 /** Builds bridge, TAP and link as described above; each step leaves an already-built pod as it is. */
-export async function buildBridge(
-  ns: PodNetns,
-  plan: BridgePlan,
-  facts: BridgeFacts,
-  tapOwner: number,
-): Promise<ReadyInterface> {
+export async function buildBridge(ns: PodNetns, plan: BridgePlan, facts: BridgeFacts): Promise<ReadyInterface> {
   const { link, bridge, tap, what } = plan;
   const bridgeAddress = bridgeLinkLocal(plan.networkIndex);
   const mtu = String(facts.mtu);
@@ -70,7 +65,7 @@ export async function buildBridge(
     if (stdout.trim()) await ip(ns, ['-4', 'addr', 'flush', 'dev', link], `${what}: move the address off ${link}`);
   }
   await ip(ns, ['link', 'set', link, 'master', bridge], `${what}: add ${link} to ${bridge}`);
-  await ensureTap(ns, { name: tap, owner: tapOwner, mtu: facts.mtu, bridge, multiQueue: false }, what);
+  await ensureTap(ns, { name: tap, mtu: facts.mtu, bridge }, what);
   for (const dev of [link, bridge]) await ip(ns, ['link', 'set', dev, 'up'], `${what}: bring ${dev} up`);
 
   const nic = { kind: 'tap', tap, mac: facts.mac, mtu: facts.mtu } as const;

@@ -49,13 +49,12 @@ export async function buildMasquerade(
   ns: PodNetns,
   plan: MasqueradePlan,
   facts: MasqueradeFacts,
-  tapOwner: number,
 ): Promise<ReadyInterface> {
   const { bridge, tap, what, cidr } = plan;
   await ensureLink(ns, bridge, ['link', 'add', bridge, 'type', 'bridge'], what);
   await ip(ns, ['link', 'set', bridge, 'mtu', String(facts.mtu)], `${what}: set MTU of ${bridge}`);
   await ip(ns, ['addr', 'replace', `${facts.gateway}/${cidr.prefix}`, 'dev', bridge], `${what}: address ${bridge}`);
-  await ensureTap(ns, { name: tap, owner: tapOwner, mtu: facts.mtu, bridge, multiQueue: false }, what);
+  await ensureTap(ns, { name: tap, mtu: facts.mtu, bridge }, what);
   await ip(ns, ['link', 'set', bridge, 'up'], `${what}: bring ${bridge} up`);
   return {
     nic: { kind: 'tap', tap, mac: plan.mac, mtu: facts.mtu },

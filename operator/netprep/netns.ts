@@ -1,44 +1,48 @@
 /**
- * The VM pod's network namespace as netprep works on it from the host: every `ip`, `nft` and `sysctl` runs through
- * `nsenter --net=<path>`, each bounded by what is left of the whole preparation's deadline.
+ * The VM pod's network namespace as netprep works on it from the host: opened once by descriptor (netns-file.ts), and
+ * every `ip`, `nft` and `sysctl` runs through `nsenter` on that descriptor, each bounded by what is left of the whole
+ * preparation's deadline.
  */
-import { statSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { run, type CommandResult } from '../launcher/command';
 import { LaunchError } from '../launcher/failure';
+import { openNetnsFile } from './netns-file';
 
 /** One command should take milliseconds; this bounds one that hangs. */
 const COMMAND_TIMEOUT_MS = 10_000;
 
 export interface PodNetns {
-  /** The namespace's nsfs file, e.g. `/proc/<pid>/ns/net` or the runtime's `/var/run/netns/cni-…`. */
+  /** The path the namespace was opened from (`/proc/<pid>/ns/net`), for messages only. */
   readonly path: string;
+  /** The descriptor every command enters the namespace through. */
+  readonly fd: number;
   /** `Date.now()` after which no further command starts. */
   readonly deadline: number;
 }
 
 /**
- * Refuses a path that is not a network namespace file, or that names the daemon's own namespace (the node's, for a
- * host-network daemon): a wrong path must fail here rather than rebuild the node's network.
+ * Opens and checks the pod's namespace (a LaunchError naming the path when it is not a pod's network namespace).
+ * `close()` releases the descriptor; commands run after it fail.
  */
-export function checkPodNetns(path: string): void {
-  let target;
-  let own;
-  try {
-    own = statSync('/proc/self/ns/net');
-    target = statSync(path);
-  } catch (e) {
-    throw new LaunchError(`network namespace ${path}: ${(e as Error).message}`);
-  }
-  // Every namespace file lives on the one nsfs mount, so they share its device number.
-  if (target.dev !== own.dev) throw new LaunchError(`network namespace ${path}: not a namespace file`);
-  if (target.ino === own.ino) throw new LaunchError(`network namespace ${path}: is the node daemon's own namespace`);
+export function openPodNetns(path: string, deadline: number): PodNetns & { close(): void } {
+  const fd = openNetnsFile(path);
+  let open = true;
+  return {
+    path,
+    fd,
+    deadline,
+    close: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 /** Runs argv inside the pod's network namespace; `what` names the step in any error. */
 export function runIn(ns: PodNetns, argv: readonly string[], what: string): Promise<CommandResult> {
   const left = ns.deadline - Date.now();
   if (left <= 0) throw new LaunchError(`${what}: the node daemon ran out of time preparing the pod network`);
-  return run(argv, { what, netns: ns.path, timeoutMs: Math.min(COMMAND_TIMEOUT_MS, left) });
+  return run(argv, { what, netnsFd: ns.fd, timeoutMs: Math.min(COMMAND_TIMEOUT_MS, left) });
 }
 
 /** `ip <args>` in the pod's namespace. */

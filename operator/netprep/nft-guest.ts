@@ -6,13 +6,20 @@
  * address, or the DHCP client's first broadcast from 0.0.0.0. Everything else — other MACs, other sources, IPv6, VLAN
  * tags — is dropped, and counted per reason. The link-local metadata address is never reachable from the guest.
  *
+ * ARP and DHCP from the guest pass only within a rate ({@link GUEST_RATES}), the excess dropped and counted: each ARP
+ * broadcast reaches every port of the bridge and, on a bridge binding, the pod network beyond it, and each DHCP request
+ * wakes the pod's dnsmasq, which logs it — a guest flooding either would load its neighbours and the pod. The rates
+ * are far above what a guest needs (a lease takes a few packets; ARP a few per new neighbour), and the limits are per
+ * TAP, so one guest's flood does not eat another's.
+ *
  * A bridge binding also bridges the pod link: DHCP then stays between the guest and its dnsmasq — the guest's
  * broadcasts do not leave through the pod link, dnsmasq hears no request from it and sends no answer out of it, and no
  * DHCP server on the pod network answers the guest.
  *
- * On a network whose pod link has no IPv4 address (an L2-only Multus network) only the MAC is enforced: netprep does
- * not know which addresses the guest will use there.
+ * On a network whose pod link has no IPv4 address (an L2-only Multus network) only the MAC and the rates are enforced:
+ * netprep does not know which addresses the guest will use there.
  */
+import { chain, q } from './nft-text';
 
 export interface GuestPort {
   readonly tap: string;
@@ -31,14 +38,30 @@ export const DROP = {
   arp: 'guest: ARP not from its address',
   metadata: 'guest: link-local metadata',
   ip: 'guest: not IPv4 from its address',
+  arpRate: 'guest: ARP over its rate',
+  dhcpRate: 'guest: DHCP over its rate',
 } as const;
 
-const q = (name: string) => `"${name}"`;
+/** Packets per second and burst the guest may send of each (nftables `limit`, a token bucket per rule and so per TAP). */
+export const GUEST_RATES = {
+  arp: { perSecond: 50, burst: 100 },
+  dhcp: { perSecond: 20, burst: 40 },
+} as const;
+
+const over = (rate: { perSecond: number; burst: number }) =>
+  `limit rate over ${rate.perSecond}/second burst ${rate.burst} packets`;
+
 export const guestChain = (tap: string) => `guest-${tap}`;
 
 /** Rules of the chain every frame from the guest's TAP jumps to. */
 export function guestRules(port: GuestPort): string[] {
-  const rules = [`ether saddr != ${port.mac} counter drop comment "${DROP.mac}"`];
+  const rules = [
+    `ether saddr != ${port.mac} counter drop comment "${DROP.mac}"`,
+    // Before anything accepts ARP or DHCP: the excess is dropped whatever it carries (a DHCP renewal comes from the
+    // guest's own address, which the rules below accept).
+    `ether type arp ${over(GUEST_RATES.arp)} counter drop comment "${DROP.arpRate}"`,
+    `udp dport 67 ${over(GUEST_RATES.dhcp)} counter drop comment "${DROP.dhcpRate}"`,
+  ];
   if (port.ip === undefined) return [...rules, 'accept'];
   return [
     ...rules,
@@ -51,9 +74,6 @@ export function guestRules(port: GuestPort): string[] {
     `counter drop comment "${DROP.ip}"`,
   ];
 }
-
-const chain = (name: string, hook: string | undefined, rules: readonly string[]) =>
-  [`  chain ${name} {`, ...(hook ? [`    ${hook}`] : []), ...rules.map((r) => `    ${r}`), '  }'].join('\n');
 
 /** The `bridge` family's chains for the guest ports, as part of the body of the table. */
 export function guestChains(ports: readonly GuestPort[]): string[] {

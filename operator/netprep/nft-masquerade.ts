@@ -11,6 +11,7 @@
  * the `ip` forward hook, with the bridge as both interfaces: those are accepted, since bridge.ts and nft-guest.ts own
  * that traffic.
  */
+import { chain, q } from './nft-text';
 import type { MasqueradePlan } from './plan';
 
 export interface MasqueradeNat {
@@ -23,10 +24,6 @@ export interface MasqueradeNat {
   /** Forwarded ports; empty forwards none. */
   readonly ports: MasqueradePlan['ports'];
 }
-
-const q = (name: string) => `"${name}"`;
-const chain = (name: string, hook: string, rules: readonly string[]) =>
-  [`  chain ${name} {`, `    ${hook}`, ...rules.map((r) => `    ${r}`), '  }'].join('\n');
 
 /** DNAT rules of one interface: one per protocol with listed ports. */
 export function dnatRules(n: MasqueradeNat): string[] {

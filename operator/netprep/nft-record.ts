@@ -11,6 +11,7 @@
  */
 import { LaunchError } from '../launcher/failure';
 import type { BridgeFacts } from './bridge';
+import { chain } from './nft-text';
 import { isCidr, isIpv4, isLinkName, isMac, isMtu, isPrefix } from './values';
 
 const PREFIX = 'record-';
@@ -27,8 +28,10 @@ export function recordLines(facts: BridgeFacts): string[] {
 
 /** The record chain of one link, as nftables text. */
 export const recordChainText = (facts: BridgeFacts): string =>
-  [`  chain ${recordChain(facts.name)} {`, ...recordLines(facts).map((l) => `    continue comment "${l}"`), '  }'].join(
-    '\n',
+  chain(
+    recordChain(facts.name),
+    undefined,
+    recordLines(facts).map((l) => `continue comment "${l}"`),
   );
 
 function bad(link: string, line: string): never {

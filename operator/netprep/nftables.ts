@@ -13,6 +13,7 @@ import type { BridgeFacts } from './bridge';
 import { runIn, type PodNetns } from './netns';
 import { guestChains, type GuestPort } from './nft-guest';
 import { masqueradeChains, type MasqueradeNat } from './nft-masquerade';
+import { table } from './nft-text';
 import { parseRecords, recordChainText } from './nft-record';
 
 export const NFT_TABLE = 'kubevisor';
@@ -24,9 +25,6 @@ export interface PodRuleset {
   readonly nats: readonly MasqueradeNat[];
 }
 
-const table = (family: string, body: readonly string[]) =>
-  [`table ${family} ${NFT_TABLE} {`, body.join('\n\n'), '}'].join('\n');
-
 export function podRuleset(r: PodRuleset): string {
   const parts = [
     '# kubevisor netprep: anti-spoofing for the guests, NAT for masquerade (loaded by the node daemon)',
@@ -35,11 +33,11 @@ export function podRuleset(r: PodRuleset): string {
     `delete table bridge ${NFT_TABLE}`,
     `table ip ${NFT_TABLE}`,
     `delete table ip ${NFT_TABLE}`,
-    table('bridge', [...r.records.map(recordChainText), ...guestChains(r.guests)]),
+    table('bridge', NFT_TABLE, [...r.records.map(recordChainText), ...guestChains(r.guests)]),
   ];
   if (r.nats.length) {
     const bridged = r.guests.flatMap((g) => (g.podLink !== undefined ? [bridgeName(g.podLink)] : []));
-    parts.push(table('ip', masqueradeChains(r.nats, bridged)));
+    parts.push(table('ip', NFT_TABLE, masqueradeChains(r.nats, bridged)));
   }
   return `${parts.join('\n')}\n`;
 }

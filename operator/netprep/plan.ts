@@ -24,6 +24,11 @@ export function bindingOf(iface: VmInterface): Binding {
 /** Bindings whose guest NIC is a TAP on a bridge in the pod, built by netprep. */
 export const isTapBinding = (b: Binding): b is 'bridge' | 'masquerade' => b === 'bridge' || b === 'masquerade';
 
+/**
+ * The API's default of `masquerade.cidr`. It repeats the schema's `default` (api/virtualmachine.ts declares it inline,
+ * exporting no constant): the API server applies that default to what the daemon reads, so this one serves a VM object
+ * that never went through it (a test's). Change both together.
+ */
 export const DEFAULT_MASQUERADE_CIDR = '10.0.2.0/30';
 
 interface PlanCommon {

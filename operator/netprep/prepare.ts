@@ -1,8 +1,10 @@
 /**
  * netprep: the privileged half of a VM pod's network, run by the node daemon from the host once the pod's launcher
- * asked for it (NETWORK_REQUEST). It enters the pod's network namespace, builds what the bridge and masquerade bindings
- * need (bridges, TAPs Cloud Hypervisor can open without privileges, IP forwarding for masquerade), loads the nftables
- * rules (anti-spoofing, NAT, the port list), and answers with NETWORK_READY. The pod itself keeps no NET_ADMIN.
+ * asked for it (NETWORK_REQUEST). It opens the pod's network namespace once — the daemon names it by a pod process's
+ * `/proc/<pid>/ns/net` — and runs every command inside it through that descriptor. It builds what the bridge and
+ * masquerade bindings need (bridges, TAPs Cloud Hypervisor can open without privileges, IP forwarding for masquerade),
+ * loads the nftables rules (anti-spoofing, rate limits, NAT, the port list), and answers with NETWORK_READY. The pod
+ * itself keeps no NET_ADMIN.
  *
  * Order matters: facts first (the pod links as the CNI left them, or the record an earlier run kept), then the rules
  * and that record in one transaction, then the links. So the guest's TAP never exists without its rules, and a run
@@ -19,7 +21,7 @@ import {
   readMasqueradeFacts,
   type MasqueradeFacts,
 } from './masquerade';
-import { checkPodNetns, type PodNetns } from './netns';
+import { openPodNetns, type PodNetns } from './netns';
 import { NETWORK_READY_VERSION, formatNetworkReady, type NetworkReady, type ReadyInterface } from './network-ready';
 import { readNetworkRequest } from './network-request';
 import type { GuestPort } from './nft-guest';
@@ -31,15 +33,14 @@ export interface PrepareVmNetworkOptions {
   /** The VirtualMachine as the API server has it (the daemon's informer copy; never anything the pod wrote). */
   readonly vm: LaunchVm;
   /**
-   * The pod's network namespace: the path of its nsfs file, found from a trusted source — the container runtime's
-   * sandbox (CRI PodSandboxStatus → runtimeSpec's network namespace path) or `/proc/<pid>/ns/net` of the sandbox's
-   * process. It must not be the daemon's own namespace.
+   * The pod's network namespace file, as the node daemon finds it from the host (operator/daemon/pod-processes.ts):
+   * `/proc/<pid>/ns/net` of a process in the pod's cgroup, preferably the sandbox's pause process, which lives as long
+   * as the pod. It is opened once, checked (a network namespace, neither the daemon's own nor PID 1's) and held by
+   * descriptor for the whole preparation, so the process ending meanwhile, and its PID being reused, change nothing.
    */
   readonly netnsPath: string;
   /** The pod's run dir on the host (`hostEmptyDir(kubeletRoot, podUid, RUN_VOLUME)`). */
   readonly runDir: string;
-  /** uid Cloud Hypervisor runs as in the pod (the launcher container's runAsUser), owner of the TAPs. @default 0 */
-  readonly tapOwner?: number;
   /** Bound on the whole preparation; what is not done by then fails the pod's network. @default 30 000 */
   readonly timeoutMs?: number;
 }
@@ -53,21 +54,21 @@ export const DEFAULT_NETPREP_TIMEOUT_MS = 30_000;
  * answer cannot be written (the run dir is gone).
  */
 export async function prepareVmNetwork(options: PrepareVmNetworkOptions): Promise<NetworkReady> {
-  const ns: PodNetns = {
-    path: options.netnsPath,
-    deadline: Date.now() + (options.timeoutMs ?? DEFAULT_NETPREP_TIMEOUT_MS),
-  };
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_NETPREP_TIMEOUT_MS);
   const request = readNetworkRequest(options.runDir);
   const common = { version: NETWORK_READY_VERSION, ...(request !== undefined ? { request } : {}) };
   let ready: NetworkReady;
   let ruleset: string | undefined;
+  let ns: (PodNetns & { close(): void }) | undefined;
   try {
-    checkPodNetns(options.netnsPath);
-    const prepared = await prepareInterfaces(ns, options.vm, options.tapOwner ?? 0);
+    ns = openPodNetns(options.netnsPath, deadline);
+    const prepared = await prepareInterfaces(ns, options.vm);
     ruleset = prepared.ruleset;
     ready = { ...common, interfaces: prepared.interfaces };
   } catch (error) {
     ready = { ...common, error: errorLine(error) };
+  } finally {
+    ns?.close();
   }
   if (ruleset !== undefined) {
     try {
@@ -93,7 +94,6 @@ function errorLine(error: unknown): string {
 async function prepareInterfaces(
   ns: PodNetns,
   vm: LaunchVm,
-  tapOwner: number,
 ): Promise<{ interfaces: Record<string, ReadyInterface>; ruleset?: string }> {
   const plans = planTapInterfaces(vm);
   if (!plans.length) return { interfaces: {} };
@@ -127,7 +127,7 @@ async function prepareInterfaces(
   if (masquerades.length) await enableIpForward(ns);
 
   const interfaces: Record<string, ReadyInterface> = {};
-  for (const { plan, facts } of bridges) interfaces[plan.name] = await buildBridge(ns, plan, facts, tapOwner);
-  for (const { plan, facts } of masquerades) interfaces[plan.name] = await buildMasquerade(ns, plan, facts, tapOwner);
+  for (const { plan, facts } of bridges) interfaces[plan.name] = await buildBridge(ns, plan, facts);
+  for (const { plan, facts } of masquerades) interfaces[plan.name] = await buildMasquerade(ns, plan, facts);
   return { interfaces, ruleset };
 }

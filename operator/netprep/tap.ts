@@ -9,18 +9,20 @@ import { LaunchError } from '../launcher/failure';
 import { ensureLink } from './links';
 import { ip, type PodNetns } from './netns';
 
+/**
+ * The uid Cloud Hypervisor runs as in the pod, the TAP's owner: root, as the launcher container runs
+ * (constructs/vm-pod-security.ts). A non-root launcher would make this the pod's runAsUser, passed by the daemon.
+ */
+export const TAP_OWNER_UID = 0;
+
 export interface TapOptions {
   readonly name: string;
-  /** uid Cloud Hypervisor runs as in the pod. */
-  readonly owner: number;
   readonly mtu: number;
   readonly bridge: string;
-  readonly multiQueue: boolean;
 }
 
 export async function ensureTap(ns: PodNetns, tap: TapOptions, what: string): Promise<void> {
-  const create = ['tuntap', 'add', 'dev', tap.name, 'mode', 'tap', 'vnet_hdr', 'user', String(tap.owner)];
-  if (tap.multiQueue) create.push('multi_queue');
+  const create = ['tuntap', 'add', 'dev', tap.name, 'mode', 'tap', 'vnet_hdr', 'user', String(TAP_OWNER_UID)];
   const existing = await ensureLink(ns, tap.name, create, what);
   if (existing) {
     // Left by an earlier run for this pod; the pod itself cannot make links, so anything else is a bug to report.
@@ -30,7 +32,7 @@ export async function ensureTap(ns: PodNetns, tap: TapOptions, what: string): Pr
       info.type === 'tap' &&
       info.vnet_hdr === true &&
       info.persist === true &&
-      info.multi_queue === tap.multiQueue;
+      info.multi_queue === false;
     if (!ok) throw new LaunchError(`${what}: ${tap.name} exists but is not the persistent vnet_hdr TAP netprep makes`);
   }
   await ip(

@@ -175,6 +175,11 @@ describe('launcher paths without a guest', () => {
     });
     const notNs = await prepareVmNetwork({ vm: stored, netnsPath: files!.resolvConf, runDir: files!.runDir });
     expect(notNs).toEqual({ version: 1, error: `network namespace ${files!.resolvConf}: not a namespace file` });
+    const mnt = await prepareVmNetwork({ vm: stored, netnsPath: '/proc/self/ns/mnt', runDir: files!.runDir });
+    expect(mnt).toEqual({
+      version: 1,
+      error: 'network namespace /proc/self/ns/mnt: a mnt namespace, not a network namespace',
+    });
   }, 60_000);
 
   it('fails naming the disk and the missing image when the containerDisk was not converted', async () => {

@@ -236,7 +236,10 @@ async function expectUnprivilegedTap(pod: PodNetwork): Promise<void> {
 /** The pod's drop counters (nft-guest.ts), by reason. */
 async function podDrops(pod: PodNetwork): Promise<Record<keyof typeof DROP, number>> {
   const c = await countersIn(pod.podNs, 'bridge', 'kubevisor');
-  return { mac: c[DROP.mac] ?? 0, arp: c[DROP.arp] ?? 0, metadata: c[DROP.metadata] ?? 0, ip: c[DROP.ip] ?? 0 };
+  return Object.fromEntries(Object.entries(DROP).map(([reason, comment]) => [reason, c[comment] ?? 0])) as Record<
+    keyof typeof DROP,
+    number
+  >;
 }
 
 /** Nothing the spoofing guest sent reached the peer; its control ping did. */
@@ -406,6 +409,12 @@ describe('launcher in a VM pod', () => {
       expect(ruleset).toContain(`arp saddr ether ${POD_MAC} arp saddr ip { 0.0.0.0, 10.77.0.2 } accept`);
       expect(ruleset).toContain('ip saddr 10.77.0.2 accept');
       expect(ruleset).toContain(`ip daddr 169.254.169.254 counter drop comment "${DROP.metadata}"`);
+      expect(ruleset).toContain(
+        `ether type arp limit rate over 50/second burst 100 packets counter drop comment "${DROP.arpRate}"`,
+      );
+      expect(ruleset).toContain(
+        `udp dport 67 limit rate over 20/second burst 40 packets counter drop comment "${DROP.dhcpRate}"`,
+      );
       expect(ruleset).toContain('iifname "eth0" udp dport 67 drop');
       expect(ruleset).toContain('oifname "eth0" udp sport 67 drop');
       // The record netprep keeps of what eth0 was, for a second run.
@@ -432,8 +441,10 @@ describe('launcher in a VM pod', () => {
           `dhcp-option=option:dns-server,${DNS}`,
           `dhcp-option=option:domain-search,${SEARCH.join(',')}`,
           'dhcp-leasefile=/var/run/kubevisor/dnsmasq/br-eth0.leases',
+          'log-facility=-',
         ]),
       );
+      expect(conf).not.toContain('log-dhcp');
     });
 
     it('writes a VmConfig with the TAP and the pod MAC (the MTU is the TAP’s), raw disks and the kernel, which CH accepts', async () => {
@@ -493,6 +504,11 @@ describe('launcher in a VM pod', () => {
           process.stdout.write(serialTail(result, 80));
         expectGuestBasics(result, l, userData);
         expect(result.nic?.mac).toBe(POD_MAC);
+        // dnsmasq logged the lease to the container log, but none of the option text the guest sent (udhcpc sends a
+        // vendor class), which `log-dhcp` would have copied there.
+        const podLog = fs.readFileSync(l.files.log, 'utf8');
+        expect(podLog).toMatch(/DHCPACK\(br-eth0\) 10\.77\.0\.2 /);
+        expect(podLog).not.toContain('vendor class');
         expect(result.dhcp).toMatchObject({ ip: l.pod.podIp, prefixLength: 24, router: l.pod.gateway });
         expect(result.routes).toEqual(
           expect.arrayContaining([
@@ -507,6 +523,9 @@ describe('launcher in a VM pod', () => {
         expect(drops.ip).toBeGreaterThan(0);
         expect(drops.arp).toBeGreaterThan(0);
         expect(drops.metadata).toBeGreaterThan(0);
+        // Its lease and its ARP stayed within the rates (a flood is netprep.launch.test.ts's).
+        expect(drops.arpRate).toBe(0);
+        expect(drops.dhcpRate).toBe(0);
         verdicts.bridge = true;
         process.stdout.write(
           `guest: dhcp lease in ${result.timings.dhcpMs} ms, user-data read (bridge); spoofing dropped in the pod: ${JSON.stringify(drops)}\n`,
@@ -654,6 +673,9 @@ describe('launcher in a VM pod', () => {
         expect(drops.ip).toBeGreaterThan(0);
         expect(drops.arp).toBeGreaterThan(0);
         expect(drops.metadata).toBeGreaterThan(0);
+        // Its lease and its ARP stayed within the rates (a flood is netprep.launch.test.ts's).
+        expect(drops.arpRate).toBe(0);
+        expect(drops.dhcpRate).toBe(0);
         verdicts.masquerade = true;
         verdicts.unlistedPort = true;
         verdicts.metadata = true;

@@ -20,6 +20,21 @@ const eth0: BridgeFacts = {
   ],
 };
 const bridgePort = { tap: 'tap-eth0', mac: POD_MAC, ip: '10.244.1.5', podLink: 'eth0' };
+/** The rules every guest TAP starts with: its MAC, then ARP and DHCP within their rates. */
+const macAndRates = (mac: string) => [
+  `ether saddr != ${mac} counter drop comment "${DROP.mac}"`,
+  `ether type arp limit rate over 50/second burst 100 packets counter drop comment "${DROP.arpRate}"`,
+  `udp dport 67 limit rate over 20/second burst 40 packets counter drop comment "${DROP.dhcpRate}"`,
+];
+/** The rest for a guest with an IPv4 address. */
+const addressRules = (mac: string, ip: string) => [
+  `ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether ${mac} arp saddr ip { ${ip}, 0.0.0.0 } accept`,
+  `ether type arp counter drop comment "${DROP.arp}"`,
+  `ip daddr 169.254.169.254 counter drop comment "${DROP.metadata}"`,
+  `ip saddr ${ip} accept`,
+  'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
+  `counter drop comment "${DROP.ip}"`,
+];
 const nat: MasqueradeNat = {
   link: 'eth0',
   podIp: '10.244.1.5',
@@ -28,9 +43,12 @@ const nat: MasqueradeNat = {
   ports: [{ port: 80, protocol: 'TCP' }, { port: 22 }, { port: 53, protocol: 'UDP' }],
 };
 
-/** The rules of one chain in a ruleset, trimmed. */
+/** The rules of one chain of one table in a ruleset, trimmed. */
 function chain(ruleset: string, family: string, name: string): string[] {
-  const table = ruleset.slice(ruleset.indexOf(`table ${family} kubevisor {`));
+  const from = ruleset.indexOf(`table ${family} kubevisor {`);
+  if (from < 0) throw new Error(`no table ${family}`);
+  // The table ends at the first closing brace in column 0 (chains close indented).
+  const table = ruleset.slice(from, ruleset.indexOf('\n}', from));
   const start = table.indexOf(`  chain ${name} {\n`);
   if (start < 0) throw new Error(`no chain ${name} in table ${family}`);
   const body = table.slice(start).split('\n');
@@ -41,6 +59,9 @@ describe('netprep rulesets', () => {
   it('lets out of a guest TAP only the guest MAC, its ARP, its IPv4 and its first DHCP broadcast', () => {
     expect(guestRules(bridgePort)).toEqual([
       `ether saddr != ${POD_MAC} counter drop comment "${DROP.mac}"`,
+      // ARP and DHCP beyond their rates, before any rule accepts them (a DHCP renewal comes from the guest's address).
+      `ether type arp limit rate over 50/second burst 100 packets counter drop comment "guest: ARP over its rate"`,
+      `udp dport 67 limit rate over 20/second burst 40 packets counter drop comment "guest: DHCP over its rate"`,
       `ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether ${POD_MAC} arp saddr ip { 10.244.1.5, 0.0.0.0 } accept`,
       `ether type arp counter drop comment "${DROP.arp}"`,
       `ip daddr 169.254.169.254 counter drop comment "${DROP.metadata}"`,
@@ -48,11 +69,8 @@ describe('netprep rulesets', () => {
       'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
       `counter drop comment "${DROP.ip}"`,
     ]);
-    // A network without IPv4 (an L2-only Multus network): only the MAC is known, so only the MAC is enforced.
-    expect(guestRules({ tap: 'tap-net1', mac: POD_MAC })).toEqual([
-      `ether saddr != ${POD_MAC} counter drop comment "${DROP.mac}"`,
-      'accept',
-    ]);
+    // A network without IPv4 (an L2-only Multus network): only the MAC is known, so only it and the rates are enforced.
+    expect(guestRules({ tap: 'tap-net1', mac: POD_MAC })).toEqual([...macAndRates(POD_MAC), 'accept']);
   });
 
   it('replaces both tables whole; a bridge binding gets its record, its TAP guard and DHCP kept off the pod link', () => {
@@ -74,7 +92,10 @@ describe('netprep rulesets', () => {
       'type filter hook prerouting priority filter; policy accept;',
       'iifname "tap-eth0" jump guest-tap-eth0',
     ]);
-    expect(chain(ruleset, 'bridge', 'guest-tap-eth0')).toEqual(guestRules(bridgePort));
+    expect(chain(ruleset, 'bridge', 'guest-tap-eth0')).toEqual([
+      ...macAndRates(POD_MAC),
+      ...addressRules(POD_MAC, '10.244.1.5'),
+    ]);
     expect(chain(ruleset, 'bridge', 'input')).toEqual([
       'type filter hook input priority filter; policy accept;',
       'iifname "eth0" udp dport 67 drop',
@@ -99,10 +120,15 @@ describe('netprep rulesets', () => {
 
     const guest = { tap: 'tap-eth0', mac: '52:54:00:6b:76:10', ip: '10.0.2.2' };
     const ruleset = podRuleset({ records: [], guests: [guest], nats: [{ ...nat, ports: [] }] });
-    expect(chain(ruleset, 'bridge', 'guest-tap-eth0')).toEqual(guestRules(guest));
-    expect(ruleset).not.toContain(
-      'chain input {\n    type filter hook input priority filter; policy accept;\n    iifname "eth0"',
-    );
+    // The guest's own MAC and its private address, not the pod's.
+    expect(chain(ruleset, 'bridge', 'guest-tap-eth0')).toEqual([
+      ...macAndRates('52:54:00:6b:76:10'),
+      ...addressRules('52:54:00:6b:76:10', '10.0.2.2'),
+    ]);
+    // No bridge binding: DHCP has no pod link to be kept off.
+    for (const hook of ['input', 'output', 'forward']) {
+      expect(() => chain(ruleset, 'bridge', hook)).toThrow(`no chain ${hook} in table bridge`);
+    }
     expect(chain(ruleset, 'ip', 'prerouting')).toEqual(['type nat hook prerouting priority dstnat; policy accept;']);
     expect(chain(ruleset, 'ip', 'postrouting')).toEqual([
       'type nat hook postrouting priority srcnat; policy accept;',
