@@ -418,14 +418,27 @@ const power = object(
 
 // --- probes ---------------------------------------------------------------------------------------------
 
-/** A container port by number or IANA service name (at most 15 characters, a letter among them, no '--'). */
+/**
+ * The probed port. An int-or-string as in a container probe, so that a name is refused with a message (and a VM stored
+ * before the rule keeps validating through the API server's ratcheting) rather than as a wrong type; the name's
+ * pattern is Kubernetes' own (IANA service name).
+ */
 const probePort = intOrString({
-  description: 'Port to probe on the VM pod: a number (1–65535) or the name of a port.',
+  description:
+    'Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod declares no container ports.',
   minimum: 1,
   maximum: 65535,
   pattern: '^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$',
   maxLength: 15,
 });
+
+const numericPort = {
+  // The kubelet resolves a named port among the container's declared ports, and the launcher declares none (the guest's
+  // ports are not the container's): a named port would fail every probe.
+  rule: 'type(self.port) == int',
+  message: 'port must be a number: the VM pod declares no named ports, so a probe by name never reaches the guest',
+  fieldPath: '.port',
+} as const;
 
 const noHost = {
   // The kubelet would send the probe from the node to any address: another tenant's service, the node's own.
@@ -453,7 +466,7 @@ const httpGet = withRefusedFields(
         { description: 'Headers sent with the probe.', maxItems: LIMITS.probeHeaders },
       ),
     },
-    { description: "An HTTP GET to the VM pod's IP.", required: ['port'], rules: [noHost] },
+    { description: "An HTTP GET to the VM pod's IP.", required: ['port'], rules: [noHost, numericPort] },
   ),
   refusedHost,
 );
@@ -461,7 +474,7 @@ const httpGet = withRefusedFields(
 const tcpSocket = withRefusedFields(
   object(
     { port: probePort },
-    { description: "A TCP connection to the VM pod's IP.", required: ['port'], rules: [noHost] },
+    { description: "A TCP connection to the VM pod's IP.", required: ['port'], rules: [noHost, numericPort] },
   ),
   refusedHost,
 );
@@ -532,6 +545,25 @@ const dedicatedCpuResourcesRule =
     (l) =>
       `!('cpu' in ${l}) || (quantity(string(${l}['cpu'])).isInteger() && quantity(string(${l}['cpu'])).asInteger() == self.instance.cpu.sockets * self.instance.cpu.coresPerSocket)`,
   );
+
+/**
+ * With masquerade, only the interface's listed ports are forwarded to the guest (none when `ports` is omitted), so a
+ * probe of any other port fails forever. Probes are TCP (httpGet is HTTP over TCP). A named port is left to the
+ * numeric-port rule.
+ */
+const probePortForwarded = (probe: 'livenessProbe' | 'readinessProbe', handler: 'httpGet' | 'tcpSocket'): Rule => {
+  const port = `self.${probe}.${handler}.port`;
+  return {
+    rule:
+      `!has(self.${probe}) || !has(self.${probe}.${handler}) || type(${port}) != int || !has(self.instance.interfaces) || ` +
+      `self.instance.interfaces.all(i, !has(i.masquerade) || (has(i.masquerade.ports) && ` +
+      `i.masquerade.ports.exists(p, p.port == ${port} && (!has(p.protocol) || p.protocol == 'TCP'))))`,
+    message:
+      `with masquerade only the listed ports reach the guest: add this port (TCP) to the masquerade interface's ports, ` +
+      `or probe a port that is listed`,
+    fieldPath: `.${probe}.${handler}.port`,
+  };
+};
 
 const pvcOrDv = (v: string) => `(has(${v}.persistentVolumeClaim) || has(${v}.dataVolume))`;
 const hotplug = (v: string) =>
@@ -641,6 +673,10 @@ export const virtualMachineSpec = object(
         rule: '(!has(self.livenessProbe) && !has(self.readinessProbe)) || (has(self.networks) && self.networks.exists(n, has(n.pod)))',
         message: 'probes reach the guest through the pod network: add a pod network interface or remove the probes',
       },
+      probePortForwarded('livenessProbe', 'httpGet'),
+      probePortForwarded('livenessProbe', 'tcpSocket'),
+      probePortForwarded('readinessProbe', 'httpGet'),
+      probePortForwarded('readinessProbe', 'tcpSocket'),
       {
         rule: hugepageResourcesRule,
         message:

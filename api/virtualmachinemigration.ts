@@ -31,6 +31,11 @@ export const virtualMachineMigrationStatus = object(
     sourceNodeName: string({ description: 'Node the VM leaves.', maxLength: 253 }),
     targetNodeName: string({ description: 'Node the VM moves to.', maxLength: 253 }),
     targetVMPodName: string({ description: 'VM pod receiving the VM.', maxLength: 253 }),
+    targetVMPodUID: string({
+      description:
+        'UID of the receiving pod, recorded when the controller created it (no other pod of its name counts).',
+      maxLength: 36,
+    }),
     targetAddress: string({
       description: 'host:port where the target node daemon receives the VM (mutual TLS with per-node certificates).',
       maxLength: 300,

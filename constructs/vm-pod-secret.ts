@@ -43,8 +43,11 @@ export function renderVmPodSecret(vm: KubevisorObject & { metadata: { uid?: stri
   };
 }
 
-/** A Secret volume of exactly one key, readable by its owner only. */
-export const secretVolume = (name: string, secretName: string, key: string) => ({
+/**
+ * A Secret volume of exactly one key, readable by its owner only. `optional`: a missing Secret or key leaves the file
+ * out instead of holding the pod in ContainerCreating, so that whoever reads it can say what is missing.
+ */
+export const secretVolume = (name: string, secretName: string, key: string, optional = false) => ({
   name,
-  secret: { secretName, items: [{ key, path: key }], defaultMode: SECRET_MODE },
+  secret: { secretName, items: [{ key, path: key }], defaultMode: SECRET_MODE, ...(optional ? { optional } : {}) },
 });

@@ -13,7 +13,8 @@
  *   the VM from the pod's own Secret ({@link renderVmPodSecret}), never from an environment variable.
  *
  * Security contexts (Pod Security baseline) are in vm-pod-security.ts, resources and size limits in
- * vm-pod-resources.ts, which VM labels and annotations reach the pod in pod-metadata.ts.
+ * vm-pod-resources.ts, which VM labels and annotations reach the pod (a deny-list of domains) in pod-metadata.ts, what
+ * of a VM stored before the current rules the pod leaves out in vm-pod-stored.ts.
  */
 import { createHash } from 'node:crypto';
 import type { KubevisorObject, VirtualMachineSpec, VmVolume } from '../api';
@@ -69,6 +70,7 @@ import {
 import type { VmPodRole } from './vm-pod-name';
 import { podNameOf, vmOwner, vmPodName } from './vm-pod-name';
 import { podProbe } from './vm-pod-probe';
+import { podTolerations } from './vm-pod-stored';
 import { VM_SECRET_VOLUME, renderVmPodSecret, secretVolume } from './vm-pod-secret';
 
 export { OVERHEAD, overheadBytes, vmPodResources, podProbe, renderVmPodSecret, vmPodName };
@@ -246,8 +248,10 @@ export function renderVmPod(
         ['networkdata', v.cloudInit.networkDataSecretName],
       ] as const) {
         if (!secret) continue;
-        // Only the key the launcher reads: the Secret may hold others that are none of the pod's business.
-        volumes.push(secretVolume(`cloudinit-${kind}`, secret, 'value'));
+        // Only the key the launcher reads: the Secret may hold others that are none of the pod's business. Optional:
+        // without the Secret or its key the pod still starts, and the launcher fails with a line naming the field and
+        // the Secret (the VM's status shows it) instead of the pod waiting in ContainerCreating with no word on the VM.
+        volumes.push(secretVolume(`cloudinit-${kind}`, secret, 'value', true));
         mounts.push({ name: `cloudinit-${kind}`, mountPath: cloudInitSecretDir(kind), readOnly: true });
       }
     }
@@ -276,7 +280,8 @@ export function renderVmPod(
     options.networkResources?.[n.name] ? [options.networkResources[n.name]] : [],
   );
 
-  // The VM's own labels and annotations only through the allow-list; kubevisor's keys last, so none is overridden.
+  // The VM's own labels and annotations minus the reserved domains (pod-metadata.ts); kubevisor's keys last, so none is
+  // overridden.
   const labels = {
     ...podMetadataFrom(vm.metadata.labels),
     [VM_LABEL]: vm.metadata.name,
@@ -288,6 +293,10 @@ export function renderVmPod(
   annotations[POD_VOLUMES_ANNOTATION] = (spec.volumes ?? []).map((v) => v.name).join(',');
   if (multus.length) annotations['k8s.v1.cni.cncf.io/networks'] = JSON.stringify(multus);
 
+  // A probe the pod cannot run (a VM stored before the probe rules) is left off; the controller says so.
+  const liveness = spec.livenessProbe && podProbe(spec.livenessProbe);
+  const readiness = spec.readinessProbe && podProbe(spec.readinessProbe);
+  const tolerations = podTolerations(spec);
   const launcher: Json = {
     name: LAUNCHER_CONTAINER,
     image: options.image,
@@ -323,8 +332,8 @@ export function renderVmPod(
     terminationMessagePolicy: 'File',
     volumeMounts: mounts,
     ...(devices.length ? { volumeDevices: devices } : {}),
-    ...(spec.livenessProbe ? { livenessProbe: podProbe(spec.livenessProbe) } : {}),
-    ...(spec.readinessProbe ? { readinessProbe: podProbe(spec.readinessProbe) } : {}),
+    ...(liveness ? { livenessProbe: liveness } : {}),
+    ...(readiness ? { readinessProbe: readiness } : {}),
   };
 
   return {
@@ -351,7 +360,7 @@ export function renderVmPod(
       // Only nodes the node setup prepared (KVM, device plugins, the node daemon); the user's selector narrows further.
       nodeSelector: { ...(spec.nodeSelector ?? {}), [KVM_NODE_LABEL]: 'true' },
       ...(affinityFor(spec, vm.metadata.name, role) ?? {}),
-      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+      ...(tolerations ? { tolerations } : {}),
       initContainers,
       containers: [launcher],
       volumes,

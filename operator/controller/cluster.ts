@@ -23,6 +23,17 @@ export type MigrationObject = MigrationView & {
   metadata: MigrationView['metadata'] & { resourceVersion?: string };
 };
 
+/** A VM pod's Secret, and how to check a Secret an earlier attempt left under its name. */
+export interface VmPodSecret {
+  readonly secret: Record<string, unknown>;
+  /**
+   * The pod as rendered from the VM that an existing Secret of this name records — the VM as it was when an earlier
+   * attempt created the pair, which may differ from the VM now — or undefined when the record cannot be one of this
+   * VM's. An existing pod is accepted when it matches either this or the pod rendered now.
+   */
+  readonly podFromSecret: (existing: Record<string, unknown>) => Record<string, unknown> | undefined;
+}
+
 export interface Cluster {
   vm(namespace: string, name: string): VmObject | undefined;
   migration(namespace: string, name: string): MigrationObject | undefined;
@@ -33,11 +44,19 @@ export interface Cluster {
   attachmentPodsOfVm(namespace: string, vmName: string): PodView[];
 
   /**
-   * Creates a pod; an existing pod of that name counts as success when it has the same controller (names are stable
-   * per run), and is a {@link NameTakenError} otherwise — it is never adopted. With `secret` (a VM pod's Secret,
-   * controlled by the VM), the Secret is created first and handed to the pod once the pod exists, so it goes with it.
+   * Creates a pod and resolves to its UID. An existing pod of that name counts as success only when it is the pod this
+   * pod request would have made — the same controller and the same security-relevant spec, give or take what the API
+   * server defaults and others set (operator/controller/adoption.ts) — and is a {@link NameTakenError} otherwise: it
+   * is never adopted. With `secret` (a VM pod's Secret, controlled by the VM), the Secret is created first, never
+   * replaced once its pod exists, and handed to the pod once the pod exists, so it goes with it.
    */
-  createPod(pod: Record<string, unknown>, secret?: Record<string, unknown>): Promise<void>;
+  createPod(pod: Record<string, unknown>, secret?: VmPodSecret): Promise<string | undefined>;
+  /**
+   * Settles the Secret of VM pod `name` if it is still controlled by the VM (a create that stopped half-way): handed
+   * to the pod when the pod of that name is `podUid` (one the reconciler knows as the VM's), deleted when no pod of that
+   * name exists. Cheap to call again: a name once settled is not looked up again.
+   */
+  settleVmSecret(namespace: string, name: string, vmUid: string, podUid?: string): Promise<void>;
   /** Deletes a pod; a missing pod counts as success. `force` deletes at once (grace period 0). */
   deletePod(namespace: string, name: string, force: boolean): Promise<void>;
   /** Writes status through /status, guarded by resourceVersion (a conflict throws, so the key is requeued). */
@@ -53,8 +72,9 @@ export interface Cluster {
 }
 
 /**
- * An object kubevisor must create already exists under another controller: a tenant, or anything else, took the
- * name. It is left alone; the VM reports the problem (reason `PodNameTaken`) until the name is free.
+ * An object kubevisor must create already exists and is not its own: a tenant, or anything else, took the name —
+ * under another controller, or naming this VM as controller but not the object the VM needs (`detail` says where it
+ * differs). It is left alone; the VM reports the problem (reason `PodNameTaken`) until the name is free.
  */
 export class NameTakenError extends Error {
   override readonly name = 'NameTakenError';
@@ -62,18 +82,30 @@ export class NameTakenError extends Error {
     readonly kind: 'Pod' | 'Secret',
     readonly namespace: string,
     readonly objectName: string,
+    readonly detail = 'another controller',
   ) {
     super(
-      `${kind} ${namespace}/${objectName} already exists and is not controlled by this VM; it is not adopted: ` +
-        `delete it (or recreate the VM, which changes the name) to let the VM start`,
+      `${kind} ${namespace}/${objectName} already exists and is not controlled by this VM (${detail}); it is not ` +
+        `adopted: delete it (or recreate the VM, which changes the name) to let the VM start`,
     );
   }
 }
 
-/** Pods whose controller owner reference is the VM with this UID: the only pods a VM's reconciler looks at. */
-export function controlledBy<P extends { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] } }>(
-  pods: readonly P[],
-  uid: string,
-): P[] {
-  return pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.controller && o.uid === uid));
+/** An owner reference as far as kubevisor reads it. */
+export interface OwnerReference {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly name?: string;
+  readonly uid: string;
+  readonly controller?: boolean;
+}
+
+/**
+ * The controller owner reference of an object (the API server allows at most one). A pod or Secret is a VM's only
+ * when this names the VM; the reconcilers look at no other pods.
+ */
+export function controllerOf(o: {
+  readonly metadata?: { readonly ownerReferences?: readonly OwnerReference[] };
+}): OwnerReference | undefined {
+  return o.metadata?.ownerReferences?.find((r) => r.controller);
 }

@@ -6,24 +6,13 @@
 import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../api';
 import { API_VERSION } from '../../api';
 import type { KubeClient, KubeObject, Logger } from '../kube';
-import { Informer, isAlreadyExists, keyOf } from '../kube';
+import { Informer, keyOf } from '../kube';
 import { HOTPLUG_VM_LABEL, POD_VOLUMES_ANNOTATION, VM_LABEL } from '../pod-layout';
-import type { Cluster, MigrationObject, VmObject } from './cluster';
-import { NameTakenError } from './cluster';
+import type { Cluster, MigrationObject, VmObject, VmPodSecret } from './cluster';
+import { PodCreator } from './pod-create';
 import type { NodeView, PodView } from './vm-lifecycle';
 
 type Pod = KubeObject & PodView;
-interface OwnerReference {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  uid: string;
-  controller?: boolean;
-}
-type Owned = KubeObject & {
-  metadata: { name: string; namespace?: string; uid?: string; ownerReferences?: OwnerReference[] };
-};
-const controllerOf = (o: Owned) => o.metadata.ownerReferences?.find((r) => r.controller);
 type Node = KubeObject & NodeView;
 type Vm = KubeObject & VmObject;
 type Migration = KubeObject & MigrationObject;
@@ -52,11 +41,13 @@ export class KubeCluster implements Cluster {
   readonly pods: Informer<Pod>;
   readonly nodes: Informer<Node>;
   readonly attachments: Informer<Pod>;
+  private readonly creator: PodCreator;
 
   constructor(
     private readonly client: KubeClient,
     options: KubeClusterOptions = {},
   ) {
+    this.creator = new PodCreator(client);
     const ns = options.namespace ? `/namespaces/${encodeURIComponent(options.namespace)}` : '';
     const common = {
       client,
@@ -171,57 +162,11 @@ export class KubeCluster implements Cluster {
     return this.attachments.byIndex('vm', keyOf(namespace, vmName));
   }
 
-  async createPod(pod: Record<string, unknown>, secret?: Record<string, unknown>): Promise<void> {
-    const object = pod as Owned;
-    const { name, namespace } = object.metadata;
-    const owner = controllerOf(object)?.uid;
-    const podSecret = secret ? await this.ensureVmSecret(secret as Owned, owner) : undefined;
-    let created: Owned;
-    try {
-      created = await this.client.create(object);
-    } catch (e) {
-      if (!isAlreadyExists(e)) throw e;
-      // Our own earlier create (names are stable per run) is success; a pod of that name controlled by anything else —
-      // a tenant may create pods in the VM's namespace — is never adopted.
-      const existing = await this.client.get<Owned>('v1', 'Pod', name, namespace);
-      if (!owner || controllerOf(existing)?.uid !== owner) throw new NameTakenError('Pod', namespace ?? '', name);
-      created = existing;
-    }
-    if (podSecret && controllerOf(podSecret)?.kind !== 'Pod') {
-      // From now on the Secret goes with the pod (garbage collection), however the pod ends.
-      await this.client.patch(podSecret, 'merge', {
-        metadata: {
-          resourceVersion: podSecret.metadata.resourceVersion,
-          ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: created.metadata.uid, controller: true }],
-        },
-      });
-    }
+  createPod(pod: Record<string, unknown>, secret?: VmPodSecret): Promise<string | undefined> {
+    return this.creator.createPod(pod, secret);
   }
-
-  /**
-   * Creates a VM pod's Secret, or accepts the one an earlier attempt left: controlled by this VM (replaced when the
-   * VM changed since, as its pod was never made), or already handed to this VM's pod of that name. Anything else is a
-   * name someone else took.
-   */
-  private async ensureVmSecret(secret: Owned, vmUid: string | undefined): Promise<Owned> {
-    const { name, namespace } = secret.metadata;
-    try {
-      return await this.client.create(secret);
-    } catch (e) {
-      if (!isAlreadyExists(e)) throw e;
-    }
-    const existing = await this.client.get<Owned & { data?: unknown }>('v1', 'Secret', name, namespace);
-    const controller = controllerOf(existing);
-    if (vmUid && controller?.uid === vmUid) {
-      if (JSON.stringify(existing.data) === JSON.stringify((secret as { data?: unknown }).data)) return existing;
-      await this.client.delete('v1', 'Secret', name, namespace, { preconditions: { uid: existing.metadata.uid } });
-      return this.client.create(secret);
-    }
-    if (vmUid && controller?.kind === 'Pod' && controller.name === name) {
-      const pod = await this.client.tryGet<Owned>('v1', 'Pod', name, namespace);
-      if (pod?.metadata.uid === controller.uid && controllerOf(pod)?.uid === vmUid) return existing;
-    }
-    throw new NameTakenError('Secret', namespace ?? '', name);
+  settleVmSecret(namespace: string, name: string, vmUid: string, podUid?: string): Promise<void> {
+    return this.creator.settleVmSecret(namespace, name, vmUid, podUid);
   }
   async deletePod(namespace: string, name: string, force: boolean): Promise<void> {
     await this.client.delete('v1', 'Pod', name, namespace, {

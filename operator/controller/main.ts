@@ -25,6 +25,7 @@ import {
 import type { Workers } from '../kube';
 import { DEFAULT_DAEMON_USERNAME, DEFAULT_PKI_NAMESPACE, startMigrationSigner } from '../migration-pki';
 import type { MigrationSigner } from '../migration-pki';
+import { DEFAULT_LEASE_NAME } from '../rbac';
 import { KubeCluster } from './kube-cluster';
 import { reconcileMigrationKey } from './migration-reconciler';
 import { DEFAULT_LIFECYCLE } from './vm-lifecycle';
@@ -56,7 +57,7 @@ const USAGE = `Usage: kubevisor controller [options]
   --metrics-port PORT        /metrics, /healthz, /readyz (default: 8080; 0 picks a free port)
   --leader-elect             hold a Lease before reconciling (run several replicas)
   --lease-namespace NS       (default: kubevisor-system)
-  --lease-name NAME          (default: kubevisor-controller)
+  --lease-name NAME          (default: ${DEFAULT_LEASE_NAME})
   --node-loss-grace SECONDS  NotReady time before a VM is recovered elsewhere (default: 60)
   --guest-exit-report SECONDS
                              how long an ended VM pod waits for the node daemon to say whether its guest powered
@@ -76,7 +77,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
       'metrics-port': { type: 'string', default: '8080' },
       'leader-elect': { type: 'boolean', default: false },
       'lease-namespace': { type: 'string', default: 'kubevisor-system' },
-      'lease-name': { type: 'string', default: 'kubevisor-controller' },
+      'lease-name': { type: 'string', default: DEFAULT_LEASE_NAME },
       'node-loss-grace': { type: 'string', default: String(DEFAULT_LIFECYCLE.nodeLossGraceMs / 1000) },
       'guest-exit-report': { type: 'string', default: String(DEFAULT_LIFECYCLE.guestExitReportMs / 1000) },
       'pki-namespace': { type: 'string', default: DEFAULT_PKI_NAMESPACE },

@@ -1,9 +1,10 @@
 /** Reconciles one VirtualMachineMigration through the migration lifecycle. */
 import type { VmPodOptions } from '../../constructs/vm-pod';
-import { renderVmPod, renderVmPodSecret, vmPodName } from '../../constructs/vm-pod';
-import type { Cluster } from './cluster';
-import { NameTakenError, controlledBy } from './cluster';
+import { vmPodName } from '../../constructs/vm-pod';
+import type { Cluster, MigrationObject, VmObject } from './cluster';
+import { NameTakenError, controllerOf } from './cluster';
 import { MIGRATION_FINALIZER, reconcileMigration } from './migration-lifecycle';
+import { createVmPod } from './vm-pod-request';
 
 export async function reconcileMigrationKey(
   cluster: Cluster,
@@ -15,8 +16,7 @@ export async function reconcileMigrationKey(
   if (!cached) return {};
   let m = { ...cached, metadata: { ...cached.metadata } };
   const vm = cluster.vm(namespace, m.spec.vmName);
-  // Only the VM's own pods (controller reference), never one that merely carries its label.
-  const pods = vm ? controlledBy(cluster.podsOfVm(namespace, vm.metadata.name), vm.metadata.uid) : [];
+  const pods = vm ? podsOf(cluster, vm, m, namespace) : [];
   const run = vm?.status?.restarts ?? 0;
   const target = vm ? vmPodName(vm.metadata.name, vm.metadata.uid, { run, migrationUid: m.metadata.uid }) : '';
   const now = (options.now ?? (() => new Date()))();
@@ -48,7 +48,9 @@ export async function reconcileMigrationKey(
           // The name the migration recorded when it started: the VM's run may have moved on since.
           const role = { run, migrationUid: m.metadata.uid, podName: a.podName };
           try {
-            await cluster.createPod(renderVmPod(object, role, options.pod), renderVmPodSecret(object, role));
+            const uid = await createVmPod(cluster, object, role, options.pod);
+            // From now on only the pod of this UID is the receiving pod (see podsOf).
+            if (uid && decision.status.targetVMPodName === a.podName) decision.status.targetVMPodUID = uid;
           } catch (e) {
             // Someone else's pod holds the name: say so on the migration, then fail the pass (retried with backoff).
             if (e instanceof NameTakenError) {
@@ -71,4 +73,23 @@ export async function reconcileMigrationKey(
     await cluster.updateMigrationStatus(m, decision.status);
   }
   return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+}
+
+/**
+ * The VM's pods as the migration sees them: controlled by the VM, and the receiving pod only once its UID is recorded
+ * (the controller created it, or found it to be exactly the pod it renders). Until then, while the migration is
+ * Scheduling, the lifecycle sees no receiving pod and asks to create it again, which checks the pod that is there. A
+ * migration past Scheduling that recorded no UID started before UIDs were recorded: its pod is taken by name.
+ */
+function podsOf(cluster: Cluster, vm: VmObject, m: MigrationObject, namespace: string) {
+  const target = m.status?.targetVMPodName;
+  const recorded = m.status?.targetVMPodUID;
+  const unverified = recorded === undefined && (m.status?.phase === 'Pending' || m.status?.phase === 'Scheduling');
+  return cluster
+    .podsOfVm(namespace, vm.metadata.name)
+    .filter(
+      (p) =>
+        controllerOf(p)?.uid === vm.metadata.uid &&
+        (p.metadata.name !== target || (recorded !== undefined ? p.metadata.uid === recorded : !unverified)),
+    );
 }

@@ -5,10 +5,12 @@
  */
 import { podMetadataLeftOut } from '../../constructs/pod-metadata';
 import type { VmPodOptions } from '../../constructs/vm-pod';
-import { renderAttachmentPod, renderVmPod, renderVmPodSecret, vmPodName } from '../../constructs/vm-pod';
+import { renderAttachmentPod, vmPodName } from '../../constructs/vm-pod';
+import { notAppliedToPod } from '../../constructs/vm-pod-stored';
 import { reconcileHotplug } from './hotplug';
-import type { Cluster } from './cluster';
-import { NameTakenError, controlledBy } from './cluster';
+import type { Cluster, VmObject } from './cluster';
+import { NameTakenError, controllerOf } from './cluster';
+import { createVmPod } from './vm-pod-request';
 import type { LifecycleConfig } from './vm-lifecycle';
 import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm, setCondition } from './vm-lifecycle';
 
@@ -32,9 +34,7 @@ export async function reconcileVmKey(
   if (!cached) return {};
   // A copy: the cache's objects are shared and read-only, and this pass tracks its own writes' resourceVersion.
   let vm = { ...cached, metadata: { ...cached.metadata } };
-  // The VM label finds candidates; only the controller reference makes a pod the VM's. A pod anyone else made with the
-  // label is neither adopted nor deleted.
-  const pods = controlledBy(cluster.podsOfVm(namespace, name), vm.metadata.uid);
+  const pods = podsOf(cluster, vm, namespace);
   const nodes = new Map(
     pods.flatMap((p) => {
       const n = p.spec?.nodeName ? cluster.node(p.spec.nodeName) : undefined;
@@ -66,28 +66,29 @@ export async function reconcileVmKey(
         await cluster.removeFinalizer(vm, VM_FINALIZER);
         return {};
       case 'createPod': {
-        const object = { ...vm, metadata: { ...vm.metadata, namespace } };
+        // The pod of the run before this one may have gone before its Secret was handed to it.
+        const previous = vm.status?.vmPodName;
+        if (previous && previous !== decision.status.vmPodName) {
+          await cluster.settleVmSecret(namespace, previous, vm.metadata.uid);
+        }
+        let uid: string | undefined;
         try {
-          await cluster.createPod(
-            renderVmPod(object, { run: a.run }, options.pod),
-            renderVmPodSecret(object, { run: a.run }),
+          uid = await createVmPod(
+            cluster,
+            { ...vm, metadata: { ...vm.metadata, namespace } },
+            { run: a.run },
+            options.pod,
           );
         } catch (e) {
           if (!(e instanceof NameTakenError)) throw e;
           nameTaken = e;
           break;
         }
-        const leftOut = podMetadataLeftOut(vm.metadata);
-        if (leftOut.length) {
-          void cluster
-            .event(
-              vm,
-              'Normal',
-              'MetadataNotCopied',
-              `labels and annotations in reserved domains are not copied to the VM pod: ${leftOut.join(', ')}`,
-            )
-            .catch(() => undefined);
+        // From now on only the pod of this UID is the VM's pod of that name (see podsOf).
+        if (uid && decision.status.vmPodName === vmPodName(name, vm.metadata.uid, { run: a.run })) {
+          decision.status.vmPodUID = uid;
         }
+        reportLeftOut(cluster, vm);
         break;
       }
       case 'deletePod':
@@ -99,6 +100,8 @@ export async function reconcileVmKey(
         break;
     }
   }
+  // Hand the Secret of every pod of the VM to it, in case a create stopped between the two (once per pod).
+  for (const p of pods) await cluster.settleVmSecret(namespace, p.metadata.name, vm.metadata.uid, p.metadata.uid);
   const current = pods.find((p) => p.metadata.name === decision.status.vmPodName);
   if (!vm.metadata.deletionTimestamp) {
     for (const a of reconcileHotplug(vm.spec, decision.status, current, cluster.attachmentPodsOfVm(namespace, name))) {
@@ -118,6 +121,51 @@ export async function reconcileVmKey(
   }
   if (nameTaken) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, NAME_TAKEN_RETRY_MS) };
   return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+}
+
+/**
+ * The VM's pods: the VM label finds candidates, the controller reference narrows them (a pod anyone else made with
+ * the label is neither adopted nor deleted), and the pod named as the VM's current pod counts only once its UID is
+ * recorded — the controller records it when it created the pod or found it to be exactly the pod it renders
+ * (adoption.ts). A pod that merely names the VM as its controller is never taken for it: until its UID is recorded the
+ * lifecycle sees no pod, and asks to create it again, which checks the pod that is there.
+ */
+function podsOf(cluster: Cluster, vm: VmObject, namespace: string) {
+  const current = vm.status?.vmPodName;
+  const recorded = vm.status?.vmPodUID;
+  return cluster
+    .podsOfVm(namespace, vm.metadata.name)
+    .filter(
+      (p) =>
+        controllerOf(p)?.uid === vm.metadata.uid &&
+        (p.metadata.name !== current || (recorded !== undefined && p.metadata.uid === recorded)),
+    );
+}
+
+/** Says, once per pod created, what of the VM the pod leaves out (best effort, as every Event). */
+function reportLeftOut(cluster: Cluster, vm: VmObject): void {
+  const metadata = podMetadataLeftOut(vm.metadata);
+  if (metadata.length) {
+    void cluster
+      .event(
+        vm,
+        'Normal',
+        'MetadataNotCopied',
+        `labels and annotations in reserved domains are not copied to the VM pod: ${metadata.join(', ')}`,
+      )
+      .catch(() => undefined);
+  }
+  const spec = notAppliedToPod(vm.spec);
+  if (spec.length) {
+    void cluster
+      .event(
+        vm,
+        'Warning',
+        'SpecNotApplied',
+        `stored before the current rules and left off the VM pod (change these fields to apply them): ${spec.join('; ')}`,
+      )
+      .catch(() => undefined);
+  }
 }
 
 /**

@@ -675,6 +675,51 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     message: 'should match',
   },
   {
+    name: 'named tcpSocket probe port refused',
+    object: vm((s) => (s.readinessProbe = { tcpSocket: { port: 'ssh' } })),
+    field: 'spec.readinessProbe.tcpSocket.port',
+    message: 'port must be a number: the VM pod declares no named ports',
+  },
+  {
+    name: 'named httpGet probe port refused',
+    object: vm(
+      (s) => (
+        (s.instance.interfaces[0].masquerade.ports = [{ port: 80, protocol: 'TCP' }]),
+        (s.livenessProbe = { httpGet: { port: 'http', path: '/' } })
+      ),
+    ),
+    field: 'spec.livenessProbe.httpGet.port',
+    message: 'port must be a number: the VM pod declares no named ports',
+  },
+  {
+    name: 'masquerade probe port must be listed (no ports)',
+    object: vm((s) => (s.readinessProbe = { tcpSocket: { port: 22 } })),
+    field: 'spec.readinessProbe.tcpSocket.port',
+    message: 'with masquerade only the listed ports reach the guest',
+  },
+  {
+    name: 'masquerade probe port must be listed (other port)',
+    object: vm(
+      (s) => (
+        (s.instance.interfaces[0].masquerade.ports = [{ port: 80, protocol: 'TCP' }]),
+        (s.livenessProbe = { httpGet: { port: 8080, path: '/healthz' } })
+      ),
+    ),
+    field: 'spec.livenessProbe.httpGet.port',
+    message: 'with masquerade only the listed ports reach the guest',
+  },
+  {
+    name: 'masquerade probe port must be listed as TCP',
+    object: vm(
+      (s) => (
+        (s.instance.interfaces[0].masquerade.ports = [{ port: 53, protocol: 'UDP' }]),
+        (s.readinessProbe = { httpGet: { port: 53 } })
+      ),
+    ),
+    field: 'spec.readinessProbe.httpGet.port',
+    message: 'with masquerade only the listed ports reach the guest',
+  },
+  {
     name: 'liveness probe successThreshold is 1',
     object: vm((s) => (s.livenessProbe = { tcpSocket: { port: 22 }, successThreshold: 2 })),
     field: 'spec.livenessProbe.successThreshold',
@@ -841,6 +886,13 @@ export const VALID_UPDATES: readonly { name: string; before: KubevisorObject; ob
         s.instance.disks.push({ name: 'data', readOnly: false }),
         s.volumes.push(hotplugPvc)
       ),
+    ),
+  },
+  {
+    name: 'probe added on a forwarded masquerade port',
+    ...update(
+      (s) => (s.instance.interfaces[0].masquerade.ports = [{ port: 22, protocol: 'TCP' }]),
+      (s) => (s.readinessProbe = { tcpSocket: { port: 22 }, periodSeconds: 5 }),
     ),
   },
   {

@@ -2,7 +2,7 @@
  * Golden tests of the VM pod, one per volume type and binding: the rendered pod must equal the committed YAML in
  * test/fixtures/vm-pod. After an intended change, rewrite them with `UPDATE_GOLDEN=1 npx jest test/unit/vm-pod`
  * and review the diff. Then the properties every VM pod must have (Pod Security baseline, bounded init containers and
- * storage, no VM data in the environment, the metadata allow-list, probes, node selection).
+ * storage, no VM data in the environment, the metadata deny-list of reserved domains, probes, node selection).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import {
   vmPodResources,
 } from '../../constructs/vm-pod';
 import { addQuantities } from '../../constructs/vm-pod-resources';
-import { podMetadataKeyAllowed, podMetadataLeftOut } from '../../constructs/pod-metadata';
+import { isReservedMetadataKey, podMetadataLeftOut } from '../../constructs/pod-metadata';
 import { parseVm } from '../../operator/launcher/vm-env';
 import type { VirtualMachineSpec, VmProbe } from '../../api';
 import { EXAMPLES } from '../../stacks/examples';
@@ -202,6 +202,7 @@ interface PodJson {
   spec: {
     nodeSelector: Record<string, string>;
     securityContext: Record<string, unknown>;
+    tolerations?: Record<string, unknown>[];
     initContainers: ContainerJson[];
     containers: ContainerJson[];
     volumes: {
@@ -332,7 +333,7 @@ test('a VM spec far above the 128 KiB environment limit reaches the launcher who
   expect(parseVm(json, 'secret').spec.volumes![1].cloudInit!.userData).toBe('€'.repeat(65536));
 });
 
-test('labels and annotations reach the pod only through the allow-list', () => {
+test('labels and annotations in reserved domains stay behind (a deny-list of domains)', () => {
   const pod = renderVmPod(
     vm('meta', {
       metadata: {
@@ -373,9 +374,28 @@ test('labels and annotations reach the pod only through the allow-list', () => {
     'app.kubernetes.io/managed-by': 'kubevisor',
   });
   expect(pod.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'kubevisor.io/volumes': 'root' });
-  expect(podMetadataKeyAllowed('example.com/k8s.io')).toBe(true);
-  expect(podMetadataKeyAllowed('notkubernetes.io/x')).toBe(true);
-  expect(podMetadataKeyAllowed('Kubernetes.IO/x')).toBe(false);
+  expect(isReservedMetadataKey('example.com/k8s.io')).toBe(false);
+  expect(isReservedMetadataKey('notkubernetes.io/x')).toBe(false);
+  expect(isReservedMetadataKey('Kubernetes.IO/x')).toBe(true);
+  // Sidecar injectors and container runtimes: prefixed, or unprefixed dotted names forwards or reversed.
+  for (const key of [
+    'sidecar.istio.io/inject',
+    'linkerd.io/inject',
+    'config.linkerd.io/skip-outbound-ports',
+    'vault.hashicorp.com/agent-inject',
+    'consul.hashicorp.com/connect-inject',
+    'dapr.io/enabled',
+    'sidecar.opentelemetry.io/inject',
+    'io.katacontainers.config.hypervisor.path',
+    'io.kubernetes.cri-o.Devices',
+    'cpu-quota.crio.io',
+    'io.containerd.runc.v2.options',
+  ]) {
+    expect({ key, reserved: isReservedMetadataKey(key) }).toEqual({ key, reserved: true });
+  }
+  for (const key of ['app', 'tier', 'version.major', 'example.com/io.katacontainers', 'app.kubernetes.io/name']) {
+    expect({ key, reserved: isReservedMetadataKey(key) }).toEqual({ key, reserved: false });
+  }
   expect(
     podMetadataLeftOut({ labels: { 'kubevisor.io/x': '1', a: 'b' }, annotations: { 'kubevisor.io/x': '2' } }),
   ).toEqual(['kubevisor.io/x']);
@@ -384,7 +404,7 @@ test('labels and annotations reach the pod only through the allow-list', () => {
 test('probes carry only httpGet/tcpSocket and the timing fields, whatever else the object holds', () => {
   const forged = {
     httpGet: {
-      port: 'http',
+      port: 8080,
       path: '/ok',
       scheme: 'HTTPS',
       host: '169.254.169.254',
@@ -395,10 +415,53 @@ test('probes carry only httpGet/tcpSocket and the timing fields, whatever else t
     terminationGracePeriodSeconds: 1,
   } as unknown as VmProbe;
   expect(podProbe(forged)).toEqual({
-    httpGet: { port: 'http', path: '/ok', scheme: 'HTTPS', httpHeaders: [{ name: 'X', value: 'y' }] },
+    httpGet: { port: 8080, path: '/ok', scheme: 'HTTPS', httpHeaders: [{ name: 'X', value: 'y' }] },
     periodSeconds: 5,
   });
   expect(podProbe({ tcpSocket: { port: 22, host: 'x' } as { port: number } })).toEqual({ tcpSocket: { port: 22 } });
+});
+
+test('a stored probe the pod cannot run is left off: exec or grpc only, a named port, two handlers', () => {
+  for (const stored of [
+    { exec: { command: ['sh'] }, periodSeconds: 5 },
+    { grpc: { port: 9090 } },
+    { httpGet: { port: 'http' } },
+    { httpGet: { port: 80 }, tcpSocket: { port: 80 } },
+  ]) {
+    expect(podProbe(stored as unknown as VmProbe)).toBeUndefined();
+  }
+});
+
+test('tolerations without a taint key stay behind', () => {
+  const pod = renderVmPod(
+    vm('tol', {
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'd:1' } }],
+    }),
+    { run: 0 },
+    options,
+  ) as unknown as PodJson;
+  expect(pod.spec.tolerations).toBeUndefined();
+  const stored = vm('tol', { disks: [{ name: 'root' }], volumes: [{ name: 'root', containerDisk: { image: 'd:1' } }] });
+  (stored.spec as VirtualMachineSpec).tolerations = [
+    { operator: 'Exists' },
+    { key: '', operator: 'Exists', effect: 'NoExecute' },
+    { key: 'gpu', operator: 'Equal', value: 'a100', effect: 'NoSchedule' },
+  ];
+  const tolerated = renderVmPod(stored, { run: 0 }, options) as unknown as PodJson;
+  expect(tolerated.spec.tolerations).toEqual([{ key: 'gpu', operator: 'Equal', value: 'a100', effect: 'NoSchedule' }]);
+});
+
+test('cloud-init Secrets are optional volumes of one key: without them the launcher, not the kubelet, says so', () => {
+  const pod = renderVmPod(vm('ci', CASES['cloud-init-secrets-virtiofs'].props), { run: 0 }, options) as unknown as {
+    spec: { volumes: { name: string; secret?: Record<string, unknown> }[] };
+  };
+  const secrets = pod.spec.volumes.filter((v) => v.secret);
+  expect(secrets.map((v) => [v.name, v.secret!.optional])).toEqual([
+    ['kubevisor-vm', undefined],
+    ['cloudinit-userdata', true],
+    ['cloudinit-networkdata', true],
+  ]);
 });
 
 test("the user's nodeSelector is kept, with the prepared-node label added", () => {

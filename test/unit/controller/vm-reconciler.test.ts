@@ -1,10 +1,12 @@
 /**
  * The VM reconciler against an in-memory cluster: a pod that carries the VM's label but another controller is
- * neither adopted nor deleted, and a pod name someone else took is reported on the VM (PodNameTaken), once, while the
- * reconciler keeps looking.
+ * neither adopted nor deleted; a pod that names the VM as controller counts only once the controller recorded its UID
+ * (created or checked by createPod); a pod name someone else took is reported on the VM (PodNameTaken), once, while
+ * the reconciler keeps looking; Secrets left by a create that stopped half-way are settled; what of a VM stored before
+ * the current rules the pod leaves out is reported (SpecNotApplied).
  */
-import type { Cluster, MigrationObject, VmObject } from '../../../operator/controller/cluster';
-import { NameTakenError, controlledBy } from '../../../operator/controller/cluster';
+import type { Cluster, MigrationObject, VmObject, VmPodSecret } from '../../../operator/controller/cluster';
+import { NameTakenError, controllerOf } from '../../../operator/controller/cluster';
 import type { PodView } from '../../../operator/controller/vm-lifecycle';
 import { VM_FINALIZER } from '../../../operator/controller/vm-lifecycle';
 import { NAME_TAKEN_RETRY_MS, reconcileVmKey } from '../../../operator/controller/vm-reconciler';
@@ -15,7 +17,8 @@ const NOW = new Date('2026-11-22T12:00:00Z');
 
 class FakeCluster implements Cluster {
   events: { type: string; reason: string; message: string }[] = [];
-  created: { pod: Record<string, unknown>; secret?: Record<string, unknown> }[] = [];
+  created: { pod: Record<string, unknown>; secret?: VmPodSecret }[] = [];
+  settled: { name: string; podUid?: string }[] = [];
   deleted: string[] = [];
   statuses: VirtualMachineStatus[] = [];
   taken = new Set<string>();
@@ -32,16 +35,21 @@ class FakeCluster implements Cluster {
   podsOfVm(): PodView[] {
     return this.pods;
   }
-  node() {
-    return undefined;
+  node(name: string) {
+    // Every node the tests bind pods to is Ready.
+    return { metadata: { name }, status: { conditions: [{ type: 'Ready', status: 'True' }] } };
   }
   attachmentPodsOfVm(): PodView[] {
     return [];
   }
-  async createPod(pod: Record<string, unknown>, secret?: Record<string, unknown>): Promise<void> {
+  async createPod(pod: Record<string, unknown>, secret?: VmPodSecret): Promise<string> {
     const name = (pod.metadata as { name: string }).name;
     if (this.taken.has(name)) throw new NameTakenError('Pod', 'default', name);
     this.created.push({ pod, ...(secret ? { secret } : {}) });
+    return `uid-${name}`;
+  }
+  async settleVmSecret(_ns: string, name: string, _vmUid: string, podUid?: string): Promise<void> {
+    this.settled.push({ name, ...(podUid ? { podUid } : {}) });
   }
   async deletePod(_ns: string, name: string): Promise<void> {
     this.deleted.push(name);
@@ -74,11 +82,13 @@ const vmObject = (status?: VirtualMachineStatus): VmObject => ({
 });
 const options = { pod: { image: 'kubevisor:test' }, now: () => NOW };
 
-test('only pods the VM controls are its pods', () => {
-  const own: PodView = { metadata: { name: 'a', ownerReferences: [{ uid: 'vm-uid', controller: true }] } };
+test('the controller of an object is its one owner reference with controller: true', () => {
+  const own: PodView = {
+    metadata: { name: 'a', ownerReferences: [{ uid: 'other' }, { uid: 'vm-uid', controller: true }] },
+  };
   const labelled: PodView = { metadata: { name: 'b', labels: { 'kubevisor.io/vm': 'web' } } };
   const referenced: PodView = { metadata: { name: 'c', ownerReferences: [{ uid: 'vm-uid' }] } };
-  expect(controlledBy([own, labelled, referenced], 'vm-uid')).toEqual([own]);
+  expect([own, labelled, referenced].map((p) => controllerOf(p)?.uid)).toEqual(['vm-uid', undefined, undefined]);
 });
 
 test('a labelled pod of another owner is not deleted as a leftover, and the VM creates its pod with its Secret', async () => {
@@ -91,7 +101,7 @@ test('a labelled pod of another owner is not deleted as a leftover, and the VM c
   expect(cluster.deleted).toEqual([]);
   expect(cluster.created).toHaveLength(1);
   const { pod, secret } = cluster.created[0];
-  expect((secret!.metadata as { name: string }).name).toBe((pod.metadata as { name: string }).name);
+  expect((secret!.secret.metadata as { name: string }).name).toBe((pod.metadata as { name: string }).name);
 });
 
 test('a taken pod name is reported on the VM once, and looked at again', async () => {
@@ -101,7 +111,7 @@ test('a taken pod name is reported on the VM once, and looked at again', async (
   expect(first.requeueAfterMs).toBeLessThanOrEqual(NAME_TAKEN_RETRY_MS);
   const ready = cluster.vmObject.status?.conditions?.find((c) => c.type === 'Ready');
   expect(ready).toEqual(expect.objectContaining({ status: 'False', reason: 'PodNameTaken' }));
-  expect(ready?.message).toContain('is not controlled by this VM; it is not adopted');
+  expect(ready?.message).toContain('is not controlled by this VM (another controller); it is not adopted');
   await reconcileVmKey(cluster, 'default', 'web', options);
   expect(cluster.events.filter((e) => e.reason === 'PodNameTaken')).toHaveLength(1);
   expect(cluster.events.find((e) => e.reason === 'PodNameTaken')?.type).toBe('Warning');
@@ -109,4 +119,86 @@ test('a taken pod name is reported on the VM once, and looked at again', async (
   cluster.taken.clear();
   await reconcileVmKey(cluster, 'default', 'web', options);
   expect(cluster.created).toHaveLength(1);
+});
+
+const podName0 = vmPodName('web', 'vm-uid', { run: 0 });
+const ownedBy = (uid: string) => [{ uid, controller: true }];
+
+test("the pod the VM created is recorded by UID, and only a pod of that UID is the VM's current pod", async () => {
+  const cluster = new FakeCluster(vmObject());
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  expect(cluster.vmObject.status).toEqual(
+    expect.objectContaining({ phase: 'Scheduling', vmPodName: podName0, vmPodUID: `uid-${podName0}` }),
+  );
+  // The scheduler binds it: the VM follows its own pod.
+  cluster.pods = [
+    {
+      metadata: { name: podName0, uid: `uid-${podName0}`, ownerReferences: ownedBy('vm-uid') },
+      spec: { nodeName: 'n1' },
+    },
+  ];
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  expect(cluster.vmObject.status).toEqual(expect.objectContaining({ phase: 'Scheduled', nodeName: 'n1' }));
+  expect(cluster.settled).toContainEqual({ name: podName0, podUid: `uid-${podName0}` });
+});
+
+test('a pod that names the VM as controller is not its pod until createPod has checked it', async () => {
+  // A tenant created the pod of the VM's next name first, naming the VM as its controller, and bound it to a node.
+  const cluster = new FakeCluster(
+    vmObject({ phase: 'Scheduling', vmPodName: podName0, restarts: 0, observedGeneration: 1 }),
+    [{ metadata: { name: podName0, uid: 'forged', ownerReferences: ownedBy('vm-uid') }, spec: { nodeName: 'n1' } }],
+  );
+  cluster.taken.add(podName0);
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  const status = cluster.vmObject.status!;
+  // Not Scheduled on the forged pod's word, no UID recorded: the node daemon never takes it for the VM's pod.
+  expect(status.phase).toBe('Scheduling');
+  expect(status.vmPodUID).toBeUndefined();
+  expect(status.nodeName).toBeUndefined();
+  expect(status.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('PodNameTaken');
+  expect(cluster.deleted).toEqual([]);
+  expect(cluster.settled.map((x) => x.name)).not.toContain(podName0);
+  // createPod accepts it (it is exactly the pod the VM renders, e.g. the VM's own after a crash): now it is the VM's.
+  cluster.taken.clear();
+  cluster.pods = [{ ...cluster.pods[0], metadata: { ...cluster.pods[0].metadata, uid: `uid-${podName0}` } }];
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  expect(cluster.vmObject.status?.vmPodUID).toBe(`uid-${podName0}`);
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  expect(cluster.vmObject.status).toEqual(expect.objectContaining({ phase: 'Scheduled', nodeName: 'n1' }));
+});
+
+test('a restart settles the Secret of the run before, whose pod may be gone before it got it', async () => {
+  const before = vmObject({
+    phase: 'Failed',
+    vmPodName: podName0,
+    vmPodUID: `uid-${podName0}`,
+    restarts: 0,
+    observedGeneration: 1,
+  });
+  const cluster = new FakeCluster(before);
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  expect(cluster.created).toHaveLength(1);
+  expect(cluster.settled).toContainEqual({ name: podName0 });
+});
+
+test('a VM stored before the probe and toleration rules gets a pod without them, and an Event says so', async () => {
+  const stored = vmObject();
+  stored.spec = {
+    ...stored.spec,
+    livenessProbe: { exec: { command: ['cat', '/etc/shadow'] } } as unknown as VmObject['spec']['livenessProbe'],
+    readinessProbe: { tcpSocket: { port: 'ssh' } },
+    tolerations: [{ operator: 'Exists' }, { key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+  };
+  const cluster = new FakeCluster(stored);
+  await reconcileVmKey(cluster, 'default', 'web', options);
+  const spec = (cluster.created[0].pod as { spec: Record<string, unknown> }).spec;
+  const launcher = (spec.containers as Record<string, unknown>[])[0];
+  expect(launcher.livenessProbe).toBeUndefined();
+  expect(launcher.readinessProbe).toBeUndefined();
+  expect(spec.tolerations).toEqual([{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }]);
+  const event = cluster.events.find((e) => e.reason === 'SpecNotApplied');
+  expect(event?.type).toBe('Warning');
+  expect(event?.message).toContain('spec.livenessProbe (only httpGet and tcpSocket probes are run)');
+  expect(event?.message).toContain('spec.readinessProbe (port "ssh" is a name; the VM pod declares no named ports)');
+  expect(event?.message).toContain('spec.tolerations[0] (no taint key: it would tolerate every taint)');
 });
