@@ -14,6 +14,12 @@ import { LaunchError, reportFailure } from './failure';
 import { launch } from './launch';
 
 const log = (line: string) => process.stdout.write(`launcher: ${line}\n`);
+
+export const LAUNCHER_USAGE = `Usage: kubevisor launcher [subcommand]   (the VM pod's entrypoint.sh runs it; it reads the pod, not flags)
+  (none)                                   prepare the pod and write the VmConfig; entrypoint.sh then execs
+                                           Cloud Hypervisor
+  prepare-container-disk <volume>          init container: the containerDisk becomes a raw image
+  prepare-container-rootfs <volume> <size> init container: the rootfs tar becomes an ext4 image`;
 /** Milliseconds since this process started, Node's own start-up included. */
 const sinceStart = () => Math.round(performance.now());
 
@@ -29,6 +35,11 @@ export async function main(args: readonly string[]): Promise<void> {
       log(`ready in ${sinceStart()} ms`);
       return;
     }
+    case '--help':
+    case '-h':
+      // Answers without touching the pod (no termination log): the image's smoke test asks it outside any pod.
+      console.log(LAUNCHER_USAGE);
+      return;
     case 'prepare-container-disk':
       if (rest.length !== 1) throw new LaunchError('usage: prepare-container-disk <volume>');
       log(`containerDisk ${rest[0]}: ${await prepareContainerDisk(rest[0])} in ${sinceStart()} ms`);
