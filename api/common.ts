@@ -133,6 +133,15 @@ export const toleration = object(
 
 /** The label the node setup puts on nodes prepared for VMs; every VM pod selects it. */
 export const KVM_NODE_LABEL = 'kubevisor.io/kvm';
+/**
+ * Labels node setup puts on each node about its CPU, for migration compatibility: a guest sees the host's CPU model
+ * and feature flags, so it may only move to a node whose flags include them all (equal hashes are the simple case).
+ */
+export const CPU_VENDOR_LABEL = 'kubevisor.io/cpu-vendor';
+export const CPU_MODEL_LABEL = 'kubevisor.io/cpu-model';
+export const CPU_FEATURES_LABEL = 'kubevisor.io/cpu-features';
+/** Annotation node setup writes on each node: what it found and did, as JSON (devices, modules, hugepages). */
+export const NODE_SETUP_ANNOTATION = 'kubevisor.io/node-setup';
 
 export const scheduling = {
   nodeSelector: map(string({ description: 'Label value.', maxLength: 63 }), {

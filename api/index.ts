@@ -4,6 +4,7 @@ export * from './schema';
 export * from './virtualmachine';
 export * from './virtualmachinemigration';
 export * from './kinds';
+export * from './version';
 export type { FieldError } from './validate';
 export { formatFieldError } from './validate';
 export { parseQuantity, compareQuantities, formatBytes } from './cel/quantity';

@@ -89,6 +89,11 @@ export interface VmPodOptions {
   readonly blockVolumes?: readonly string[];
   /** Extended resource each Multus network needs (from the NAD's `k8s.v1.cni.cncf.io/resourceName`). @default none */
   readonly networkResources?: Readonly<Record<string, string>>;
+  /**
+   * Node labels the pod must match besides the VM's nodeSelector: for a migration's receiving pod, the source node's
+   * CPU features (`kubevisor.io/cpu-features`), because the guest keeps the CPU it booted on. @default none
+   */
+  readonly requiredNodeLabels?: Readonly<Record<string, string>>;
 }
 
 const busybox = (...args: string[]) => [`${TOOLS_DIR}/busybox`, ...args];
@@ -358,7 +363,7 @@ export function renderVmPod(
       securityContext: POD_SECURITY_CONTEXT,
       enableServiceLinks: false,
       // Only nodes the node setup prepared (KVM, device plugins, the node daemon); the user's selector narrows further.
-      nodeSelector: { ...(spec.nodeSelector ?? {}), [KVM_NODE_LABEL]: 'true' },
+      nodeSelector: { ...(spec.nodeSelector ?? {}), ...(options.requiredNodeLabels ?? {}), [KVM_NODE_LABEL]: 'true' },
       ...(affinityFor(spec, vm.metadata.name, role) ?? {}),
       ...(tolerations ? { tolerations } : {}),
       initContainers,

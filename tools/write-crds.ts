@@ -1,12 +1,17 @@
-/** `npm run crds`: writes deploy/crds/*.yaml and removes CRD files that no kind produces any more. */
+/**
+ * `npm run crds`: writes deploy/crds/*.yaml (removing CRD files no kind produces any more) and deploy/kubevisor.yaml,
+ * the whole install for `kubectl apply --server-side -f`.
+ */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CRD_DIR, renderCrdFiles } from './crds';
+import { CRD_DIR, INSTALL_FILE, renderCrdFiles, renderInstallFile } from './crds';
 
 const files = renderCrdFiles();
 mkdirSync(CRD_DIR, { recursive: true });
 for (const f of readdirSync(CRD_DIR)) if (f.endsWith('.yaml') && !files.has(f)) rmSync(join(CRD_DIR, f));
-for (const [f, text] of files) {
-  writeFileSync(join(CRD_DIR, f), text);
-  console.log(`crds: wrote ${join(CRD_DIR, f)} (${text.length} bytes)`);
+for (const [f, text] of [...files]
+  .map(([f, t]) => [join(CRD_DIR, f), t] as const)
+  .concat([[INSTALL_FILE, renderInstallFile()]])) {
+  writeFileSync(f, text);
+  console.log(`crds: wrote ${f} (${text.length} bytes)`);
 }

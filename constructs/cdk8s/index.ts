@@ -5,3 +5,14 @@ export { Bindings, NetworkSources, VolumeSources, stableMac } from '../virtual-m
 export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding } from '../virtual-machine';
 export type { VirtualMachineMigrationProps } from '../virtual-machine-migration';
 export { KubevisorValidationError } from '../validation';
+export { KubevisorPlatform } from './platform';
+export { NodeSetup } from './node-setup';
+export type {
+  ContainerResources,
+  ControllerProps,
+  DaemonProps,
+  KubevisorPlatformProps,
+  NodeSetupProps,
+  Toleration,
+} from '../platform/props';
+export { DEFAULT_IMAGE } from '../platform/props';

@@ -4,3 +4,5 @@ export * from './virtual-machine-migration';
 export { Bindings, NetworkSources, VolumeSources, stableMac } from '../virtual-machine';
 export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding } from '../virtual-machine';
 export { KubevisorValidationError, assertValid } from '../validation';
+export * from './platform';
+export type { ContainerResources, ControllerProps, DaemonProps, Toleration } from '../platform/props';

@@ -4,7 +4,7 @@
  * its VM; a VM or pod change wakes the VM's migrations).
  */
 import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../api';
-import { API_VERSION } from '../../api';
+import { API_VERSION, CPU_FEATURES_LABEL } from '../../api';
 import type { KubeClient, KubeObject, Logger } from '../kube';
 import { Informer, keyOf } from '../kube';
 import { HOTPLUG_VM_LABEL, POD_VOLUMES_ANNOTATION, VM_LABEL } from '../pod-layout';
@@ -256,12 +256,21 @@ function podView(p: Pod): Pod {
   } as Pod;
 }
 
-/** Of a node, the lifecycle reads only its Ready condition (real nodes also carry image lists, addresses…). */
+/**
+ * Of a node, the lifecycle reads only its Ready condition (real nodes also carry image lists, addresses…), and the
+ * migration reconciler its CPU features label.
+ */
 function nodeView(n: Node): Node {
+  const features = n.metadata.labels?.[CPU_FEATURES_LABEL];
   return {
     apiVersion: n.apiVersion,
     kind: n.kind,
-    metadata: { name: n.metadata.name, uid: n.metadata.uid, resourceVersion: n.metadata.resourceVersion },
+    metadata: {
+      name: n.metadata.name,
+      uid: n.metadata.uid,
+      resourceVersion: n.metadata.resourceVersion,
+      ...(features ? { labels: { [CPU_FEATURES_LABEL]: features } } : {}),
+    },
     status: { conditions: n.status?.conditions?.filter((c) => c.type === 'Ready') },
   } as Node;
 }

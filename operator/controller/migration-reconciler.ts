@@ -1,4 +1,5 @@
 /** Reconciles one VirtualMachineMigration through the migration lifecycle. */
+import { CPU_FEATURES_LABEL } from '../../api';
 import type { VmPodOptions } from '../../constructs/vm-pod';
 import { vmPodName } from '../../constructs/vm-pod';
 import type { Cluster, MigrationObject, VmObject } from './cluster';
@@ -48,7 +49,14 @@ export async function reconcileMigrationKey(
           // The name the migration recorded when it started: the VM's run may have moved on since.
           const role = { run, migrationUid: m.metadata.uid, podName: a.podName };
           try {
-            const uid = await createVmPod(cluster, object, role, options.pod);
+            // The guest keeps the CPU it booted on: the receiving node must offer the same features.
+            const sourceName = decision.status.sourceNodeName ?? m.status?.sourceNodeName;
+            const source = sourceName ? cluster.node(sourceName) : undefined;
+            const features = source?.metadata.labels?.[CPU_FEATURES_LABEL];
+            const podOptions = features
+              ? { ...options.pod, requiredNodeLabels: { [CPU_FEATURES_LABEL]: features } }
+              : options.pod;
+            const uid = await createVmPod(cluster, object, role, podOptions);
             // From now on only the pod of this UID is the receiving pod (see podsOf).
             if (uid && decision.status.targetVMPodName === a.podName) decision.status.targetVMPodUID = uid;
           } catch (e) {

@@ -42,7 +42,8 @@ export interface PodView {
 
 /** A node as far as the lifecycle reads it. */
 export interface NodeView {
-  metadata: { name: string };
+  /** Labels: only those the controller reads (the CPU features a migration's receiving node must match). */
+  metadata: { name: string; labels?: Record<string, string> };
   status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
 }
 

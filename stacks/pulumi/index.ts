@@ -1,8 +1,9 @@
 /**
- * The example Pulumi program (`pulumi up` with Pulumi.yaml at the repository root). Every example is validated
- * before any resource is registered, so an invalid program deploys nothing.
+ * The example Pulumi program (`pulumi up` with Pulumi.yaml at the repository root): the platform and node setup,
+ * then the example VMs, which depend on the platform (its CRDs). Every example is validated before any resource is
+ * registered, so an invalid program deploys nothing.
  */
-import { VirtualMachine, assertValid } from '../../constructs/pulumi';
+import { KubevisorPlatform, NodeSetup, VirtualMachine, assertValid } from '../../constructs/pulumi';
 import { renderVirtualMachine } from '../../constructs';
 import { EXAMPLES } from '../examples';
 
@@ -10,4 +11,10 @@ assertValid(
   Object.entries(EXAMPLES).map(([name, props]) => ({ path: name, object: renderVirtualMachine(name, props) })),
 );
 
-export const vms = Object.entries(EXAMPLES).map(([name, props]) => new VirtualMachine(name, props).vmName);
+const platform = new KubevisorPlatform('kubevisor');
+new NodeSetup('node-setup', {}, { dependsOn: platform });
+
+export const namespace = platform.namespace;
+export const vms = Object.entries(EXAMPLES).map(
+  ([name, props]) => new VirtualMachine(name, props, { dependsOn: platform }).vmName,
+);

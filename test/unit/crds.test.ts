@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import type { OpenAPISchema } from '../../api';
 import { KINDS, customResourceDefinition, formatFieldError } from '../../api';
 import { validateValue } from '../../api/validate';
-import { CRD_DIR, renderCrdFiles } from '../../tools/crds';
+import { CRD_DIR, INSTALL_FILE, renderCrdFiles, renderInstallFile } from '../../tools/crds';
 import { compile } from '../../api/cel/library';
 
 const ROOT = join(__dirname, '..', '..');
@@ -16,6 +16,10 @@ test('deploy/crds is up to date with api/ (run `npm run crds` if this fails)', (
   );
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [f, text] of expected) expect({ file: f, text: actual.get(f) }).toEqual({ file: f, text });
+});
+
+test('deploy/kubevisor.yaml is up to date with the platform constructs (run `npm run crds` if this fails)', () => {
+  expect(readFileSync(join(ROOT, INSTALL_FILE), 'utf8')).toBe(renderInstallFile());
 });
 
 describe.each(KINDS.map((k) => [k.kind, k] as const))('%s CRD', (_kind, info) => {

@@ -5,6 +5,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Testing } from 'cdk8s';
 import type { KubevisorObject } from '../../api';
+import * as cdk8sFrontend from '../../constructs/cdk8s';
 import { buildApp } from '../../stacks/cdk8s/app';
 import type * as Frontend from '../../constructs/pulumi';
 import type * as Program from '../../stacks/pulumi';
@@ -40,7 +41,9 @@ test('each example: the cdk8s object equals the input the Pulumi program registe
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- setMocks must run before the program loads
   const program = require('../../stacks/pulumi') as typeof Program;
   await Promise.all(program.vms.map(resolved));
-  const cdk8s = buildApp(Testing.app().outdir).charts.flatMap((c) => c.toJson()) as KubevisorObject[];
+  const cdk8s = (buildApp(Testing.app().outdir).charts.flatMap((c) => c.toJson()) as KubevisorObject[]).filter(
+    (o) => o.kind === 'VirtualMachine',
+  );
   const pulumiObjects = registered.filter((r) => r.type === 'kubernetes:kubevisor.io/v1alpha1:VirtualMachine');
   // Registration under mocks is asynchronous, so compare as sets.
   expect(pulumiObjects.map((r) => r.name).sort()).toEqual(cdk8s.map((o) => o.metadata.name).sort());
@@ -85,4 +88,45 @@ test('the migration component registers its CustomResource', async () => {
     metadata: { name: 'move-web' },
     spec: { vmName: 'web', timeoutSeconds: 600 },
   });
+});
+
+/** Registered inputs of the typed Kubernetes resources (not components) whose names carry one of the prefixes. */
+const kubernetesObjects = (prefixes: string[]) =>
+  registered
+    .filter((r) => r.custom && r.type.startsWith('kubernetes:') && prefixes.some((p) => r.name.startsWith(`${p}-`)))
+    .map((r) => r.inputs);
+const byKey = (o: Record<string, unknown>) => {
+  const m = o.metadata as { name: string; namespace?: string };
+  return `${o.kind as string}/${m.namespace ?? ''}/${m.name}`;
+};
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+test('the platform and node setup components register exactly the objects the cdk8s constructs synthesize', async () => {
+  const { KubevisorPlatform, NodeSetup } = frontend();
+  const before = registered.length;
+  const props = { image: 'registry.example/kubevisor:9.9.9', controller: { replicas: 3 } };
+  const platform = new KubevisorPlatform('install', props);
+  new NodeSetup('prep', { image: props.image, hugepages2Mi: 512 }, { dependsOn: platform });
+  for (let i = 0; i < 40 && kubernetesObjects(['install', 'prep']).length < 22; i++) await settle();
+  // A user's cdk8s app, with chart and construct ids of its own: the objects do not depend on them.
+  const chart = Testing.chart();
+  new cdk8sFrontend.KubevisorPlatform(chart, 'my-platform', props);
+  new cdk8sFrontend.NodeSetup(chart, 'my-node-setup', { image: props.image, hugepages2Mi: 512 });
+  const expected = Testing.synth(chart) as Record<string, unknown>[];
+  const actual = kubernetesObjects(['install', 'prep']);
+  expect(actual.map(byKey).sort()).toEqual(expected.map(byKey).sort());
+  for (const o of expected) expect(actual.find((a) => byKey(a) === byKey(o))).toEqual(o);
+  const types = registered.slice(before).map((r) => r.type);
+  expect(types).toEqual(expect.arrayContaining(['kubevisor:index:KubevisorPlatform', 'kubevisor:index:NodeSetup']));
+  expect(types).toEqual(expect.arrayContaining(['kubernetes:apps/v1:Deployment', 'kubernetes:apps/v1:DaemonSet']));
+});
+
+test('invalid platform args throw every problem before anything is registered', () => {
+  const { KubevisorPlatform, NodeSetup } = frontend();
+  const before = registered.length;
+  expect(() => new KubevisorPlatform('bad', { namespace: 'Not A Namespace', controller: { replicas: 0 } })).toThrow(
+    /2 validation error\(s\):\n {2}\[kubevisor\/platform\] namespace: Invalid value: "Not A Namespace": must be a DNS label.*\n {2}\[kubevisor\/platform\] controller\.replicas: Invalid value: 0/,
+  );
+  expect(() => new NodeSetup('bad', { hugepages1Gi: -1 })).toThrow(/hugepages1Gi: Invalid value: -1/);
+  expect(registered.length).toBe(before);
 });

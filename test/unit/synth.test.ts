@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { App, Chart } from 'cdk8s';
 import { VirtualMachine } from '../../constructs/cdk8s';
+import { renderPlatform } from '../../constructs/platform/render';
 import { synthAtomically } from '../../stacks/cdk8s/synth';
 import { crdValidators } from '../support/crd-schema';
 
@@ -13,15 +14,18 @@ let out: string;
 beforeEach(() => (out = mkdtempSync(join(tmpdir(), 'kubevisor-synth-'))));
 afterEach(() => rmSync(out, { recursive: true, force: true }));
 
-test('npm run synth writes dist/*.k8s.yaml whose VirtualMachines validate against deploy/crds (ajv)', () => {
+test('npm run synth writes the platform, then the examples, whose VirtualMachines validate against deploy/crds (ajv)', () => {
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'stacks/cdk8s/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, CDK8S_OUTDIR: out },
     stdio: 'pipe',
   });
-  const files = readdirSync(out);
-  expect(files).toEqual(['examples.k8s.yaml']);
-  const docs = parseAllDocuments(readFileSync(join(out, files[0]), 'utf8')).map((d) => d.toJS());
+  // cdk8s numbers the files in dependency order: the platform (CRDs first) before the VMs.
+  const files = readdirSync(out).sort();
+  expect(files).toEqual(['0000-platform.k8s.yaml', '0001-examples.k8s.yaml']);
+  const read = (f: string) => parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS());
+  expect(read(files[0])).toEqual(renderPlatform());
+  const docs = read(files[1]);
   expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
     'VirtualMachine/web',
     'VirtualMachine/kernel-boot',

@@ -477,6 +477,23 @@ test("the user's nodeSelector is kept, with the prepared-node label added", () =
   expect(pod.spec.nodeSelector).toEqual({ zone: 'a', 'kubevisor.io/kvm': 'true' });
 });
 
+test("a migration's receiving pod also selects the source node's CPU features; the VM's own selector still holds", () => {
+  const pod = renderVmPod(
+    vm('sel', {
+      nodeSelector: { zone: 'a' },
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'd:1' } }],
+    }),
+    { run: 0, migrationUid: 'm-1' },
+    { ...options, requiredNodeLabels: { 'kubevisor.io/cpu-features': '0123456789abcdef' } },
+  ) as unknown as PodJson;
+  expect(pod.spec.nodeSelector).toEqual({
+    zone: 'a',
+    'kubevisor.io/cpu-features': '0123456789abcdef',
+    'kubevisor.io/kvm': 'true',
+  });
+});
+
 test('pod names are stable per run and differ between runs', () => {
   expect(vmPodName('web', 'u1', { run: 0 })).toBe(vmPodName('web', 'u1', { run: 0 }));
   expect(vmPodName('web', 'u1', { run: 0 })).not.toBe(vmPodName('web', 'u1', { run: 1 }));

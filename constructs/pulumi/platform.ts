@@ -1,0 +1,58 @@
+/**
+ * The platform and node setup as Pulumi components. Each renders the cdk8s construct of the same name in memory
+ * (constructs/platform/render.ts) and registers every object it synthesizes as the matching @pulumi/kubernetes
+ * resource, as children: one renderer, so `pulumi up` installs exactly what `cdk8s synth` writes.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { ConfigGroup } from '@pulumi/kubernetes/yaml';
+import type { KubevisorPlatformProps, NodeSetupProps } from '../platform/props';
+import type { ManifestObject } from '../platform/render';
+import { renderNodeSetup, renderPlatformOnly } from '../platform/render';
+
+/** Arguments of {@link KubevisorPlatform}: the cdk8s construct's props (known when the program runs). */
+export type KubevisorPlatformArgs = KubevisorPlatformProps;
+/** Arguments of {@link NodeSetup}: the cdk8s construct's props. */
+export type NodeSetupArgs = NodeSetupProps;
+
+/** Registers rendered objects under `parent` (kind and namespace/name make each child's name). */
+function register(parent: pulumi.ComponentResource, name: string, objects: ManifestObject[]): ConfigGroup {
+  // ConfigGroup (client-side, not the provider's yaml/v2 component) creates the typed resource of each kind, so each
+  // child is a Deployment, a ClusterRole, … exactly as if declared one by one.
+  return new ConfigGroup(`${name}-objects`, { objs: objects, resourcePrefix: name }, { parent });
+}
+
+/**
+ * kubevisor's operator and API (CRDs, controller, node daemon, RBAC) as a Pulumi component; see the cdk8s
+ * `KubevisorPlatform` for what it installs. Throws a `KubevisorValidationError` listing every problem of the args
+ * before registering anything. Make VirtualMachines depend on it (`dependsOn`), so the CRDs exist first.
+ */
+export class KubevisorPlatform extends pulumi.ComponentResource {
+  /** The objects as registered. */
+  public readonly objects: ConfigGroup;
+  /** The operator's namespace. */
+  public readonly namespace: string;
+
+  constructor(name: string, args: KubevisorPlatformArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    const objects = renderPlatformOnly(args);
+    super('kubevisor:index:KubevisorPlatform', name, {}, opts);
+    this.namespace = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
+    this.objects = register(this, name, objects);
+    this.registerOutputs({ namespace: this.namespace });
+  }
+}
+
+/**
+ * Node setup (the DaemonSet that prepares and labels nodes for VMs) as a Pulumi component; see the cdk8s `NodeSetup`.
+ * Depends on the platform's namespace: pass `dependsOn: platform`.
+ */
+export class NodeSetup extends pulumi.ComponentResource {
+  /** The objects as registered. */
+  public readonly objects: ConfigGroup;
+
+  constructor(name: string, args: NodeSetupArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    const objects = renderNodeSetup(args);
+    super('kubevisor:index:NodeSetup', name, {}, opts);
+    this.objects = register(this, name, objects);
+    this.registerOutputs({});
+  }
+}
