@@ -10,6 +10,9 @@ const base = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // The e2e project's RBAC proof must run after the other e2e files (it reads their audit trail). Jest reads
+  // testSequencer only here, globally; the sequencer changes nothing but the place of that one file.
+  testSequencer: '<rootDir>/test/e2e/sequencer.js',
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...base, displayName: 'bad-input', testMatch: ['<rootDir>/test/bad-input/**/*.test.ts'] },

@@ -6,17 +6,19 @@
 import type { VirtualMachineStatus } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
+import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
 import { startController, type ControllerProcess } from './harness/operator-process';
-import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
+import { sharedControlPlane } from './harness/shared';
 import { waitFor } from './harness/wait';
 import { installCrds } from './harness/crds';
 
 const VMS = 100;
 const MAX_KILLS = 8;
 const client = sharedControlPlane();
-const info = sharedControlPlaneInfo();
 const ns = `e2e-crash-${Date.now().toString(36)}`;
 let controller: ControllerProcess | undefined;
+/** The install's controller ServiceAccount and rules: every restarted controller runs with them, not as admin. */
+let identity: ControllerIdentity | undefined;
 
 interface Vm extends KubeObject {
   status?: VirtualMachineStatus;
@@ -25,16 +27,20 @@ interface Vm extends KubeObject {
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await installCrds(client);
+  identity = await installControllerIdentity(client, { platformNamespace: `${ns}-system` });
 });
 
 afterAll(async () => {
   await controller?.stop();
+  await identity?.remove();
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
   client.close();
 });
 
 test(`crash safety: ${VMS} VMs converge exactly while the controller is killed`, async () => {
-  controller = await startController(info.kubeconfigPath, ['--namespace', ns, '--workers', '16']);
+  const start = () =>
+    startController(identity!.kubeconfigPath, [...identity!.args, '--namespace', ns, '--workers', '16']);
+  controller = await start();
   const names = Array.from({ length: VMS }, (_, i) => `crash-${i}`);
   for (let i = 0; i < names.length; i += 20) {
     await Promise.all(
@@ -62,7 +68,7 @@ test(`crash safety: ${VMS} VMs converge exactly while the controller is killed`,
     controller.kill('SIGKILL');
     await controller.exited;
     kills++;
-    controller = await startController(info.kubeconfigPath, ['--namespace', ns, '--workers', '16']);
+    controller = await start();
   }
 
   await waitFor(`${VMS} VMs Scheduled`, async () => ((await scheduled()) === VMS ? true : undefined), {

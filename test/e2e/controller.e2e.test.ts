@@ -4,14 +4,13 @@
  * TargetReady. KWOK runs the pods; where the node daemon will later act (guest shut down, pod failed) the test
  * writes the pod's status itself, as the kubelet would.
  *
- * The controller runs as a ServiceAccount with exactly the install's RBAC rules (operator/rbac.ts CONTROLLER_RULES),
- * so every step here shows those rules suffice. The namespace enforces Pod Security `baseline`, so every VM pod here
- * is admitted under it; the tenant-isolation tests add what a tenant may try through a VM (and a pod of the VM's
- * future name, with a foreign owner or naming the VM as its owner) and, once every one of them was seen refused,
- * print `security: baseline admitted, N tenant attacks refused`.
+ * The controller runs as a ServiceAccount with exactly the install's RBAC rules (operator/rbac.ts, through
+ * harness/operator-identity.ts), so every step here shows those rules suffice. The namespace enforces Pod Security
+ * `baseline`, so every VM pod here is admitted under it; the tenant-isolation tests add what a tenant may try through
+ * a VM (and a pod of the VM's future name, with a foreign owner or naming the VM as its owner) and, once every one of
+ * them was seen refused, print `security: baseline admitted, N tenant attacks refused`.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunPolicy, VirtualMachineStatus } from '../../api';
 import type { VirtualMachineProps } from '../../constructs';
@@ -19,7 +18,6 @@ import { renderVirtualMachine, renderVirtualMachineMigration } from '../../const
 import { renderVmPod, vmPodName } from '../../constructs/vm-pod';
 import { podMismatch } from '../../operator/controller/adoption';
 import { HOTPLUG_VOLUME } from '../../operator/pod-layout';
-import { CONTROLLER_RULES } from '../../operator/rbac';
 import { BAD_INPUT_CASES } from '../bad-input/cases';
 import {
   ADOPTION_CASES,
@@ -29,8 +27,8 @@ import {
   stableCopy,
 } from '../fixtures/adoption-cases';
 import { KubeApiError, type KubeObject } from './harness/kube-client';
-import { writeTokenKubeconfig } from './harness/kubeconfig';
 import { kwokNode } from './harness/control-plane';
+import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
 import { startController, controllerGet, type ControllerProcess } from './harness/operator-process';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
@@ -41,6 +39,7 @@ const info = sharedControlPlaneInfo();
 const ns = `e2e-controller-${Date.now().toString(36)}`;
 const within = { timeoutMs: 60_000, intervalMs: 200 };
 let controller: ControllerProcess;
+let identity: ControllerIdentity | undefined;
 
 interface Vm extends KubeObject {
   status?: VirtualMachineStatus;
@@ -149,7 +148,9 @@ beforeAll(async () => {
     },
   });
   await installCrds(client);
-  controller = await startController(await controllerKubeconfig(), [
+  identity = await installControllerIdentity(client, { platformNamespace: `${ns}-system` });
+  controller = await startController(identity.kubeconfigPath, [
+    ...identity.args,
     '--namespace',
     ns,
     '--node-loss-grace',
@@ -162,38 +163,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controller?.stop();
+  await identity?.remove();
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
-  for (const kind of ['ClusterRoleBinding', 'ClusterRole']) {
-    await client.delete('rbac.authorization.k8s.io/v1', kind, `${ns}-controller`, undefined, { ignoreNotFound: true });
-  }
   client.close();
 });
-
-/**
- * A kubeconfig for the controller as the install runs it: a ServiceAccount token, bound by a ClusterRoleBinding to a
- * ClusterRole of exactly CONTROLLER_RULES (no lease: the controller runs without leader election here).
- */
-async function controllerKubeconfig(): Promise<string> {
-  const name = `${ns}-controller`;
-  const rbac = 'rbac.authorization.k8s.io/v1';
-  await client.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'controller', namespace: ns } });
-  await client.create({ apiVersion: rbac, kind: 'ClusterRole', metadata: { name }, rules: CONTROLLER_RULES });
-  await client.create({
-    apiVersion: rbac,
-    kind: 'ClusterRoleBinding',
-    metadata: { name },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-    subjects: [{ kind: 'ServiceAccount', name: 'controller', namespace: ns }],
-  });
-  const token = await client.request<{ status: { token: string } }>(
-    'POST',
-    `/api/v1/namespaces/${ns}/serviceaccounts/controller/token`,
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } } },
-  );
-  const path = join(mkdtempSync(join(tmpdir(), 'kubevisor-controller-rbac-')), 'kubeconfig');
-  writeTokenKubeconfig(path, { server: info.server, caPem: info.caPem, token: token.status.token });
-  return path;
-}
 
 test('a VM gets exactly one pod, owned by it, and reaches Scheduled on a node', async () => {
   await createVm('basic');

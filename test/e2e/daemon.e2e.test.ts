@@ -1,7 +1,8 @@
 /**
  * The node daemon on the real control plane: one `kubevisor daemon` process per KWOK node, each with its own kubelet
  * pod directory, and every VM pod's Cloud Hypervisor played by the spec-validating stand-in (harness/kubelet-standin.ts
- * plays the kubelet's part). The controller runs too, so the whole VM lifecycle is exercised: boot, truthful status
+ * plays the kubelet's part). The controller runs too (as the install's controller ServiceAccount, with exactly its
+ * rules), so the whole VM lifecycle is exercised: boot, truthful status
  * (Running, Paused, Ready, the guest's address), power exactly once, a daemon restart that repeats nothing, how a
  * guest ends (power-off, crash, refused boot), graceful and hard stops.
  */
@@ -22,7 +23,9 @@ import { startController, startOperatorProcess, type OperatorProcess } from './h
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
 import { writeTokenKubeconfig } from './harness/kubeconfig';
+import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
 import {
+  DAEMON_NAMESPACE,
   installDaemonIdentity,
   nodeIdentity,
   type DaemonIdentityInstall,
@@ -50,6 +53,11 @@ interface Node {
   daemon: OperatorProcess;
 }
 let daemonIdentity: DaemonIdentityInstall;
+/**
+ * The controller's: the install's ServiceAccount and rules, in kubevisor-system, where its migration signer keeps the
+ * CA the daemons' certificates come from.
+ */
+let controllerIdentity: ControllerIdentity | undefined;
 const nodes: Node[] = [];
 let controller: OperatorProcess;
 
@@ -181,8 +189,13 @@ const tally = { running: new Set<string>(), applied: 0, repeatedAfterRestart: 0 
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await installCrds(client);
-  controller = await startController(info.kubeconfigPath, ['--namespace', ns]);
   daemonIdentity = await installDaemonIdentity(client);
+  controllerIdentity = await installControllerIdentity(client, { platformNamespace: DAEMON_NAMESPACE });
+  controller = await startController(controllerIdentity.kubeconfigPath, [
+    ...controllerIdentity.args,
+    '--namespace',
+    ns,
+  ]);
   for (const name of info.nodeNames) {
     const kubelet = new KubeletStandin({ client, nodeName: name, root: path.join(root, name) });
     await kubelet.start();
@@ -212,6 +225,8 @@ afterAll(async () => {
   await Promise.all(nodes.map((n) => n.kubelet.stop()));
   await Promise.all(nodes.map((n) => n.registration.stop()));
   await Promise.all(nodes.map((n) => n.identity.remove()));
+  // In the reverse order of their install: the daemon's removes kubevisor-system if it made it.
+  await controllerIdentity?.remove();
   await daemonIdentity?.remove();
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
   client.close();

@@ -24,6 +24,7 @@ export default async function globalSetup(): Promise<void> {
     clientCertPem: controlPlane.clientCertPem,
     clientKeyPem: controlPlane.clientKeyPem,
     dir: controlPlane.dir,
+    auditLogPath: controlPlane.auditLogPath,
     nodeNames: controlPlane.nodeNames,
   };
   const file = path.join(controlPlane.dir, 'shared.json');

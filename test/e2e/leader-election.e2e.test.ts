@@ -5,14 +5,20 @@
 import type { VirtualMachineStatus } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import type { KubeObject } from './harness/kube-client';
+import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
 import { startController, type ControllerProcess } from './harness/operator-process';
-import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
+import { sharedControlPlane } from './harness/shared';
 import { waitFor } from './harness/wait';
 import { installCrds } from './harness/crds';
 
 const client = sharedControlPlane();
-const info = sharedControlPlaneInfo();
 const ns = `e2e-leader-${Date.now().toString(36)}`;
+/**
+ * The controllers' identity: the install's ServiceAccount and rules. As in an install, the Lease is in the namespace
+ * that plays kubevisor-system, apart from the VMs' namespace.
+ */
+let identity: ControllerIdentity | undefined;
+const leaseNamespace = `${ns}-system`;
 const controllers: ControllerProcess[] = [];
 /** The leader after the first test's failover. */
 let survivor: ControllerProcess | undefined;
@@ -22,7 +28,8 @@ interface Lease extends KubeObject {
 }
 
 const holder = async () =>
-  (await client.tryGet<Lease>('coordination.k8s.io/v1', 'Lease', 'kubevisor-controller', ns))?.spec?.holderIdentity;
+  (await client.tryGet<Lease>('coordination.k8s.io/v1', 'Lease', 'kubevisor-controller', leaseNamespace))?.spec
+    ?.holderIdentity;
 const startedWork = (c: ControllerProcess) => c.lines().some((l) => l.includes('caches synced; starting workers'));
 
 async function vmScheduled(name: string): Promise<void> {
@@ -53,17 +60,19 @@ async function vmScheduled(name: string): Promise<void> {
 beforeAll(async () => {
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await installCrds(client);
+  identity = await installControllerIdentity(client, { platformNamespace: leaseNamespace });
 });
+const start = () => startController(identity!.kubeconfigPath, ['--namespace', ns, '--leader-elect', ...identity!.args]);
 
 afterAll(async () => {
   await Promise.all(controllers.map((c) => c.stop()));
+  await identity?.remove();
   await client.delete('v1', 'Namespace', ns, undefined, { ignoreNotFound: true });
   client.close();
 });
 
 test('two controllers: one leads and reconciles; killing it hands over within 20 s', async () => {
-  const args = ['--namespace', ns, '--leader-elect', '--lease-namespace', ns];
-  controllers.push(await startController(info.kubeconfigPath, args), await startController(info.kubeconfigPath, args));
+  controllers.push(await start(), await start());
   const id = (c: ControllerProcess) => `-${c.pid}`;
   const first = await waitFor('a leader', async () => (await holder()) || undefined, {
     timeoutMs: 30_000,
@@ -100,8 +109,7 @@ test('two controllers: one leads and reconciles; killing it hands over within 20
 test('a leader stopped gracefully releases the lease at once', async () => {
   const current = survivor!;
   expect(current).toBeDefined();
-  const args = ['--namespace', ns, '--leader-elect', '--lease-namespace', ns];
-  const next = await startController(info.kubeconfigPath, args);
+  const next = await start();
   controllers.push(next);
   await current.stop();
   await waitFor(

@@ -28,6 +28,7 @@ import {
   type NodeCredentials,
 } from '../../operator/migration-pki';
 import type { KubeClient, KubeObject } from './harness/kube-client';
+import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
 import {
   DAEMON_NAMESPACE,
   installDaemonIdentity,
@@ -43,93 +44,20 @@ const info = sharedControlPlaneInfo();
 const [node0, node1] = info.nodeNames;
 const logger = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
 
-/** The signer's RBAC: what the controller's ClusterRole and Role must grant for the migration PKI. */
-const SIGNER_ACCOUNT = 'kubevisor-migration-signer-e2e';
-const signerClusterRules = [
-  {
-    apiGroups: ['certificates.k8s.io'],
-    resources: ['certificatesigningrequests'],
-    verbs: ['get', 'list', 'watch'],
-  },
-  {
-    apiGroups: ['certificates.k8s.io'],
-    resources: ['certificatesigningrequests/approval', 'certificatesigningrequests/status'],
-    verbs: ['update'],
-  },
-  {
-    apiGroups: ['certificates.k8s.io'],
-    resources: ['signers'],
-    resourceNames: [MIGRATION_SIGNER_NAME],
-    verbs: ['approve', 'sign'],
-  },
-];
-const signerNamespacedRules = [
-  // create cannot be limited to a name (the object does not exist yet); get and update can.
-  { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['create'] },
-  { apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_CA_SECRET_NAME], verbs: ['get'] },
-  { apiGroups: [''], resources: ['configmaps'], resourceNames: [DEFAULT_CA_CONFIGMAP_NAME], verbs: ['get', 'update'] },
-];
-
 let install: DaemonIdentityInstall;
 let identities: NodeIdentity[] = [];
 let signer: MigrationSigner | undefined;
 let signerClient: KubeClient | undefined;
-const createdObjects: KubeObject[] = [];
+/** The controller's ServiceAccount and rules, as the install grants them; the signer runs with its token. */
+let controllerIdentity: ControllerIdentity | undefined;
 let dir: string;
 /** Whether the CA Secret was absent before this test (then the test's signer made it, and the test removes it). */
 let caMadeHere = false;
 
-async function createTracked(object: KubeObject): Promise<void> {
-  await admin.create(object);
-  createdObjects.push(object);
-}
-
-/** A token for the signer's own ServiceAccount, bound by RBAC to exactly the rules above. */
-async function signerAccountClient(): Promise<KubeClient> {
-  const labels = { 'app.kubernetes.io/name': 'kubevisor-e2e' };
-  const subject = { kind: 'ServiceAccount', name: SIGNER_ACCOUNT, namespace: DAEMON_NAMESPACE };
-  await createTracked({
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name: SIGNER_ACCOUNT, namespace: DAEMON_NAMESPACE, labels },
-  });
-  await createTracked({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name: SIGNER_ACCOUNT, labels },
-    rules: signerClusterRules,
-  });
-  await createTracked({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: SIGNER_ACCOUNT, labels },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SIGNER_ACCOUNT },
-    subjects: [subject],
-  });
-  await createTracked({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: { name: SIGNER_ACCOUNT, namespace: DAEMON_NAMESPACE, labels },
-    rules: signerNamespacedRules,
-  });
-  await createTracked({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: { name: SIGNER_ACCOUNT, namespace: DAEMON_NAMESPACE, labels },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SIGNER_ACCOUNT },
-    subjects: [subject],
-  });
-  const request = await admin.request<{ status: { token: string } }>(
-    'POST',
-    `/api/v1/namespaces/${DAEMON_NAMESPACE}/serviceaccounts/${SIGNER_ACCOUNT}/token`,
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } } },
-  );
-  return admin.withToken(request.status.token);
-}
-
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migration-pki-e2e-'));
   install = await installDaemonIdentity(admin);
+  controllerIdentity = await installControllerIdentity(admin, { platformNamespace: DAEMON_NAMESPACE });
   caMadeHere = !(await admin.tryGet('v1', 'Secret', DEFAULT_CA_SECRET_NAME, DAEMON_NAMESPACE));
   identities = [await nodeIdentity(admin, node0), await nodeIdentity(admin, node1)];
 });
@@ -152,10 +80,8 @@ afterAll(async () => {
     await admin.delete('v1', 'Secret', DEFAULT_CA_SECRET_NAME, DAEMON_NAMESPACE, { ignoreNotFound: true });
     await admin.delete('v1', 'ConfigMap', DEFAULT_CA_CONFIGMAP_NAME, DAEMON_NAMESPACE, { ignoreNotFound: true });
   }
-  for (const object of createdObjects.reverse()) {
-    const { apiVersion, kind, metadata } = object;
-    await admin.delete(apiVersion, kind, metadata.name ?? '', metadata.namespace, { ignoreNotFound: true });
-  }
+  // In the reverse order of their install: the daemon's removes kubevisor-system if it made it.
+  await controllerIdentity?.remove();
   await install?.remove();
   admin.close();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -170,10 +96,11 @@ test('migration-pki: pod-bound daemon tokens, per-node certificates, a relay bet
     expect(user.extra?.[NODE_NAME_EXTRA]).toEqual([identity.nodeName]);
   }
 
-  // 2. The signer, as the controller runs it, with only the controller's RBAC.
-  signerClient = await signerAccountClient();
+  // 2. The signer, as the controller runs it, with only the controller's RBAC (the install's ServiceAccount).
+  signerClient = admin.withToken(controllerIdentity!.token);
   signer = await startMigrationSigner({
     client: signerClient,
+    namespace: controllerIdentity!.platformNamespace,
     policy: { requesterUsername: install.username },
     logger,
   });

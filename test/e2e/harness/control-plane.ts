@@ -51,6 +51,11 @@ export interface ControlPlane {
   clientKeyPem: string;
   /** Temp dir holding certificates, kubeconfigs, etcd data and every component's `<name>.log`. */
   dir: string;
+  /**
+   * The API server's audit log (JSON lines, in `dir`): every request a ServiceAccount outside kube-system makes, at
+   * level Metadata (see {@link auditPolicy}). The RBAC suite derives what the operator's identities needed from it.
+   */
+  auditLogPath: string;
   nodeNames: string[];
   /** Every port a component listens on, by name. */
   ports: Record<PortName, number>;
@@ -92,6 +97,26 @@ const podCidr = '10.244.0.0/16';
 const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
 
 const dirPrefix = 'kubevisor-cp-';
+
+/**
+ * What the API server audits: requests by ServiceAccounts (the operator's processes run as ServiceAccounts), at level
+ * Metadata (who, verb, resource, namespace, name, response code — no bodies, so no Secret data lands in the log).
+ * kube-system's ServiceAccounts are the controller-manager's own controllers (`--use-service-account-credentials`):
+ * the busiest clients of the run and of no interest here, so they are left out first. Everything else (admin, the
+ * components' certificate users, anonymous) is not audited. RequestReceived is omitted: each request is still logged
+ * once it is answered (a watch once its response starts), with the code.
+ */
+export const auditPolicy = {
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    { level: 'None', userGroups: ['system:serviceaccounts:kube-system'] },
+    { level: 'Metadata', userGroups: ['system:serviceaccounts'] },
+    { level: 'None' },
+  ],
+};
+
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const buildScript = path.join(repoRoot, 'tools', 'control-plane', 'build.sh');
 
@@ -232,6 +257,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     });
 
     current = 'kube-apiserver';
+    const auditPolicyPath = path.join(dir, 'audit-policy.json');
+    // JSON is YAML: the API server reads the policy file as either.
+    fs.writeFileSync(auditPolicyPath, JSON.stringify(auditPolicy, null, 2) + '\n');
+    const auditLogPath = path.join(dir, 'audit.log');
     start('kube-apiserver', [
       `--etcd-servers=${etcdClient}`,
       '--bind-address=127.0.0.1',
@@ -258,6 +287,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // A loopback advertise address is not a valid Endpoints address, so the `kubernetes`
       // Service's endpoints are not reconciled; nothing in-cluster needs them (no real pods).
       '--endpoint-reconciler-type=none',
+      `--audit-policy-file=${auditPolicyPath}`,
+      `--audit-log-path=${auditLogPath}`,
+      '--audit-log-format=json',
+      // Each event is written before its request is answered, so a test that reads the log sees every call that
+      // completed before it (batching would hold events back for up to a batch interval).
+      '--audit-log-mode=blocking',
+      // One file for the whole run (0 would mean the default, 100 MB); a reader still takes rotated files into account.
+      '--audit-log-maxsize=1024',
     ]);
     await until('kube-apiserver /readyz', async () => {
       const body = await admin.request<string>('GET', '/readyz', { timeoutMs: 5_000 });
@@ -335,6 +372,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       clientCertPem: pki.admin.certPem,
       clientKeyPem: pki.admin.keyPem,
       dir,
+      auditLogPath,
       nodeNames,
       ports,
       pids,

@@ -14,6 +14,8 @@ export interface SharedControlPlaneInfo {
   clientCertPem: string;
   clientKeyPem: string;
   dir: string;
+  /** The API server's audit log: ServiceAccounts' requests at level Metadata (harness/control-plane.ts auditPolicy). */
+  auditLogPath: string;
   nodeNames: string[];
 }
 
