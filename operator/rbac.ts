@@ -115,10 +115,8 @@ export const CONTROLLER_NAMESPACED_RULES: readonly PolicyRule[] = [
 ];
 
 /**
- * Node setup (`kubevisor node-setup`), cluster-wide: it reads its own Node and labels it (KVM, CPU model). RBAC cannot
- * limit the patch to the pod's own node or to kubevisor's labels; the platform's ValidatingAdmissionPolicy does
- * (constructs/cdk8s/node-setup.ts).
+ * Node setup (`kubevisor node-setup`), cluster-wide: it labels its own Node (KVM, CPU model) with a merge patch and
+ * reads nothing. RBAC cannot limit the patch to the pod's own node or to kubevisor's labels; the platform's
+ * ValidatingAdmissionPolicy does (constructs/cdk8s/node-setup.ts).
  */
-export const NODE_SETUP_RULES: readonly PolicyRule[] = [
-  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
-];
+export const NODE_SETUP_RULES: readonly PolicyRule[] = [{ apiGroups: [''], resources: ['nodes'], verbs: ['patch'] }];

@@ -21,6 +21,9 @@ import {
 } from './platform';
 import { clusterGrant } from './rbac';
 
+/** Where the node-setup container sees the host's /dev. */
+const HOST_DEV = '/host/dev';
+
 /** The prefix of every label and annotation node setup may write on a Node. */
 const OWN_PREFIX = 'kubevisor.io/';
 
@@ -36,6 +39,11 @@ const onlyOwnKeys = (field: 'labels' | 'annotations') => {
     `${before}.all(k, k.startsWith('${OWN_PREFIX}') || k in ${now})`
   );
 };
+
+/** CEL: a metadata list is as it was (absent stays absent). */
+const unchanged = (field: 'ownerReferences' | 'finalizers') =>
+  `has(object.metadata.${field}) == has(oldObject.metadata.${field}) && ` +
+  `(!has(object.metadata.${field}) || object.metadata.${field} == oldObject.metadata.${field})`;
 
 /**
  * What each node needs to host VMs, checked and prepared by a DaemonSet (`kubevisor node-setup`, privileged):
@@ -91,6 +99,10 @@ export class NodeSetup extends Construct {
             message: 'node setup may change only the node its pod runs on',
           },
           { expression: 'object.spec == oldObject.spec', message: 'node setup may not change a node spec' },
+          // An owner reference to a missing object makes the garbage collector delete the Node; a finalizer blocks
+          // its deletion.
+          { expression: unchanged('ownerReferences'), message: 'node setup may not change owner references' },
+          { expression: unchanged('finalizers'), message: 'node setup may not change finalizers' },
           { expression: onlyOwnKeys('labels'), message: `node setup may change only labels under ${OWN_PREFIX}` },
           {
             expression: onlyOwnKeys('annotations'),
@@ -109,10 +121,17 @@ export class NodeSetup extends Construct {
     const args = [
       'node-setup',
       loadModules ? '--load-modules' : '--no-load-modules',
+      '--dev-root', HOST_DEV,
       '--recheck', String(props.recheckSeconds ?? 300),
       ...(props.hugepages2Mi !== undefined ? ['--hugepages-2mi', String(props.hugepages2Mi)] : []),
       ...(props.hugepages1Gi !== undefined ? ['--hugepages-1gi', String(props.hugepages1Gi)] : []),
     ]; // prettier-ignore
+    // The host's /dev, live: a privileged container's own /dev is a copy made at its start, so device nodes a module
+    // load creates later would never appear there.
+    const hostDev = kplus.Volume.fromHostPath(this, 'host-dev', 'host-dev', {
+      path: '/dev',
+      type: kplus.HostPathVolumeType.DIRECTORY,
+    });
     const modules = kplus.Volume.fromHostPath(this, 'modules', 'modules', {
       path: '/lib/modules',
       type: kplus.HostPathVolumeType.DIRECTORY,
@@ -142,7 +161,10 @@ export class NodeSetup extends Construct {
             allowPrivilegeEscalation: true,
             readOnlyRootFilesystem: true,
           },
-          volumeMounts: loadModules ? [{ path: '/lib/modules', volume: modules, readOnly: true }] : [],
+          volumeMounts: [
+            { path: HOST_DEV, volume: hostDev, readOnly: true },
+            ...(loadModules ? [{ path: '/lib/modules', volume: modules, readOnly: true }] : []),
+          ],
         },
       ],
     });

@@ -64,7 +64,8 @@ export function podSpecPatch(workload: kplus.Deployment | kplus.DaemonSet, field
 
 /** The tolerations as the pod takes them; by default every taint (node agents run on every node). */
 export const podTolerations = (list: readonly Toleration[] | undefined) =>
-  (list ?? [{ operator: 'Exists' as const }]).map((t) => ({ ...t }));
+  // The operator explicitly: Kubernetes defaults it to Equal, the props to Exists when no value is given.
+  (list ?? [{}]).map((t) => ({ ...t, operator: t.operator ?? (t.value === undefined ? 'Exists' : 'Equal') }));
 
 /** Turns the props' problems into one error, before anything is created. */
 export function assertProps(construct: string, problems: string[]): void {
@@ -111,7 +112,6 @@ export class KubevisorPlatform extends Construct {
         labels: {
           ...componentLabels('platform'),
           'pod-security.kubernetes.io/enforce': 'privileged',
-          'pod-security.kubernetes.io/warn': 'privileged',
         },
       },
     });

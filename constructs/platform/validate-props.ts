@@ -2,6 +2,7 @@
  * Checks of the platform and node-setup props, before anything is rendered: each problem as `field: Invalid value:
  * <value>: <rule>`, like the API server words its own. Both frontends throw them in one KubevisorValidationError.
  */
+import { NODE_SETUP_LIMITS } from '../../operator/node-setup/limits';
 import type { ContainerResources, KubevisorPlatformProps, NodeSetupProps, Toleration } from './props';
 
 type Check = (problems: string[]) => void;
@@ -105,10 +106,10 @@ export function nodeSetupPropsProblems(p: NodeSetupProps): string[] {
   const problems: string[] = [];
   image(problems, 'image', p.image);
   namespace(problems, 'namespace', p.namespace);
-  // Bounds: 2 MiB × 1,048,576 = 2 TiB, 1 GiB × 4096 = 4 TiB — more than a node has, less than a typo's overflow.
-  wholeNumber(problems, 'hugepages2Mi', p.hugepages2Mi, 0, 1_048_576);
-  wholeNumber(problems, 'hugepages1Gi', p.hugepages1Gi, 0, 4096);
-  wholeNumber(problems, 'recheckSeconds', p.recheckSeconds, 10, 86_400);
+  const l = NODE_SETUP_LIMITS;
+  wholeNumber(problems, 'hugepages2Mi', p.hugepages2Mi, l.hugepages2Mi.min, l.hugepages2Mi.max);
+  wholeNumber(problems, 'hugepages1Gi', p.hugepages1Gi, l.hugepages1Gi.min, l.hugepages1Gi.max);
+  wholeNumber(problems, 'recheckSeconds', p.recheckSeconds, l.recheckSeconds.min, l.recheckSeconds.max);
   for (const [k, v] of Object.entries(p.nodeSelector ?? {})) {
     if (!LABEL_KEY.test(k)) invalid(problems, `nodeSelector[${k}]`, k, 'must be a label key');
     if (!LABEL_VALUE.test(v)) invalid(problems, `nodeSelector[${k}]`, v, 'must be a label value');

@@ -6,8 +6,15 @@
 import * as pulumi from '@pulumi/pulumi';
 import { ConfigGroup } from '@pulumi/kubernetes/yaml';
 import type { KubevisorPlatformProps, NodeSetupProps } from '../platform/props';
+import type * as Render from '../platform/render';
 import type { ManifestObject } from '../platform/render';
-import { renderNodeSetup, renderPlatformOnly } from '../platform/render';
+
+/**
+ * The renderer, loaded on first use: it needs cdk8s, constructs and cdk8s-plus-27 (optional peers), which a Pulumi
+ * program that declares only VMs does not have to install.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose, see above
+const render = (): typeof Render => require('../platform/render') as typeof Render;
 
 /** Arguments of {@link KubevisorPlatform}: the cdk8s construct's props (known when the program runs). */
 export type KubevisorPlatformArgs = KubevisorPlatformProps;
@@ -33,7 +40,7 @@ export class KubevisorPlatform extends pulumi.ComponentResource {
   public readonly namespace: string;
 
   constructor(name: string, args: KubevisorPlatformArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-    const objects = renderPlatformOnly(args);
+    const objects = render().renderPlatformOnly(args);
     super('kubevisor:index:KubevisorPlatform', name, {}, opts);
     this.namespace = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
     this.objects = register(this, name, objects);
@@ -50,7 +57,7 @@ export class NodeSetup extends pulumi.ComponentResource {
   public readonly objects: ConfigGroup;
 
   constructor(name: string, args: NodeSetupArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-    const objects = renderNodeSetup(args);
+    const objects = render().renderNodeSetup(args);
     super('kubevisor:index:NodeSetup', name, {}, opts);
     this.objects = register(this, name, objects);
     this.registerOutputs({});

@@ -17,6 +17,7 @@ import {
   informersSynced,
   installSignalHandlers,
   leaderElectionReady,
+  leaderInformersSynced,
   loadKubeCredentials,
   runWorkers,
   splitObjectKey,
@@ -140,7 +141,8 @@ export async function runController(o: ControllerOptions): Promise<void> {
   const server = await startHealthServer({
     port: o.metricsPort,
     metrics,
-    readiness: [informersSynced(cluster.informers)],
+    // With leader election the checks come with the elector (a standby has no informers running).
+    readiness: o.leaderElect ? [] : [informersSynced(cluster.informers)],
     logger,
   });
   logger.info('serving metrics and health', { port: server.port });
@@ -218,6 +220,7 @@ export async function runController(o: ControllerOptions): Promise<void> {
     });
     metrics.watchLeader(leader);
     server.addReadinessCheck(leaderElectionReady(leader));
+    server.addReadinessCheck(leaderInformersSynced(leader, cluster.informers));
     leader.start();
   } else {
     await start().catch(fatal);

@@ -17,6 +17,19 @@ export function informersSynced(informers: readonly { name?: string; hasSynced()
   return { name: 'informers-synced', check: () => informers.every((i) => i.hasSynced()) };
 }
 
+/**
+ * With leader election: informers start only once a replica leads, so the leader must have synced them and a standby
+ * must not wait for them — a standby that is never Ready would stall every rollout and, with a PodDisruptionBudget,
+ * every drain of the leader's node.
+ */
+export function leaderInformersSynced(
+  elector: { isLeader(): boolean },
+  informers: readonly { name?: string; hasSynced(): boolean }[],
+): ReadinessCheck {
+  const synced = informersSynced(informers);
+  return { name: 'informers-synced', check: () => !elector.isLeader() || synced.check() };
+}
+
 /** Ready when leading, or when a standby that has reached the lease (so it can take over). */
 export function leaderElectionReady(elector: { isLeader(): boolean; hasObservedLease(): boolean }): ReadinessCheck {
   return { name: 'leader-election', check: () => elector.isLeader() || elector.hasObservedLease() };

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -15,12 +15,45 @@ export interface HostRoots {
   readonly procRoot: string;
 }
 
-/** Why a device cannot be used, or undefined when it is a character device. */
+/**
+ * Why a device cannot be used, or undefined when it opens for reading and writing. A character device node alone
+ * proves nothing: hosts create /dev/kvm at boot as a placeholder even where no KVM module can load (virtualization
+ * off in firmware), and opening it then fails with ENXIO or ENODEV.
+ */
 export function deviceProblem(devRoot: string, name: 'kvm' | 'net/tun'): string | undefined {
+  const path = join(devRoot, name);
   try {
-    return statSync(join(devRoot, name)).isCharacterDevice() ? undefined : `/dev/${name} is not a character device`;
+    if (!statSync(path).isCharacterDevice()) return `/dev/${name} is not a character device`;
   } catch {
     return `/dev/${name} is missing`;
+  }
+  try {
+    closeSync(openSync(path, constants.O_RDWR));
+    return undefined;
+  } catch (e) {
+    return `/dev/${name} does not open (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+}
+
+/** The first `max` bytes of a file (proc files can be long; only their start is read). */
+function readHead(path: string, max: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(max);
+    const n = readSync(fd, buffer, 0, max, null);
+    return buffer.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The node's memory in bytes (MemTotal of /proc/meminfo), or undefined when it cannot be read. */
+export function memTotalBytes(procRoot: string): number | undefined {
+  try {
+    const kib = /^MemTotal:\s+(\d+) kB$/m.exec(readHead(join(procRoot, 'meminfo'), 4096))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
   }
 }
 
@@ -30,9 +63,10 @@ export interface CpuInfo {
   readonly flags: readonly string[];
 }
 
-/** The first processor of /proc/cpuinfo (nodes are homogeneous; a guest sees one CPU model). Bounded read. */
+/** The first processor of /proc/cpuinfo (nodes are homogeneous; a guest sees one CPU model). */
 export function readCpu(procRoot: string): CpuInfo {
-  const text = readFileSync(join(procRoot, 'cpuinfo'), 'utf8').slice(0, 1 << 20);
+  // The first processor's block is a few KiB; 64 KiB holds it with room to spare.
+  const text = readHead(join(procRoot, 'cpuinfo'), 64 * 1024);
   const first = text.split(/\n\s*\n/)[0] ?? '';
   const field = (name: string) => first.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm'))?.[1]?.trim() ?? '';
   return {
@@ -72,7 +106,8 @@ export function hugepages(sysRoot: string, sizeKiB: number, want?: number): numb
   const file = hugepagesFile(sysRoot, sizeKiB);
   try {
     if (want !== undefined) writeFileSync(file, `${want}\n`);
-    return Number(readFileSync(file, 'utf8').trim());
+    const n = Number(readHead(file, 64).trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
   } catch {
     return undefined;
   }

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { KubeClient, createLogger, loadKubeCredentials } from '../kube';
+import { NODE_SETUP_LIMITS } from './limits';
 import { nodePatch, setupPass } from './setup';
 
 const USAGE = `Usage: kubevisor node-setup [options]
@@ -64,15 +65,16 @@ export function parseNodeSetupArgs(argv: string[], env: NodeJS.ProcessEnv = proc
       throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${v}`);
     return n;
   };
-  const hugepages2Mi = num('hugepages-2mi', values['hugepages-2mi'], 0, 1_048_576);
-  const hugepages1Gi = num('hugepages-1gi', values['hugepages-1gi'], 0, 4096);
+  const l = NODE_SETUP_LIMITS;
+  const hugepages2Mi = num('hugepages-2mi', values['hugepages-2mi'], l.hugepages2Mi.min, l.hugepages2Mi.max);
+  const hugepages1Gi = num('hugepages-1gi', values['hugepages-1gi'], l.hugepages1Gi.min, l.hugepages1Gi.max);
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     nodeName,
     loadModules: values['load-modules'] && !values['no-load-modules'],
     ...(hugepages2Mi !== undefined ? { hugepages2Mi } : {}),
     ...(hugepages1Gi !== undefined ? { hugepages1Gi } : {}),
-    recheckSeconds: num('recheck', values.recheck, 10, 86_400)!,
+    recheckSeconds: num('recheck', values.recheck, l.recheckSeconds.min, l.recheckSeconds.max)!,
     once: values.once,
     devRoot: values['dev-root'],
     sysRoot: values['sys-root'],

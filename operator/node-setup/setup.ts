@@ -10,7 +10,8 @@ import {
   NODE_SETUP_ANNOTATION,
 } from '../../api';
 import type { HostRoots } from './host';
-import { cpuLabels, deviceProblem, hugepages, loadModules, modulesFor, readCpu } from './host';
+import { cpuLabels, deviceProblem, hugepages, loadModules, memTotalBytes, modulesFor, readCpu } from './host';
+import { HUGEPAGES_MAX_SHARE } from './limits';
 
 export interface SetupOptions extends HostRoots {
   readonly loadModules: boolean;
@@ -35,16 +36,20 @@ export async function setupPass(o: SetupOptions): Promise<SetupReport> {
   let modulesFailed: string[] = [];
   if (o.loadModules && devices().length) modulesFailed = await (o.modprobe ?? loadModules)(modulesFor(cpu.vendor));
   const problems = devices() as string[];
+  const tooMuch = hugepagesBeyondMemory(o);
+  if (tooMuch) problems.push(tooMuch);
+  // Asked pools are written only within the node's memory; otherwise both are read as they are.
+  const write = (want: number | undefined) => (tooMuch ? undefined : want);
   const pages = {
-    ...optional('2Mi', hugepages(o.sysRoot, 2048, o.hugepages2Mi)),
-    ...optional('1Gi', hugepages(o.sysRoot, 1_048_576, o.hugepages1Gi)),
+    ...optional('2Mi', hugepages(o.sysRoot, 2048, write(o.hugepages2Mi))),
+    ...optional('1Gi', hugepages(o.sysRoot, 1_048_576, write(o.hugepages1Gi))),
   };
   for (const [size, want] of [
     ['2Mi', o.hugepages2Mi],
     ['1Gi', o.hugepages1Gi],
   ] as const) {
     const got = pages[size];
-    if (want !== undefined && got !== want) {
+    if (!tooMuch && want !== undefined && got !== want) {
       problems.push(
         got === undefined
           ? `no ${size} hugepages pool in this kernel`
@@ -55,6 +60,28 @@ export async function setupPass(o: SetupOptions): Promise<SetupReport> {
   // Hugepages short of the ask do not make the node unusable for VMs without hugepages: only the devices decide.
   const ready = devices().length === 0;
   return { ready, problems, modulesFailed, hugepages: pages, cpu: cpuLabels(cpu) };
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Why the asked hugepages would not leave the node enough memory, or undefined when they fit: together (a pool not
+ * asked for counts as it is) they may take at most {@link HUGEPAGES_MAX_SHARE} of MemTotal. Reserved hugepages are
+ * gone for every process of the node, and the kubelet keeps counting them as allocatable until it restarts, so
+ * overshooting starves the node. An unreadable MemTotal refuses any change.
+ */
+function hugepagesBeyondMemory(o: SetupOptions): string | undefined {
+  if (o.hugepages2Mi === undefined && o.hugepages1Gi === undefined) return undefined;
+  const total = memTotalBytes(o.procRoot);
+  if (total === undefined) return 'hugepages left unchanged: the node memory (/proc/meminfo MemTotal) is unreadable';
+  const pages2Mi = o.hugepages2Mi ?? hugepages(o.sysRoot, 2048) ?? 0;
+  const pages1Gi = o.hugepages1Gi ?? hugepages(o.sysRoot, 1_048_576) ?? 0;
+  const asked = pages2Mi * 2 * MiB + pages1Gi * 1024 * MiB;
+  if (asked <= total * HUGEPAGES_MAX_SHARE) return undefined;
+  return (
+    `hugepages left unchanged: ${Math.round(asked / MiB)} MiB asked of ${Math.round(total / MiB)} MiB memory, ` +
+    `more than ${HUGEPAGES_MAX_SHARE * 100}%`
+  );
 }
 
 const optional = <K extends string>(key: K, v: number | undefined) =>

@@ -192,6 +192,7 @@ describe('node setup on a node', () => {
     mkdirSync(join(root, 'sys/kernel/mm/hugepages/hugepages-2048kB'), { recursive: true });
     writeFileSync(join(root, 'sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'), '0\n');
     mkdirSync(join(root, 'proc'));
+    writeFileSync(join(root, 'proc', 'meminfo'), 'MemTotal:        8388608 kB\n');
     writeFileSync(
       join(root, 'proc', 'cpuinfo'),
       'processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7R13 Processor\nflags\t\t: fpu svm avx2\n',
@@ -216,6 +217,30 @@ describe('node setup on a node', () => {
       'node setup may change only annotations under kubevisor.io/',
     ],
     ['the node spec', () => [node(), { spec: { unschedulable: true } }], 'node setup may not change a node spec'],
+    [
+      'removing a label outside kubevisor.io/',
+      () => [node(), { metadata: { labels: { 'kubernetes.io/os': null } } }],
+      'node setup may change only labels under kubevisor.io/',
+    ],
+    [
+      'an owner reference (the garbage collector would delete the node)',
+      () => [
+        node(),
+        {
+          metadata: {
+            ownerReferences: [
+              { apiVersion: 'v1', kind: 'ConfigMap', name: 'gone', uid: '00000000-0000-0000-0000-000000000000' },
+            ],
+          },
+        },
+      ],
+      'node setup may not change owner references',
+    ],
+    [
+      'a finalizer',
+      () => [node(), { metadata: { finalizers: ['example.com/hold'] } }],
+      'node setup may not change finalizers',
+    ],
   ])('the admission policy refuses it %s', async (_what, request, message) => {
     const [name, patch] = request();
     // The policy takes effect once the API server has loaded it: retry until it refuses (bounded).

@@ -2,6 +2,7 @@
  * Node setup's pass (operator/node-setup) against host roots made in a temporary directory: a /dev with or without
  * the devices (character devices: links to /dev/null), a /sys hugepages pool, a /proc/cpuinfo.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ beforeEach(() => {
   mkdirSync(join(roots.sysRoot, 'kernel/mm/hugepages/hugepages-2048kB'), { recursive: true });
   mkdirSync(roots.procRoot);
   writeFileSync(join(roots.procRoot, 'cpuinfo'), CPUINFO);
+  writeFileSync(join(roots.procRoot, 'meminfo'), 'MemTotal:        4194304 kB\nMemFree:         1000 kB\n');
   writeFileSync(pool2Mi(), '0\n');
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -117,13 +119,40 @@ test('a device that is not a character device does not count; modules are never 
   expect(report).toEqual(expect.objectContaining({ ready: false, problems: ['/dev/kvm is not a character device'] }));
 });
 
-test('hugepages short of the ask, or a size the kernel lacks, are problems but do not make the node unready', async () => {
+test('a hugepages size the kernel lacks is a problem but does not make the node unready', async () => {
   withDevices();
-  // The kernel reserves fewer pages than asked: a file that reads back less models it.
-  const report = await setupPass({ ...roots, loadModules: false, hugepages1Gi: 4 });
+  const report = await setupPass({ ...roots, loadModules: false, hugepages1Gi: 1 });
   expect(report.ready).toBe(true);
   expect(report.problems).toEqual(['no 1Gi hugepages pool in this kernel']);
   expect(report.hugepages).toEqual({ '2Mi': 0 });
+});
+
+test('hugepages beyond half the node memory are not written, and say so', async () => {
+  withDevices();
+  // 4 GiB of memory: 1025 × 2 MiB is just over half.
+  const report = await setupPass({ ...roots, loadModules: false, hugepages2Mi: 1025 });
+  expect(readFileSync(pool2Mi(), 'utf8')).toBe('0\n');
+  expect(report.problems).toEqual(['hugepages left unchanged: 2050 MiB asked of 4096 MiB memory, more than 50%']);
+  expect(report.ready).toBe(true);
+  // Exactly half fits.
+  await setupPass({ ...roots, loadModules: false, hugepages2Mi: 1024 });
+  expect(readFileSync(pool2Mi(), 'utf8')).toBe('1024\n');
+});
+
+test('an unreadable MemTotal changes no hugepages', async () => {
+  withDevices();
+  writeFileSync(join(roots.procRoot, 'meminfo'), 'garbage\n');
+  const report = await setupPass({ ...roots, loadModules: false, hugepages2Mi: 8 });
+  expect(readFileSync(pool2Mi(), 'utf8')).toBe('0\n');
+  expect(report.problems).toEqual(['hugepages left unchanged: the node memory (/proc/meminfo MemTotal) is unreadable']);
+});
+
+test('a device node that does not open (a placeholder without its driver) does not count', async () => {
+  // Major 240 is reserved for local use: no driver answers, so open fails with ENXIO as for a /dev/kvm placeholder.
+  execFileSync('mknod', [join(roots.devRoot, 'kvm'), 'c', '240', '0']);
+  symlinkSync('/dev/null', join(roots.devRoot, 'net/tun'));
+  const report = await setupPass({ ...roots, loadModules: false });
+  expect(report).toEqual(expect.objectContaining({ ready: false, problems: ['/dev/kvm does not open (ENXIO)'] }));
 });
 
 test.each([

@@ -163,8 +163,11 @@ describe('with default props', () => {
 
   test('node setup: privileged, the host modules read-only, confined by an admission policy to its own node', () => {
     const ds = find(objects, 'DaemonSet', 'kubevisor-node-setup');
-    expect(container(ds).args).toEqual(['node-setup', '--load-modules', '--recheck', '300']);
-    expect(container(ds).volumeMounts).toEqual([{ mountPath: '/lib/modules', name: 'modules', readOnly: true }]);
+    expect(container(ds).args).toEqual(['node-setup', '--load-modules', '--dev-root', '/host/dev', '--recheck', '300']);
+    expect(container(ds).volumeMounts).toEqual([
+      { mountPath: '/host/dev', name: 'host-dev', readOnly: true },
+      { mountPath: '/lib/modules', name: 'modules', readOnly: true },
+    ]);
     const policy = find(objects, 'ValidatingAdmissionPolicy', 'kubevisor-node-setup');
     expect(policy.spec.matchConditions).toEqual([
       {
@@ -175,6 +178,8 @@ describe('with default props', () => {
     expect(policy.spec.validations.map((v: Json) => v.message)).toEqual([
       'node setup may change only the node its pod runs on',
       'node setup may not change a node spec',
+      'node setup may not change owner references',
+      'node setup may not change finalizers',
       'node setup may change only labels under kubevisor.io/',
       'node setup may change only annotations under kubevisor.io/',
     ]);
@@ -200,7 +205,7 @@ test('every prop reaches the objects', () => {
     daemon: {
       resources: { memoryRequestMiB: 200 },
       priorityClassName: 'node-high',
-      tolerations: [{ key: 'dedicated', value: 'vms', effect: 'NoSchedule' }],
+      tolerations: [{ key: 'dedicated', value: 'vms', effect: 'NoSchedule' }, { key: 'gpu' }],
       kubeletRootDir: '/data/kubelet',
     },
   };
@@ -234,7 +239,11 @@ test('every prop reaches the objects', () => {
   const daemon = find(objects, 'DaemonSet', 'kubevisor-daemon');
   expect(container(daemon).resources.requests.memory).toBe('200Mi');
   expect(podSpec(daemon).priorityClassName).toBe('node-high');
-  expect(podSpec(daemon).tolerations).toEqual([{ key: 'dedicated', value: 'vms', effect: 'NoSchedule' }]);
+  // The operator spelled out: Kubernetes would default it to Equal, the props say Exists when no value is given.
+  expect(podSpec(daemon).tolerations).toEqual([
+    { key: 'dedicated', value: 'vms', effect: 'NoSchedule', operator: 'Equal' },
+    { key: 'gpu', operator: 'Exists' },
+  ]);
   expect(flag(container(daemon).args, '--kubelet-root')).toBe('/data/kubelet');
   expect(podSpec(daemon).volumes[0].hostPath.path).toBe('/data/kubelet');
   expect(flag(container(daemon).args, '--pki-namespace')).toBe('virt');
@@ -244,6 +253,8 @@ test('every prop reaches the objects', () => {
   expect(container(setup).args).toEqual([
     'node-setup',
     '--no-load-modules',
+    '--dev-root',
+    '/host/dev',
     '--recheck',
     '60',
     '--hugepages-2mi',
@@ -251,7 +262,7 @@ test('every prop reaches the objects', () => {
     '--hugepages-1gi',
     '2',
   ]);
-  expect([container(setup).volumeMounts, podSpec(setup).volumes]).toEqual([undefined, undefined]);
+  expect(container(setup).volumeMounts.map((m: Json) => m.name)).toEqual(['host-dev']);
   expect(podSpec(setup).nodeSelector).toEqual({ pool: 'vm' });
   expect(
     find(objects, 'ValidatingAdmissionPolicy', 'kubevisor-node-setup').spec.matchConditions[0].expression,

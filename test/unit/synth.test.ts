@@ -42,6 +42,22 @@ test('npm run synth writes the platform, then the examples, whose VirtualMachine
   }
 });
 
+test('a successful synth removes manifests an earlier one wrote and this one does not', () => {
+  writeFileSync(join(out, 'examples.k8s.yaml'), 'stale: true\n');
+  writeFileSync(join(out, 'notes.txt'), 'kept\n');
+  const build = (dir: string) => {
+    const app = new App({ outdir: dir });
+    new VirtualMachine(new Chart(app, 'vms'), 'a', {
+      metadata: { name: 'a' },
+      disks: [{ name: 'root' }],
+      volumes: [{ name: 'root', containerDisk: { image: 'x' } }],
+    });
+    return app;
+  };
+  synthAtomically(build, out);
+  expect(readdirSync(out).sort()).toEqual(['notes.txt', 'vms.k8s.yaml']);
+});
+
 test('ajv rejects an object the CRD schema forbids (the check above can fail)', () => {
   const validate = crdValidators().get('VirtualMachine')!;
   expect(

@@ -2,6 +2,7 @@ import http from 'node:http';
 import {
   informersSynced,
   leaderElectionReady,
+  leaderInformersSynced,
   startHealthServer,
   type HealthServer,
 } from '../../../operator/kube/health';
@@ -65,6 +66,33 @@ describe('health endpoints', () => {
     expect((await get('/readyz')).status).toBe(200);
     elector.observed = false;
     elector.leader = true;
+    expect((await get('/readyz')).status).toBe(200);
+  });
+
+  test('with leader election a standby is ready without informers; the leader only once they synced', async () => {
+    const elector = {
+      leader: false,
+      observed: true,
+      isLeader() {
+        return this.leader;
+      },
+      hasObservedLease() {
+        return this.observed;
+      },
+    };
+    const informer = {
+      synced: false,
+      hasSynced() {
+        return this.synced;
+      },
+    };
+    server = await startHealthServer({ port: 0, host: '127.0.0.1' });
+    server.addReadinessCheck(leaderElectionReady(elector));
+    server.addReadinessCheck(leaderInformersSynced(elector, [informer]));
+    expect((await get('/readyz')).status).toBe(200);
+    elector.leader = true;
+    expect((await get('/readyz')).status).toBe(503);
+    informer.synced = true;
     expect((await get('/readyz')).status).toBe(200);
   });
 
