@@ -16,6 +16,8 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...base, displayName: 'bad-input', testMatch: ['<rootDir>/test/bad-input/**/*.test.ts'] },
+    // The package as users install it: npm pack, install into a scratch project, compile and synth (network or npm cache).
+    { ...base, displayName: 'package', testMatch: ['<rootDir>/test/package/**/*.test.ts'] },
     {
       ...base,
       displayName: 'e2e',

@@ -109,13 +109,8 @@ export const HUGEPAGES_DIR = '/dev/hugepages';
 export const LAUNCHER_CONTAINER = 'launcher';
 /** Its command in the operator image: runs `kubevisor launcher`, then execs Cloud Hypervisor (operator/launcher/entrypoint.sh). */
 export const LAUNCHER_ENTRYPOINT = '/usr/lib/kubevisor/entrypoint.sh';
-/** Label on every VM pod naming its VM. */
-export const VM_LABEL = 'kubevisor.io/vm';
-/**
- * Label on every VM pod with the VM run it belongs to (status.restarts when it was created). The controller never
- * deletes a pod of a run newer than the VM status it reads, so a stale cache cannot make it kill a fresh pod.
- */
-export const RUN_LABEL = 'kubevisor.io/run';
+/** The VM pod's labels (constructs/vm-pod-labels.ts: users select on them too). */
+export { RUN_LABEL, VM_LABEL } from '../constructs/vm-pod-labels';
 /**
  * Hot-plug. A VM pod's volumes are fixed when it is created, so a volume added to a running VM reaches it another
  * way: the controller creates an attachment pod on the VM's node that mounts the PVC; the node daemon bind-mounts that

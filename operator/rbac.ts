@@ -3,7 +3,12 @@
  * suites, which run the node daemons under exactly these rules (with a token bound to a pod on their node).
  */
 import { GROUP } from '../api';
-import { DEFAULT_CA_CONFIGMAP_NAME, DEFAULT_CA_SECRET_NAME, MIGRATION_SIGNER_NAME } from './migration-pki';
+// The leaf module of names only: the install constructs load these rules, and must not load the operator.
+import {
+  DEFAULT_CA_CONFIGMAP_NAME,
+  DEFAULT_CA_SECRET_NAME,
+  MIGRATION_SIGNER_NAME,
+} from './migration-pki/node-identity';
 
 export interface PolicyRule {
   readonly apiGroups: readonly string[];

@@ -16,3 +16,5 @@ export type {
   Toleration,
 } from '../platform/props';
 export { DEFAULT_IMAGE } from '../platform/props';
+export { Crds } from './crds';
+export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';

@@ -3,11 +3,10 @@
  * daemon DaemonSet, their ServiceAccounts and least-privilege RBAC (operator/rbac.ts). No webhook and no
  * cert-manager: nothing a failed install leaves behind can block the API server.
  */
-import type { ApiObjectProps } from 'cdk8s';
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { KINDS, KUBEVISOR_VERSION, KVM_NODE_LABEL, customResourceDefinition } from '../../api';
+import { KUBEVISOR_VERSION, KVM_NODE_LABEL } from '../../api';
 import {
   CONTROLLER_NAMESPACED_RULES,
   CONTROLLER_RULES,
@@ -26,6 +25,7 @@ import type { ContainerResources, KubevisorPlatformProps, Toleration } from '../
 import { DEFAULT_IMAGE } from '../platform/props';
 import { platformPropsProblems } from '../platform/validate-props';
 import { KubevisorValidationError } from '../validation';
+import { Crds } from './crds';
 import { clusterGrant, namespacedGrant } from './rbac';
 
 /** Ports of the operator's /metrics, /healthz and /readyz (the processes' defaults). */
@@ -115,8 +115,7 @@ export class KubevisorPlatform extends Construct {
         },
       },
     });
-    for (const info of KINDS)
-      new ApiObject(this, `crd-${info.plural}`, customResourceDefinition(info) as ApiObjectProps);
+    new Crds(this, 'crds');
 
     // --- controller -----------------------------------------------------------------------------------------
     const controllerSa = new kplus.ServiceAccount(this, 'controller-sa', {

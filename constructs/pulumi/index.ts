@@ -6,3 +6,4 @@ export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding
 export { KubevisorValidationError, assertValid } from '../validation';
 export * from './platform';
 export type { ContainerResources, ControllerProps, DaemonProps, Toleration } from '../platform/props';
+export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';

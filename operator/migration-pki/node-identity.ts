@@ -1,6 +1,7 @@
 // The names every part of the migration PKI agrees on: the signer, the identity a node's certificate carries,
 // the usages it is issued for, and where the CA lives. One file so the daemon (requester), the controller
-// (signer) and the relay (verifier) cannot drift apart.
+// (signer) and the relay (verifier) cannot drift apart. The namespace and ServiceAccount are the install's.
+import { DAEMON_SERVICE_ACCOUNT, PLATFORM_NAMESPACE, serviceAccountUser } from '../../constructs/platform/names';
 
 /** signerName of every migration certificate request (certificates.k8s.io/v1). */
 export const MIGRATION_SIGNER_NAME = 'kubevisor.io/migration-node';
@@ -22,7 +23,7 @@ export const NODE_IDENTITY_PREFIX = 'kubevisor-node:';
 export const MIGRATION_CERT_USAGES: readonly string[] = ['digital signature', 'client auth', 'server auth'];
 
 /** Namespace of the operator: the CA Secret and ConfigMap live here, the daemon's ServiceAccount too. */
-export const DEFAULT_PKI_NAMESPACE = 'kubevisor-system';
+export const DEFAULT_PKI_NAMESPACE = PLATFORM_NAMESPACE;
 /** Secret holding the CA's certificate and private key (tls.crt, tls.key); only the controller reads it. */
 export const DEFAULT_CA_SECRET_NAME = 'kubevisor-migration-ca';
 /** ConfigMap holding the CA certificate bundle (public), which daemons read. */
@@ -30,7 +31,7 @@ export const DEFAULT_CA_CONFIGMAP_NAME = 'kubevisor-migration-ca';
 /** Key of the CA bundle in the ConfigMap. */
 export const CA_BUNDLE_KEY = 'ca.crt';
 /** The user name of the node daemon's ServiceAccount as the API server reports it. */
-export const DEFAULT_DAEMON_USERNAME = `system:serviceaccount:${DEFAULT_PKI_NAMESPACE}:kubevisor-daemon`;
+export const DEFAULT_DAEMON_USERNAME = serviceAccountUser(DAEMON_SERVICE_ACCOUNT, DEFAULT_PKI_NAMESPACE);
 
 /** Node names are DNS subdomains (RFC 1123): what the API server accepts for a Node. */
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

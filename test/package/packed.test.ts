@@ -1,0 +1,111 @@
+/**
+ * The package as a user gets it: `npm pack` (prepack builds lib/), installed from the tarball into a scratch project
+ * with cdk8s, cdk8s-plus-27 and TypeScript from the registry (or npm's cache), then a small platform app compiled
+ * with strict tsc and synthesized: the CRDs, a VM, and a kplus Service in front of the VM's pods.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import packageJson from '../../package.json';
+
+const ROOT = join(__dirname, '..', '..');
+const TIMEOUT = 300_000;
+let scratch: string;
+
+const APP = `import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import { Bindings, Crds, NetworkSources, VirtualMachine, VolumeSources, vmPodSelector } from 'kubevisor/cdk8s';
+
+const app = new App();
+const api = new Chart(app, 'api');
+new Crds(api, 'crds');
+const chart = new Chart(app, 'vms');
+chart.addDependency(api);
+const web = new VirtualMachine(chart, 'web', { metadata: { name: 'web' }, cpu: { sockets: 1 }, memory: { size: '1Gi' } })
+  .addDisk('root', VolumeSources.containerDisk('quay.io/containerdisks/debian:12'))
+  .addInterface('pod', NetworkSources.pod(), Bindings.masquerade({ ports: [{ port: 80 }] }));
+new kplus.Service(chart, 'web-svc', {
+  metadata: { name: 'web' },
+  selector: kplus.Pods.select(chart, 'web-pods', { labels: vmPodSelector(web.name) }),
+  ports: [{ port: 80, targetPort: 80 }],
+});
+app.synth();
+`;
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'kubevisor-packed-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+test(
+  'the packed tarball installs, compiles under strict tsc and synthesizes a VM behind a Service',
+  () => {
+    const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', scratch], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
+    const project = join(scratch, 'platform');
+    execFileSync('mkdir', ['-p', project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'platform', private: true }));
+    const dev = packageJson.devDependencies as Record<string, string>;
+    execFileSync(
+      'npm',
+      [
+        'install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts',
+        join(scratch, tgz),
+        ...['cdk8s', 'cdk8s-plus-27', 'constructs', 'typescript', '@types/node'].map((p) => `${p}@${dev[p]}`),
+      ], // prettier-ignore
+      { cwd: project, stdio: 'pipe' },
+    );
+    writeFileSync(join(project, 'main.ts'), APP);
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'node16',
+          moduleResolution: 'node16',
+          target: 'ES2022',
+          outDir: 'out',
+          types: ['node'],
+        },
+        files: ['main.ts'],
+      }),
+    );
+    execFileSync(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], { cwd: project, stdio: 'pipe' });
+    execFileSync(process.execPath, ['out/main.js'], { cwd: project, stdio: 'pipe' });
+    const docs = readdirSync(join(project, 'dist'))
+      .sort()
+      .flatMap((f) => parseAllDocuments(readFileSync(join(project, 'dist', f), 'utf8')).map((d) => d.toJS()));
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      'CustomResourceDefinition/virtualmachines.kubevisor.io',
+      'CustomResourceDefinition/virtualmachinemigrations.kubevisor.io',
+      'VirtualMachine/web',
+      'Service/web',
+    ]);
+    expect(docs[3].spec.selector).toEqual({ 'kubevisor.io/vm': 'web' });
+    // The CRDs and the install are reachable through the package's exports.
+    const resolve = (spec: string) =>
+      execFileSync(process.execPath, ['-p', `require.resolve(${JSON.stringify(spec)})`], {
+        cwd: project,
+        encoding: 'utf8',
+      }).trim();
+    expect(resolve('kubevisor/deploy/kubevisor.yaml')).toMatch(/node_modules\/kubevisor\/deploy\/kubevisor\.yaml$/);
+    expect(resolve('kubevisor/deploy/crds/virtualmachines.kubevisor.io.yaml')).toMatch(
+      /virtualmachines\.kubevisor\.io\.yaml$/,
+    );
+    // The root export is the API and the constructs, not the schema builder.
+    const rootKeys = execFileSync(process.execPath, ['-p', "Object.keys(require('kubevisor')).join(',')"], {
+      cwd: project,
+      encoding: 'utf8',
+    }).split(',');
+    expect(rootKeys).toEqual(expect.arrayContaining(['API_VERSION', 'renderVirtualMachine', 'vmPodSelector']));
+    for (const internal of ['string', 'object', 'array', 'integer']) expect(rootKeys).not.toContain(internal);
+  },
+  TIMEOUT,
+);
