@@ -7,4 +7,5 @@ export * from './kinds';
 export * from './version';
 export type { FieldError } from './validate';
 export { formatFieldError } from './validate';
+export { explainFieldErrors, quantityHint } from './explain';
 export { parseQuantity, compareQuantities, formatBytes } from './cel/quantity';

@@ -23,6 +23,11 @@ export interface FieldError {
     | 'Unknown field';
   /** What is wrong and what to do. */
   readonly detail: string;
+  /**
+   * Set on errors of CEL rules: the value at `field`. The API server words a rule's failure with the kind of the
+   * object the rule sits on (`Invalid value: "object"`); synth-time messages show this value instead (explain.ts).
+   */
+  readonly rule?: { readonly value: unknown };
 }
 
 /** `field: Type: detail`, the format `kubectl` prints. */
@@ -275,10 +280,11 @@ function ruleError(
   evalError?: string,
 ): FieldError {
   const field = r.fieldPath ? path + r.fieldPath : path;
+  const rule = { value: r.fieldPath ? valueAt(v, r.fieldPath) : v };
   let detail: string;
   if (evalError !== undefined) {
     detail = `${json(kindOf(v))}: ${evalError}`;
-    return { field, type: 'Invalid value', detail };
+    return { field, type: 'Invalid value', detail, rule };
   }
   let message = r.message ?? `failed rule: ${r.rule}`;
   if (r.messageExpression) {
@@ -287,12 +293,21 @@ function ruleError(
   }
   switch (r.reason) {
     case 'FieldValueForbidden':
-      return { field, type: 'Forbidden', detail: message };
+      return { field, type: 'Forbidden', detail: message, rule };
     case 'FieldValueRequired':
-      return { field, type: 'Required value', detail: message };
+      return { field, type: 'Required value', detail: message, rule };
     case 'FieldValueDuplicate':
-      return { field, type: 'Duplicate value', detail: message };
+      return { field, type: 'Duplicate value', detail: message, rule };
     default:
-      return { field, type: 'Invalid value', detail: `${json(kindOf(v))}: ${message}` };
+      return { field, type: 'Invalid value', detail: `${json(kindOf(v))}: ${message}`, rule };
   }
+}
+
+/** The value at a rule's fieldPath (`.a.b`, as kubevisor's rules write it) below `v`; undefined when absent. */
+function valueAt(v: unknown, fieldPath: string): unknown {
+  let at: unknown = v;
+  for (const key of fieldPath.split('.').filter(Boolean)) {
+    at = at !== null && typeof at === 'object' && !Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined;
+  }
+  return at;
 }

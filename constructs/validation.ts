@@ -1,6 +1,6 @@
 /** Synth-time validation shared by the cdk8s and Pulumi frontends. */
 import type { KubevisorObject } from '../api';
-import { formatFieldError, validateObject } from '../api';
+import { explainFieldErrors, validateObject } from '../api';
 
 /** One object to check and where it was declared (construct path or Pulumi resource name). */
 export interface Declared {
@@ -16,9 +16,12 @@ export class KubevisorValidationError extends Error {
   }
 }
 
-/** Every validation error of one object, formatted `field: Type: detail`. */
+/**
+ * Every validation error of one object, formatted `field: Type: detail`: the API server's verdict, one line per
+ * problem, naming the offending value (api/explain.ts).
+ */
 export function problemsOf(object: KubevisorObject): string[] {
-  return validateObject(object).map(formatFieldError);
+  return explainFieldErrors(validateObject(object));
 }
 
 /** Throws one {@link KubevisorValidationError} listing every error of every object. */

@@ -1,11 +1,12 @@
 /** The cdk8s VirtualMachineMigration construct. */
-import { ApiObject, Lazy } from 'cdk8s';
+import type { ApiObject } from 'cdk8s';
+import { Lazy } from 'cdk8s';
 import { dnsLabelOf } from './names';
+import { ValidatedApiObject } from './validated-api-object';
 import { Construct } from 'constructs';
 import { API_VERSION } from '../../api';
 import type { VirtualMachineMigrationProps } from '../virtual-machine-migration';
 import { renderVirtualMachineMigration } from '../virtual-machine-migration';
-import { problemsOf } from '../validation';
 
 /**
  * A live migration of one VirtualMachine to another node (`kubevisor.io/v1alpha1` VirtualMachineMigration).
@@ -22,7 +23,7 @@ export class VirtualMachineMigration extends Construct {
     super(scope, id);
     this.props = props;
     this.name = props.metadata?.name ?? dnsLabelOf(this);
-    this.apiObject = new ApiObject(this, 'Resource', {
+    this.apiObject = new ValidatedApiObject(this, 'Resource', {
       apiVersion: API_VERSION,
       kind: 'VirtualMachineMigration',
       metadata: { name: this.name, ...(props.metadata?.namespace ? { namespace: props.metadata.namespace } : {}) },
@@ -30,7 +31,8 @@ export class VirtualMachineMigration extends Construct {
     });
     for (const [k, v] of Object.entries(props.metadata?.labels ?? {})) this.apiObject.metadata.addLabel(k, v);
     for (const [k, v] of Object.entries(props.metadata?.annotations ?? {})) this.apiObject.metadata.addAnnotation(k, v);
-    this.node.addValidation({ validate: () => problemsOf(this._toKube()) });
+    // The object as written (JSON patches included), not only as rendered.
+    this.node.addValidation({ validate: () => (this.apiObject as ValidatedApiObject).problems() });
   }
 
   /** @internal The rendered object (defaults applied). */

@@ -1,12 +1,13 @@
 /** The cdk8s VirtualMachine construct: a thin frontend over {@link renderVirtualMachine}. */
-import { ApiObject, Lazy } from 'cdk8s';
+import type { ApiObject } from 'cdk8s';
+import { Lazy } from 'cdk8s';
 import { dnsLabelOf } from './names';
+import { ValidatedApiObject } from './validated-api-object';
 import { Construct } from 'constructs';
 import type { VmDisk, VmFileSystem, VmInterface, VmNetwork, VmVolume } from '../../api';
 import { API_VERSION } from '../../api';
 import type { InterfaceBinding, NetworkSource, VirtualMachineProps, VolumeSource } from '../virtual-machine';
 import { renderVirtualMachine } from '../virtual-machine';
-import { problemsOf } from '../validation';
 
 /** Options of {@link VirtualMachine.addDisk}. */
 export interface AddDiskOptions {
@@ -65,7 +66,7 @@ export class VirtualMachine extends Construct {
     this.interfaces = [...(props.interfaces ?? [])];
     this.networks = [...(props.networks ?? [])];
     this.name = props.metadata?.name ?? dnsLabelOf(this);
-    this.apiObject = new ApiObject(this, 'Resource', {
+    this.apiObject = new ValidatedApiObject(this, 'Resource', {
       apiVersion: API_VERSION,
       kind: 'VirtualMachine',
       metadata: { name: this.name, ...(props.metadata?.namespace ? { namespace: props.metadata.namespace } : {}) },
@@ -74,7 +75,8 @@ export class VirtualMachine extends Construct {
     // Labels and annotations go through the ApiObject so chart-level labels merge as cdk8s users expect.
     for (const [k, v] of Object.entries(props.metadata?.labels ?? {})) this.apiObject.metadata.addLabel(k, v);
     for (const [k, v] of Object.entries(props.metadata?.annotations ?? {})) this.apiObject.metadata.addAnnotation(k, v);
-    this.node.addValidation({ validate: () => problemsOf(this._toKube()) });
+    // The object as written (JSON patches included), not only as rendered.
+    this.node.addValidation({ validate: () => (this.apiObject as ValidatedApiObject).problems() });
   }
 
   /** Attaches a volume as a disk (both named `name`). Disks boot in the order they are added. */

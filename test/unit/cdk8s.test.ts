@@ -99,7 +99,27 @@ test('migrations synthesize with defaults and are validated', () => {
   });
   const bad = Testing.chart();
   new VirtualMachineMigration(bad, 'move', { vmName: 'Web', timeoutSeconds: 0 });
-  expect(() => Testing.synth(bad)).toThrow(
-    /\[test\/move\] spec\.vmName: Invalid value[\s\S]*\[test\/move\] spec\.timeoutSeconds: Invalid value: 0/,
+  expect(() => Testing.synth(bad)).toThrow(/\[test\/move\] spec\.vmName: Invalid value: "Web"/);
+  expect(() => Testing.synth(bad)).toThrow(/\[test\/move\] spec\.timeoutSeconds: Invalid value: 0/);
+});
+
+test('validation sees the object as written: a JSON patch that breaks it fails synth, one that fixes it passes', () => {
+  const chart = Testing.chart();
+  const vm = new VirtualMachine(chart, 'vm', { metadata: { name: 'vm' } }).addDisk(
+    'root',
+    VolumeSources.containerDisk('example.com/disk:1'),
   );
+  ApiObject.of(vm).addJsonPatch(JsonPatch.replace('/spec/instance/memory/size', '2GB'));
+  expect(() => Testing.synth(chart)).toThrow(
+    /\[test\/vm\] spec\.instance\.memory\.size: Invalid value: "2GB"[^\n]*write 2G \(powers of 1000\) or 2Gi/,
+  );
+  const fixed = Testing.chart();
+  const ok = new VirtualMachine(fixed, 'vm', { metadata: { name: 'vm' }, memory: { size: '2GB' } }).addDisk(
+    'root',
+    VolumeSources.containerDisk('example.com/disk:1'),
+  );
+  ApiObject.of(ok).addJsonPatch(JsonPatch.replace('/spec/instance/memory/size', '2Gi'));
+  expect(
+    (Testing.synth(fixed)[0] as { spec: { instance: { memory: { size: string } } } }).spec.instance.memory.size,
+  ).toBe('2Gi');
 });

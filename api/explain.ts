@@ -1,0 +1,72 @@
+/**
+ * Validation errors as synth time shows them: the API server's verdict (same fields, same rules — validate.ts keeps
+ * its exact wording for the agreement tests), worded for the person who wrote the value: one error per problem, the
+ * offending value instead of the kind of object a rule sits on, and the likely fix for a misspelled quantity.
+ */
+import type { FieldError } from './validate';
+import { formatFieldError } from './validate';
+
+/** Longer values (whole objects a rule sits on) would bury the message: they are left out. */
+const MAX_SHOWN = 60;
+
+/** The value as the error shows it, or undefined when it is too long to help. */
+function shown(value: unknown): string | undefined {
+  const text = JSON.stringify(value);
+  return text !== undefined && text.length <= MAX_SHOWN ? text : undefined;
+}
+
+/** Units people write for bytes, and the Kubernetes suffixes they mean (decimal, binary). */
+const UNIT_FIXES: Readonly<Record<string, readonly [string, string]>> = {
+  kb: ['k', 'Ki'],
+  k: ['k', 'Ki'],
+  kib: ['k', 'Ki'],
+  ki: ['k', 'Ki'],
+  mb: ['M', 'Mi'],
+  mib: ['M', 'Mi'],
+  mi: ['M', 'Mi'],
+  gb: ['G', 'Gi'],
+  g: ['G', 'Gi'],
+  gib: ['G', 'Gi'],
+  gi: ['G', 'Gi'],
+  tb: ['T', 'Ti'],
+  t: ['T', 'Ti'],
+  tib: ['T', 'Ti'],
+  ti: ['T', 'Ti'],
+};
+
+/** "write 2G (10^9 bytes) or 2Gi (2^30 bytes)" for a value like `2GB`, `2 gib`, `2g`; undefined otherwise. */
+export function quantityHint(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*$/.exec(value);
+  const fix = m && UNIT_FIXES[m[2].toLowerCase()];
+  if (!m || !fix) return undefined;
+  const [decimal, binary] = fix;
+  if (`${m[1]}${decimal}` === value || `${m[1]}${binary}` === value) return undefined;
+  return `write ${m[1]}${decimal} (powers of 1000) or ${m[1]}${binary} (powers of 1024)`;
+}
+
+const isQuantityPattern = (detail: string) => /should match '.*(Ki\|Mi\||\[KMGTPE\]i)/.test(detail);
+
+/** The errors as synth time reports them, each formatted `field: Type: detail`. */
+export function explainFieldErrors(errors: readonly FieldError[]): string[] {
+  // A field that breaks its schema (type, pattern, enum, bounds) also fails the rules that read it; those failures
+  // say nothing new.
+  const broken = new Set(errors.filter((e) => !e.rule).map((e) => e.field));
+  const out: string[] = [];
+  for (const e of errors) {
+    if (e.rule && broken.has(e.field)) continue;
+    let detail = e.detail;
+    if (e.rule && e.type === 'Invalid value') {
+      const value = shown(e.rule.value);
+      detail = detail.replace(/^"[a-z]+": /, value === undefined ? '' : `${value}: `);
+    }
+    if (!e.rule && isQuantityPattern(detail)) {
+      const value = /^("(?:[^"\\]|\\.)*")/.exec(detail)?.[1];
+      const hint = value ? quantityHint(JSON.parse(value)) : undefined;
+      if (hint) detail = `${detail}: ${hint}`;
+    }
+    const line = formatFieldError({ ...e, detail });
+    if (!out.includes(line)) out.push(line);
+  }
+  return out;
+}

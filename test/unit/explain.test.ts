@@ -1,0 +1,51 @@
+/**
+ * Synth-time wording of validation errors (api/explain.ts) on top of the API server's verdict: one error per
+ * problem, the offending value named, the fix for a misspelled quantity suggested.
+ */
+import { explainFieldErrors, quantityHint, validateObject } from '../../api';
+import { renderVirtualMachine } from '../../constructs';
+import type { VirtualMachineProps } from '../../constructs';
+
+const base: VirtualMachineProps = {
+  disks: [{ name: 'root' }],
+  volumes: [{ name: 'root', containerDisk: { image: 'example.com/disk:1' } }],
+};
+const explain = (props: VirtualMachineProps) => explainFieldErrors(validateObject(renderVirtualMachine('x', props)));
+
+test('memory.size "2GB": exactly one error, suggesting 2G or 2Gi (the API server gives three)', () => {
+  const props = { ...base, memory: { size: '2GB' } };
+  expect(validateObject(renderVirtualMachine('x', props))).toHaveLength(3);
+  expect(explain(props)).toEqual([
+    'spec.instance.memory.size: Invalid value: "2GB": spec.instance.memory.size in body should match \'^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$\': write 2G (powers of 1000) or 2Gi (powers of 1024)',
+  ]);
+});
+
+test('a rule on an object names the offending value at its field, not the kind of object', () => {
+  const props = {
+    ...base,
+    interfaces: [{ name: 'pod', mac: 'zz:zz', masquerade: {} }],
+    networks: [{ name: 'pod', pod: {} }],
+  };
+  expect(explain(props as VirtualMachineProps)).toEqual([
+    'spec.instance.interfaces[0].mac: Invalid value: "zz:zz": mac must look like 52:54:00:12:34:56',
+  ]);
+});
+
+test('a value too long to help is left out rather than printed whole', () => {
+  const lines = explain({ disks: [{ name: 'ghost' }] });
+  expect(lines).toContain(
+    'spec.instance: Invalid value: nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
+  );
+});
+
+test.each([
+  ['2GB', 'write 2G (powers of 1000) or 2Gi (powers of 1024)'],
+  ['512 MiB', 'write 512M (powers of 1000) or 512Mi (powers of 1024)'],
+  ['1.5gb', 'write 1.5G (powers of 1000) or 1.5Gi (powers of 1024)'],
+  ['4gi', 'write 4G (powers of 1000) or 4Gi (powers of 1024)'],
+  ['2Gi', undefined],
+  ['two gigs', undefined],
+  [2, undefined],
+])('quantity hint for %j', (value, hint) => {
+  expect(quantityHint(value)).toBe(hint);
+});
