@@ -1,7 +1,8 @@
 /**
  * The package as a user gets it: `npm pack` (prepack builds lib/), installed from the tarball into a scratch project
- * with cdk8s, cdk8s-plus-27 and TypeScript from the registry (or npm's cache), then a small platform app compiled
- * with strict tsc and synthesized: the CRDs, a VM, and a kplus Service in front of the VM's pods.
+ * with cdk8s, cdk8s-plus-27, Pulumi and TypeScript from the registry (or npm's cache), then a small platform app
+ * compiled with strict tsc and synthesized (the CRDs, a VM, a kplus Service in front of the VM's pods), and every
+ * TypeScript snippet of the README (each starts with `// file: <name>.ts`) compiled too, the cdk8s program run.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,16 @@ new kplus.Service(chart, 'web-svc', {
 app.synth();
 `;
 
+/** The README's TypeScript snippets by the file name their first line gives (`// file: <name>.ts`). */
+function readmeSnippets(): Record<string, string> {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  // Every TypeScript block of the README is a whole program: no fragment escapes the compiler.
+  const untested = blocks.filter((b) => !/^\/\/ file: [\w.-]+\.ts\n/.test(b));
+  expect(untested).toEqual([]);
+  return Object.fromEntries(blocks.map((b) => [/^\/\/ file: ([\w.-]+\.ts)/.exec(b)![1], b]));
+}
+
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'kubevisor-packed-'));
 });
@@ -58,26 +69,49 @@ test(
       [
         'install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts',
         join(scratch, tgz),
-        ...['cdk8s', 'cdk8s-plus-27', 'constructs', 'typescript', '@types/node'].map((p) => `${p}@${dev[p]}`),
+        ...['cdk8s', 'cdk8s-plus-27', 'constructs', 'typescript', '@types/node', '@pulumi/pulumi', '@pulumi/kubernetes'].map(
+          (p) => `${p}@${dev[p]}`,
+        ),
       ], // prettier-ignore
       { cwd: project, stdio: 'pipe' },
     );
     writeFileSync(join(project, 'main.ts'), APP);
-    writeFileSync(
-      join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          module: 'node16',
-          moduleResolution: 'node16',
-          target: 'ES2022',
-          outDir: 'out',
-          types: ['node'],
-        },
-        files: ['main.ts'],
-      }),
-    );
-    execFileSync(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], { cwd: project, stdio: 'pipe' });
+    const snippets = readmeSnippets();
+    expect(Object.keys(snippets).sort()).toEqual(['index.ts', 'main.ts']);
+    const readme = join(project, 'readme');
+    execFileSync('mkdir', ['-p', readme]);
+    for (const [file, text] of Object.entries(snippets)) writeFileSync(join(readme, file), text);
+    const compilerOptions = {
+      strict: true,
+      module: 'node16',
+      moduleResolution: 'node16',
+      target: 'ES2022',
+      types: ['node'],
+    };
+    const tsconfig = (dir: string, name: string, file: string, outDir: string) =>
+      writeFileSync(
+        join(dir, name),
+        JSON.stringify({ compilerOptions: { ...compilerOptions, outDir }, files: [file] }),
+      );
+    const tsc = (config: string, cwd: string) => {
+      try {
+        execFileSync(join(project, 'node_modules', '.bin', 'tsc'), ['-p', config], { cwd, stdio: 'pipe' });
+      } catch (e) {
+        throw new Error(`tsc -p ${config} failed:\n${(e as { stdout?: Buffer }).stdout?.toString() ?? String(e)}`);
+      }
+    };
+    tsconfig(project, 'tsconfig.json', 'main.ts', 'out');
+    tsc('tsconfig.json', project);
+    // Each README program on its own: both declare top-level names.
+    for (const file of Object.keys(snippets)) {
+      tsconfig(readme, `tsconfig.${file}.json`, file, `out-${file}`);
+      tsc(`tsconfig.${file}.json`, readme);
+    }
+    execFileSync(process.execPath, ['out-main.ts/main.js'], { cwd: readme, stdio: 'pipe' });
+    const readmeDocs = readdirSync(join(readme, 'dist'))
+      .sort()
+      .flatMap((f) => parseAllDocuments(readFileSync(join(readme, 'dist', f), 'utf8')).map((d) => d.toJS()));
+    expect(readmeDocs.map((d) => d.kind)).toEqual(expect.arrayContaining(['Deployment', 'VirtualMachine', 'Service']));
     execFileSync(process.execPath, ['out/main.js'], { cwd: project, stdio: 'pipe' });
     const docs = readdirSync(join(project, 'dist'))
       .sort()
