@@ -302,11 +302,20 @@ export function renderVmPod(
   const liveness = spec.livenessProbe && podProbe(spec.livenessProbe);
   const readiness = spec.readinessProbe && podProbe(spec.readinessProbe);
   const tolerations = podTolerations(spec);
+  // The ports masquerade forwards to the guest, declared on the container: informational (the pod IP answers on them
+  // whether declared or not), but what Services, `kubectl describe` and port-forward tools read.
+  const forwarded = (spec.instance.interfaces ?? []).flatMap((i) =>
+    (i.masquerade?.ports ?? []).map((p) => ({ containerPort: p.port, protocol: p.protocol ?? 'TCP' })),
+  );
+  const ports = forwarded.filter(
+    (p, i) => forwarded.findIndex((q) => q.containerPort === p.containerPort && q.protocol === p.protocol) === i,
+  );
   const launcher: Json = {
     name: LAUNCHER_CONTAINER,
     image: options.image,
     imagePullPolicy: pull,
     command: [LAUNCHER_ENTRYPOINT],
+    ...(ports.length ? { ports } : {}),
     // Nothing of the VM here: environment variables are shown to everyone who may read pods.
     ...(role.migrationUid || multus.length
       ? {
