@@ -130,6 +130,12 @@ export interface GuestReport {
   readonly probes: readonly { readonly target: string; readonly ok: boolean }[];
   /** The first port served (kv.http); the others report the same way. */
   readonly http?: { readonly port: number; readonly closed?: 'bye' | 'hold' };
+  /** The guest's own web server (port 80 unless kv.web moved it), up from when its NIC is. */
+  readonly web?: { readonly port: number };
+  /** kv.then=stay: the guest stays up after `done`. */
+  readonly stay?: boolean;
+  /** The ACPI power button was pressed; the guest powers off. */
+  readonly powerButton?: boolean;
   /** `KV-GUEST error ...` lines: what the guest could not do (no NIC, no lease, no cidata, ...). */
   readonly errors: readonly string[];
   readonly done: boolean;
@@ -177,8 +183,11 @@ export type GuestMarker =
   | 'spoof'
   | 'probe'
   | 'http'
+  | 'web'
   | 'error'
-  | 'done';
+  | 'done'
+  | 'stay'
+  | 'power-button';
 
 const markerPattern = /KV-GUEST (\S+) ?(.*)$/;
 
@@ -298,6 +307,15 @@ function applyLine(draft: Draft, rawLine: string): string | undefined {
       } else {
         draft.http ??= { port: Number(f.port) };
       }
+      break;
+    case 'web':
+      draft.web ??= { port: Number(f.port) };
+      break;
+    case 'stay':
+      draft.stay = true;
+      break;
+    case 'power-button':
+      draft.powerButton = true;
       break;
     case 'error':
       draft.errors.push(rest);
@@ -497,12 +515,20 @@ export interface NetnsProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a long-running process (e.g. dnsmasq) inside a namespace, its output appended to logPath. */
-export function startInNetns(netns: string, argv: readonly string[], logPath: string): NetnsProcess {
+/**
+ * Starts a long-running process (e.g. dnsmasq) inside a namespace, its output appended to logPath; with
+ * `capabilities`, only those (names as setpriv takes them), as a VM pod's container runs.
+ */
+export function startInNetns(
+  netns: string,
+  argv: readonly string[],
+  logPath: string,
+  capabilities?: readonly string[],
+): NetnsProcess {
   const logFd = fs.openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawnInNetns(netns, argv, logFd);
+    child = spawnInNetns(netns, argv, logFd, capabilities);
   } finally {
     fs.closeSync(logFd); // the child holds its own copy
   }

@@ -4,7 +4,8 @@
  *   tsx test/standins/cloud-hypervisor-standin-main.ts --api-socket <path> [--no-shutdown]
  *       [--event-monitor path=<file>|fd=<n>] [--standin-power-button ignore|poweroff]
  *       [--standin-control <socket>] [--standin-root <dir>] [--standin-vhost-user-wait-ms <ms>]
- *       [--standin-migration-bytes-per-second <n>]
+ *       [--standin-migration-bytes-per-second <n>] [--standin-qemu <qemu-system-x86_64> [--standin-qemu-machine q35|microvm]]
+ *   tsx test/standins/cloud-hypervisor-standin-main.ts --version
  *
  * `--api-socket` takes CH's forms `<path>` and `path=<path>` (`fd=` is not supported). CH's logging and sandbox
  * flags (`-v…`, `--log-file`, `--seccomp`) are accepted and ignored; anything else is refused like CH's argument
@@ -14,7 +15,13 @@
  * - `--standin-root`: paths of the VmConfig are resolved below this directory (the stand-in runs outside the
  *   VM pod's mount namespace);
  * - `--standin-vhost-user-wait-ms`, `--standin-migration-bytes-per-second`: shorten CH's ≈60 s vhost-user retry
- *   and its migration pace.
+ *   and its migration pace;
+ * - `--standin-qemu`: every booted VM's guest really runs, under this QEMU (TCG), from the VmConfig's own kernel,
+ *   disks and TAPs, its serial console on stdout (cloud-hypervisor-standin-qemu.ts); `--standin-qemu-machine`
+ *   picks QEMU's machine (default q35). Without it the guest is modelled (and played over `--standin-control`,
+ *   which a real guest does not take).
+ *
+ * `--version` prints one line naming the stand-in and the CH version it models, and exits 0.
  *
  * Prints one ready line on stdout once the socket accepts calls; writes CH's log lines to stderr, as CH does.
  * Exit code as CH's (reference/cloud-hypervisor.md §14): 0 after `vmm.shutdown`, a guest power-off or crash
@@ -24,6 +31,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { formatEventMonitorRecord, startCloudHypervisorStandin } from './cloud-hypervisor-standin';
 import { serveStandinControl } from './cloud-hypervisor-standin-control';
+import { QemuStandinMachine } from './cloud-hypervisor-standin-qemu';
+import type { QemuMachineType } from './cloud-hypervisor-standin-qemu-args';
 
 export interface StandinArgs {
   socketPath: string;
@@ -36,7 +45,13 @@ export interface StandinArgs {
   root?: string;
   vhostUserWaitMs?: number;
   migrationBytesPerSecond?: number;
+  /** `--standin-qemu` and `--standin-qemu-machine`: run guests under this QEMU. */
+  qemu?: { binary: string; machine: QemuMachineType };
 }
+
+/** What `--version` prints: CH prints `cloud-hypervisor v53.0`; the stand-in says what it is. */
+export const STANDIN_VERSION_LINE =
+  'cloud-hypervisor-standin v53.0 (kubevisor test stand-in for Cloud Hypervisor v53.0: its REST API; guests under QEMU TCG with --standin-qemu)';
 
 function usage(message: string): never {
   throw new Error(message);
@@ -50,6 +65,7 @@ function count(flag: string, value: string): number {
 /** Parses the command line; throws with CH-like wording on anything CH would refuse or the stand-in lacks. */
 export function parseStandinArgs(argv: readonly string[]): StandinArgs {
   let socketPath: string | undefined;
+  let qemuMachine: QemuMachineType | undefined;
   const args: Omit<StandinArgs, 'socketPath'> = { noShutdown: false, powerButton: 'ignore' };
   for (let i = 0; i < argv.length; i++) {
     // `--flag=value` and `--flag value` are both accepted, as by CH's clap parser.
@@ -80,10 +96,21 @@ export function parseStandinArgs(argv: readonly string[]): StandinArgs {
     else if (flag === '--standin-migration-bytes-per-second') {
       args.migrationBytesPerSecond = count(flag, value());
       if (args.migrationBytesPerSecond === 0) usage(`${flag} must be above 0`);
+    } else if (flag === '--standin-qemu') args.qemu = { binary: value(), machine: 'q35' };
+    else if (flag === '--standin-qemu-machine') {
+      const v = value();
+      if (v !== 'q35' && v !== 'microvm') usage(`--standin-qemu-machine expects q35 or microvm, got ${v}`);
+      qemuMachine = v;
     } else if (flag === '--log-file' || flag === '--seccomp') value();
     else if (!/^-v+$/.test(flag)) usage(`unexpected argument '${argv[i]}'`);
   }
   if (!socketPath) usage('--api-socket <path> is required (the stand-in has no VM flags)');
+  if (qemuMachine) {
+    if (!args.qemu) usage('--standin-qemu-machine needs --standin-qemu');
+    args.qemu.machine = qemuMachine;
+  }
+  if (args.qemu && args.controlPath)
+    usage('--standin-control plays a modelled guest; with --standin-qemu the guest is real');
   return { socketPath, ...args };
 }
 
@@ -105,21 +132,35 @@ export async function runStandin(args: StandinArgs, io: StandinIo): Promise<numb
         : createWriteStream('', { fd: args.eventMonitor.fd });
   }
   const { root } = args;
+  const resolvePath = root === undefined ? undefined : (path: string) => join(root, path);
+  const machine = args.qemu
+    ? new QemuStandinMachine({
+        binary: args.qemu.binary,
+        machine: args.qemu.machine,
+        // Private to this stand-in, beside its API socket (where CH keeps its `<socket>.lock`).
+        qmpPath: `${args.socketPath}.standin-qmp`,
+        resolvePath,
+        serial: io.stdout,
+        log: (line) => io.stderr(`${line}\n`),
+      })
+    : undefined;
   const standin = await startCloudHypervisorStandin({
     socketPath: args.socketPath,
     noShutdown: args.noShutdown,
     powerButton: args.powerButton,
     onEvent: (event) => monitor?.write(formatEventMonitorRecord(event)),
     log: (line) => io.stderr(`${line}\n`),
-    resolvePath: root === undefined ? undefined : (path) => join(root, path),
+    resolvePath,
     vhostUserWaitMs: args.vhostUserWaitMs,
     migrationBytesPerSecond: args.migrationBytesPerSecond,
+    machine,
   });
   const control = args.controlPath ? await serveStandinControl(args.controlPath, standin.guest) : undefined;
   const stop = () => void standin.stop();
   if (io.signal?.aborted) stop();
   io.signal?.addEventListener('abort', stop, { once: true });
-  io.stdout(`cloud-hypervisor-standin ready: api socket ${args.socketPath} pid ${process.pid}\n`);
+  const note = machine ? `; ${machine.describe()}` : '';
+  io.stdout(`cloud-hypervisor-standin ready: api socket ${args.socketPath} pid ${process.pid}${note}\n`);
   const exit = await standin.exited;
   io.signal?.removeEventListener('abort', stop);
   await control?.close();
@@ -128,7 +169,12 @@ export async function runStandin(args: StandinArgs, io: StandinIo): Promise<numb
 }
 
 async function main(): Promise<void> {
-  const args = parseStandinArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`${STANDIN_VERSION_LINE}\n`);
+    return;
+  }
+  const args = parseStandinArgs(argv);
   const stopping = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopping.abort());
   const code = await runStandin(args, {

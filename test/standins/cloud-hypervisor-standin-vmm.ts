@@ -20,7 +20,11 @@
  * - migration moves config + Running/Paused between two stand-ins, paced like a real one
  *   (cloud-hypervisor-standin-migration.ts).
  * - hot-plug assigns ids (`_disk3`, CH's prefixes) and PCI addresses from a counter; counters are all zero.
- * - the guest (power button, reboot, power-off, crash) only through {@link CloudHypervisorStandinVmm.guest}.
+ * - the guest (power button, reboot, power-off, crash) only through {@link CloudHypervisorStandinVmm.guest} —
+ *   unless a {@link StandinMachine} runs a real guest (the QEMU guest, cloud-hypervisor-standin-qemu.ts): then
+ *   boot, pause, resume, reboot, the power button and every shutdown act on it, and what it does by itself
+ *   (power-off, reboot, dying) comes back as the same transitions. Snapshot, restore, migration and changing a
+ *   booted VM's devices or sizes are then refused with a `stand-in:` reason: QEMU's guest could not follow them.
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,6 +91,36 @@ export interface StandinGuest {
   crash(): GuestActionResult;
 }
 
+/** A guest that really runs (see cloud-hypervisor-standin-qemu.ts); the VMM drives it and hears what it does. */
+export interface StandinMachine {
+  /** Starts the guest of a VM just created from `config`, running; a failure fails the boot with `chain`. */
+  start(config: VmConfig, events: StandinMachineEvents): Promise<StandinMachineStart>;
+}
+
+export type StandinMachineStart =
+  { readonly ok: true; readonly guest: StandinRunningGuest } | { readonly ok: false; readonly chain: string[] };
+
+/** What a real guest does by itself. */
+export interface StandinMachineEvents {
+  /** It powered off (ACPI, `poweroff -f`). */
+  poweredOff(): void;
+  /** It reset itself (a reboot, a triple fault, a panic with `panic=-1`). */
+  reset(): void;
+  /** Its emulator ended without being asked; `why` says how. */
+  lost(why: string): void;
+}
+
+/** A running real guest. Each call resolves once done; `stop` never rejects. */
+export interface StandinRunningGuest {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** A reset after which the guest runs, even if it was paused (CH builds a new VM). */
+  reboot(): Promise<void>;
+  powerButton(): Promise<void>;
+  /** Ends the guest; resolves once its emulator has ended. */
+  stop(): Promise<void>;
+}
+
 export interface VmmOptions {
   /** Mirrors CH's `--no-shutdown`: a guest power-off leaves the config (Created) instead of ending the VMM (§2). */
   readonly noShutdown?: boolean;
@@ -103,6 +137,8 @@ export interface VmmOptions {
   readonly vhostUserWaitMs?: number;
   /** Guest memory per second an outgoing migration moves. @default 1 GiB/s */
   readonly migrationBytesPerSecond?: number;
+  /** Runs a real guest for every booted VM. @default none: the guest is modelled */
+  readonly machine?: StandinMachine;
 }
 
 /** A VmError of CH with the status its HTTP layer maps it to (§14). */
@@ -147,7 +183,16 @@ interface LiveVm {
   /** PCI address of every device, by id. */
   readonly bdfs: Map<string, string>;
   readonly held: HeldResources;
+  /** The real guest, when a {@link StandinMachine} runs one. */
+  guest?: StandinRunningGuest;
 }
+
+/** What the VMM cannot do to a real guest: it is refused with this reason (see the file comment). */
+const MACHINE_UNSUPPORTED = 'stand-in: not implemented for the QEMU guest';
+/** Refused whenever a real guest runs the VMs. */
+const MACHINE_NEVER = new Set(['vm.snapshot', 'vm.restore', 'vm.send-migration', 'vm.receive-migration']);
+/** Refused while a real guest runs (they only edit the stored config otherwise). */
+const MACHINE_NOT_BOOTED = new Set(['vm.remove-device', 'vm.resize', 'vm.resize-zone', 'vm.resize-disk']);
 
 export class CloudHypervisorStandinVmm {
   private config: VmConfig | undefined;
@@ -158,6 +203,8 @@ export class CloudHypervisorStandinVmm {
   private pciSlot = 0;
   private readonly abort = new AbortController();
   private readonly started = process.hrtime.bigint();
+  /** Real guests being stopped; {@link settled} waits for them. */
+  private readonly stopping = new Set<Promise<void>>();
 
   constructor(private readonly options: VmmOptions = {}) {}
 
@@ -176,6 +223,18 @@ export class CloudHypervisorStandinVmm {
   dispose(): void {
     this.abort.abort();
     if (this.vm) releaseResources(this.vm.held);
+    if (this.vm?.guest) this.track(this.vm.guest.stop());
+  }
+
+  /** Resolves once every real guest the VMM ended has ended too (immediately without a {@link StandinMachine}). */
+  async settled(): Promise<void> {
+    while (this.stopping.size > 0) await Promise.all(this.stopping);
+  }
+
+  private track(stopped: Promise<void>): Promise<void> {
+    this.stopping.add(stopped);
+    void stopped.then(() => this.stopping.delete(stopped));
+    return stopped;
   }
 
   readonly guest: StandinGuest = {
@@ -190,6 +249,12 @@ export class CloudHypervisorStandinVmm {
 
   /** Handles one call; `body` is the parsed, schema-valid JSON body or undefined for bodiless endpoints. */
   async handle(endpoint: string, body: unknown): Promise<StandinReply> {
+    if (
+      this.options.machine &&
+      (MACHINE_NEVER.has(endpoint) || (this.vm && (ADDERS[endpoint] || MACHINE_NOT_BOOTED.has(endpoint))))
+    ) {
+      return apiError(endpoint, failure(MACHINE_UNSUPPORTED));
+    }
     if (ADDERS[endpoint]) return this.addDevice(endpoint, body as Device);
     switch (endpoint) {
       case 'vmm.ping':
@@ -272,9 +337,27 @@ export class CloudHypervisorStandinVmm {
     return { ok: true };
   }
 
+  /** What a real guest does by itself, as long as it is the guest of `vm` (and not migrating). */
+  private machineEvents(vm: LiveVm): StandinMachineEvents {
+    const current = () => this.vm === vm && !this.migration;
+    return {
+      poweredOff: () => {
+        if (current()) this.guestEnded('guest powered off');
+      },
+      reset: () => {
+        if (current()) this.rebootVm();
+      },
+      lost: (why) => {
+        if (!current()) return;
+        this.log({ thread: 'vmm', level: 'ERROR', location: 'stand-in', message: why });
+        this.guestEnded('guest crashed (QEMU ended)');
+      },
+    };
+  }
+
   /** The guest is gone (power-off or crash, indistinguishable but for the log): §2, §14. */
   private guestEnded(reason: string): void {
-    this.dropVm();
+    void this.dropVm();
     this.emit('vm', 'shutdown');
     if (this.options.noShutdown) return;
     this.config = undefined;
@@ -283,9 +366,13 @@ export class CloudHypervisorStandinVmm {
     this.options.onExit?.(reason, 0);
   }
 
-  private dropVm(): void {
-    if (this.vm) releaseResources(this.vm.held);
+  /** Drops the live VM; resolves once its real guest, if any, has ended. */
+  private dropVm(): Promise<void> {
+    const vm = this.vm;
     this.vm = undefined;
+    if (!vm) return Promise.resolve();
+    releaseResources(vm.held);
+    return vm.guest ? this.track(vm.guest.stop()) : Promise.resolve();
   }
 
   /** `undefined` when a VM is booted and not migrating; otherwise CH's answer for `what` (§3 "booted"). */
@@ -308,7 +395,8 @@ export class CloudHypervisorStandinVmm {
   /** §3: always accepted; deletes the VM, answers 200 (not the spec's 204), then the process exits. */
   private vmmShutdown(): StandinReply {
     if (this.migration) return apiError('The VMM could not shutdown', MIGRATING);
-    this.deleteVm();
+    // The process ends once the guest has (the server waits for settled()).
+    void this.deleteVm();
     this.emit('vmm', 'shutdown');
     // The server lets this answer reach the client before it closes.
     this.options.onExit?.('vmm.shutdown', 0);
@@ -339,6 +427,16 @@ export class CloudHypervisorStandinVmm {
     if (this.config.serial?.mode === 'File' && !this.config.serial.file) return this.panic();
     const opened = await this.createVm('Running', true);
     if (!opened.ok) return apiError(what, failure(...opened.chain));
+    const { machine } = this.options;
+    if (machine) {
+      const { vm } = opened;
+      const started = await machine.start(this.config, this.machineEvents(vm));
+      if (!started.ok) {
+        await this.dropVm();
+        return apiError(what, failure(...started.chain));
+      }
+      vm.guest = started.guest;
+    }
     this.emit('vm', 'booted');
     return NO_CONTENT;
   }
@@ -361,7 +459,7 @@ export class CloudHypervisorStandinVmm {
   private async createVm(
     state: LiveVm['state'],
     withPayload: boolean,
-  ): Promise<{ ok: true } | { ok: false; chain: string[] }> {
+  ): Promise<{ ok: true; vm: LiveVm } | { ok: false; chain: string[] }> {
     const config = this.config as VmConfig;
     for (const { key, prefix } of DEVICE_LISTS) {
       for (const device of devicesOf(config, key)) device.id ??= this.nextId(prefix);
@@ -378,8 +476,9 @@ export class CloudHypervisorStandinVmm {
     for (const { key } of DEVICE_LISTS) {
       for (const device of devicesOf(config, key)) bdfs.set(device.id as string, this.nextBdf());
     }
-    this.vm = { state, bdfs, held };
-    return { ok: true };
+    const vm: LiveVm = { state, bdfs, held };
+    this.vm = vm;
+    return { ok: true, vm };
   }
 
   private nextId(prefix: string): string {
@@ -393,22 +492,53 @@ export class CloudHypervisorStandinVmm {
   }
 
   /** §3: booted → Created; the process and the config stay. */
-  private shutdown(): StandinReply {
+  private async shutdown(): Promise<StandinReply> {
     const what = 'The VM could not shutdown';
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.vm) return apiError(what, NOT_RUNNING);
-    this.dropVm();
+    await this.dropVm();
     this.emit('vm', 'shutdown');
     return NO_CONTENT;
   }
 
   /** §3: booted only — 404 when nothing is booted, even with a stored config. */
-  private reboot(): StandinReply {
+  private async reboot(): Promise<StandinReply> {
     const what = 'The VM could not reboot';
     if (this.migration) return apiError(what, MIGRATING);
     if (!this.vm) return apiError(what, NOT_CREATED);
+    const vm = this.vm;
+    if (vm.guest) {
+      const { guest } = vm;
+      this.emit('vm', 'rebooting');
+      return this.onGuest(
+        what,
+        vm,
+        () => guest.reboot(),
+        () => this.markRebooted(vm),
+      );
+    }
     this.rebootVm();
     return NO_CONTENT;
+  }
+
+  /**
+   * Has the real guest of `vm` do something, then (if `vm` is still the live VM) records the new state. A QMP
+   * failure is CH's 500 with the stand-in's reason.
+   */
+  private async onGuest(what: string, vm: LiveVm, act: () => Promise<void>, then: () => void): Promise<StandinReply> {
+    try {
+      await act();
+    } catch (error) {
+      return apiError(what, failure(`stand-in: QEMU: ${(error as Error).message}`));
+    }
+    if (this.vm !== vm) return apiError(what, NOT_RUNNING);
+    then();
+    return NO_CONTENT;
+  }
+
+  private markRebooted(vm: LiveVm): void {
+    vm.state = 'Running';
+    this.emit('vm', 'rebooted');
   }
 
   /**
@@ -416,22 +546,31 @@ export class CloudHypervisorStandinVmm {
    * stand-in keeps the devices' host resources rather than reopening them.
    */
   private rebootVm(): void {
-    const vm = this.vm as LiveVm;
     this.emit('vm', 'rebooting');
-    vm.state = 'Running';
-    this.emit('vm', 'rebooted');
+    this.markRebooted(this.vm as LiveVm);
   }
 
   /** §3/§4: booted only; 500 (not the documented 404) when no VM is booted (issue #8678). */
-  private powerButton(): StandinReply {
-    const refused = this.whileBooted('Error triggering power button');
+  private powerButton(): StandinReply | Promise<StandinReply> {
+    const what = 'Error triggering power button';
+    const refused = this.whileBooted(what);
     if (refused) return refused;
+    // A real guest decides for itself; its power-off comes back as an event.
+    const vm = this.vm as LiveVm;
+    const { guest } = vm;
+    if (guest)
+      return this.onGuest(
+        what,
+        vm,
+        () => guest.powerButton(),
+        () => undefined,
+      );
     if (this.options.powerButton === 'poweroff') setImmediate(() => this.guest.powerOff());
     return NO_CONTENT;
   }
 
   /** §3: Running → Paused; any other state 500. A second pause fails the state transition check. */
-  private pause(): StandinReply {
+  private pause(): StandinReply | Promise<StandinReply> {
     const what = 'The VM could not be paused';
     const refused = this.whileBooted(what);
     if (refused) return refused;
@@ -447,13 +586,18 @@ export class CloudHypervisorStandinVmm {
       );
     }
     this.emit('vm', 'pausing');
-    vm.state = 'Paused';
-    this.emit('vm', 'paused');
+    const paused = () => {
+      vm.state = 'Paused';
+      this.emit('vm', 'paused');
+    };
+    const { guest } = vm;
+    if (guest) return this.onGuest(what, vm, () => guest.pause(), paused);
+    paused();
     return NO_CONTENT;
   }
 
   /** §3: Paused → Running; any other state 500. */
-  private resume(): StandinReply {
+  private resume(): StandinReply | Promise<StandinReply> {
     const what = 'The VM could not resume';
     const refused = this.whileBooted(what);
     if (refused) return refused;
@@ -469,8 +613,13 @@ export class CloudHypervisorStandinVmm {
       );
     }
     this.emit('vm', 'resuming');
-    vm.state = 'Running';
-    this.emit('vm', 'resumed');
+    const resumed = () => {
+      vm.state = 'Running';
+      this.emit('vm', 'resumed');
+    };
+    const { guest } = vm;
+    if (guest) return this.onGuest(what, vm, () => guest.resume(), resumed);
+    resumed();
     return NO_CONTENT;
   }
 
@@ -505,20 +654,23 @@ export class CloudHypervisorStandinVmm {
   }
 
   /** §3: always 204; a no-op in NoVM; a booted VM is shut down first. */
-  private delete(): StandinReply {
+  private async delete(): Promise<StandinReply> {
     if (this.migration && this.config) return apiError('The VM could not be deleted', MIGRATING);
-    this.deleteVm();
+    await this.deleteVm();
     return NO_CONTENT;
   }
 
-  private deleteVm(): void {
-    if (!this.config) return;
+  /** Resolves once the real guest, if any, has ended. */
+  private deleteVm(): Promise<void> {
+    if (!this.config) return Promise.resolve();
+    let dropped = Promise.resolve();
     if (this.vm) {
-      this.dropVm();
+      dropped = this.dropVm();
       this.emit('vm', 'shutdown');
     }
     this.config = undefined;
     this.emit('vm', 'deleted');
+    return dropped;
   }
 
   /**
@@ -737,7 +889,7 @@ export class CloudHypervisorStandinVmm {
       this.emit('vm', 'migration-receive-finished');
       return NO_CONTENT;
     } catch (error) {
-      this.dropVm();
+      void this.dropVm();
       this.config = undefined;
       this.emit('vm', 'migration-receive-failed', { error: (error as Error).message });
       return refuse(`Migration was aborted: ${(error as Error).message}`);

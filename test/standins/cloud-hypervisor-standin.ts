@@ -34,6 +34,7 @@ import {
   type ObservedVmState,
   type StandinEvent,
   type StandinGuest,
+  type StandinMachine,
 } from './cloud-hypervisor-standin-vmm';
 import { serveConnection, type WireRequest, type WireResponse } from './cloud-hypervisor-standin-wire';
 
@@ -60,6 +61,11 @@ export interface CloudHypervisorStandinOptions {
   readonly vhostUserWaitMs?: number;
   /** Guest memory per second an outgoing migration moves (it lasts memory / rate). @default 1073741824 (1 GiB/s) */
   readonly migrationBytesPerSecond?: number;
+  /**
+   * Runs a real guest for every booted VM (the QEMU guest, cloud-hypervisor-standin-qemu.ts). The "process" ends
+   * only once that guest has. @default none: the guest is modelled and played through `guest`
+   */
+  readonly machine?: StandinMachine;
 }
 
 /** How the stand-in "process" ended. */
@@ -165,6 +171,7 @@ export async function startCloudHypervisorStandin(
     resolvePath: options.resolvePath,
     vhostUserWaitMs: options.vhostUserWaitMs,
     migrationBytesPerSecond: options.migrationBytesPerSecond,
+    machine: options.machine,
     onEvent: (event) => {
       const ns = process.hrtime.bigint() - started;
       const record = { timestamp: { secs: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) }, ...event };
@@ -253,7 +260,10 @@ export async function startCloudHypervisorStandin(
         socket.end(() => socket.destroy());
         setTimeout(() => socket.destroy(), 500).unref();
       }
-    }).then(() => resolveExited(exit ?? { reason: 'stopped', code: 0 }));
+    })
+      // A real guest's emulator ends before the process does.
+      .then(() => vmm.settled())
+      .then(() => resolveExited(exit ?? { reason: 'stopped', code: 0 }));
     return stopped;
   };
 

@@ -31,8 +31,9 @@ cache_root="${KUBEVISOR_CACHE:-$HOME/.cache/kubevisor}"
 print_only=false
 [[ "${1:-}" == "--print-dir" ]] && print_only=true
 
-# Modules the guest needs; the cloud kernel builds all of them as modules (see init.sh).
-guest_modules=(virtio_mmio virtio_pci virtio_blk virtio_net isofs)
+# Modules the guest needs; the cloud kernel builds all of them as modules (see init.sh). button and evdev make the
+# ACPI power button an input device the guest's /init answers.
+guest_modules=(virtio_mmio virtio_pci virtio_blk virtio_net isofs button evdev)
 
 candidate() { # <package>: the version apt would install, empty when unknown
   apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2; exit }'

@@ -6,6 +6,7 @@
 #   KV-GUEST init uptime-ms=<kernel uptime when init started> kernel=<release>
 #   KV-GUEST nic name=<eth0> mac=<mac>
 #   KV-GUEST dhcp ip=<ip/prefix> router=<gw> mtu=<mtu> dns=<a,b> domain=<d> search=<a,b> ms=<since init start>
+#   KV-GUEST web port=<80> ready                 (the guest's own web server, see below)
 #   KV-GUEST route <line of `ip route`>          (one per route)
 #   KV-GUEST link mtu=<mtu of the NIC after DHCP>
 #   KV-GUEST disk name=<vda> bytes=<n> ro=<0|1> fs=<iso9660|-> label=<label|-> head-sha256=<first 4 KiB>
@@ -19,10 +20,18 @@
 #   KV-GUEST http port=<port> ready (one per port)  /  KV-GUEST http closed reason=bye|hold
 #   KV-GUEST error <what went wrong>
 #   KV-GUEST done
+#   KV-GUEST stay                                (kv.then=stay: the guest keeps running)
+#   KV-GUEST power-button                        (the ACPI power button was pressed: the guest powers off)
 #
 # Kernel command line options: kv.peer=<ip>[,<ip>...] pings each peer; kv.http=<port>[,<port>...]
 # serves "kv-guest instance-id=<id> ip=<ip>" on those ports until GET /cgi-bin/bye or
 # kv.hold=<seconds> (default 60) passes; kv.dhcp=off skips DHCP.
+# Like a server VM, the guest runs a web server on port 80 from when its NIC is up (after DHCP) until it stops,
+# serving "kv-guest hostname=<h> instance-id=<id> ip=<ip>" (hostname and instance id from the NoCloud meta-data);
+# kv.web=<port> moves it, kv.web=off leaves it out (a kv.http port of the same number serves its own page instead).
+# The ACPI power button (Cloud Hypervisor's vm.power-button, QEMU's system_powerdown) powers the guest off at any
+# time. kv.then=poweroff|reboot|stay says what the guest does after "KV-GUEST done": power off (the default),
+# reboot, or stay up (serving port 80) until the power button, a reset or a kill ends it.
 # kv.spoof=<a>,<b>,<c> kv.spoof-mac=<mac> kv.spoof-ip=<ip> make the guest misbehave as a tenant's
 # guest might: ping <a> as itself (the control), ping <b> from the forged MAC, ping <c> from the
 # forged source address, and announce the forged address by gratuitous ARP — restoring its own
@@ -65,6 +74,8 @@ spoof=""
 spoof_mac=""
 spoof_ip=""
 probes=""
+web_port=80
+then_action=poweroff
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
   kv.peer=*) peers=$(echo "${arg#kv.peer=}" | tr ',' ' ') ;;
@@ -75,6 +86,8 @@ for arg in $(cat /proc/cmdline); do
   kv.probe=*) probes=$(echo "${arg#kv.probe=}" | tr ',' ' ') ;;
   kv.hold=*) hold=${arg#kv.hold=} ;;
   kv.dhcp=*) dhcp=${arg#kv.dhcp=} ;;
+  kv.web=*) web_port=${arg#kv.web=} ;;
+  kv.then=*) then_action=${arg#kv.then=} ;;
   esac
 done
 
@@ -83,6 +96,18 @@ done
 # one without devices is harmless.
 for m in $(cat /etc/kv-modules); do
   insmod "/lib/modules/$m.ko" || say error insmod "$m"
+done
+
+# ---- power button -----------------------------------------------------------------------------
+# With button and evdev loaded, ACPI's power button is an input device; a press is one input_event (24 bytes on
+# x86-64) on its event node. The guest answers it as a systemd guest does: it powers off. Without ACPI (microvm
+# without it) there is no such device and nothing waits.
+for dev in /sys/class/input/input*; do
+  [ "$(cat "$dev/name" 2>/dev/null)" = "Power Button" ] || continue
+  for ev in "$dev"/event*; do
+    [ -e "$ev" ] || continue
+    (dd if="/dev/input/${ev##*/}" of=/dev/null bs=24 count=1 2>/dev/null && say power-button && poweroff -f) &
+  done
 done
 
 # ---- network ----------------------------------------------------------------------------------
@@ -132,6 +157,20 @@ else
   fi
 fi
 
+# ---- web server -------------------------------------------------------------------------------
+# Started once the NIC is up, so a client can reach the guest as early as it has an address; the page is rewritten
+# once the meta-data named the guest (httpd reads it per request).
+web_page() {
+  echo "kv-guest hostname=$(hostname) instance-id=$instance_id ip=$lease_ip" >/web/index.html
+}
+instance_id=""
+case " $http_ports " in *" $web_port "*) web_port=off ;; esac
+if [ -n "$nic" ] && [ "$web_port" != off ]; then
+  mkdir -p /web
+  web_page
+  if httpd -p "$web_port" -h /web; then say web port="$web_port" ready; else say error web "$web_port"; fi
+fi
+
 # ---- disks ------------------------------------------------------------------------------------
 # virtio-blk probes while its module loads, but wait briefly for the nodes anyway (bounded).
 i=0
@@ -157,7 +196,6 @@ for path in /sys/block/vd*; do
   case "$label" in cidata | CIDATA) [ -n "$cidata" ] || cidata=$name ;; esac
 done
 
-instance_id=""
 if [ -z "$cidata" ]; then
   say error no-cidata
 elif ! mount -t iso9660 -o ro "/dev/$cidata" /mnt/cidata; then
@@ -184,7 +222,11 @@ else
         /mnt/cidata/meta-data | head -n 1 | tr -d "'\r"
     }
     instance_id=$(meta instance-id)
-    say metadata instance-id="$instance_id" local-hostname="$(meta local-hostname)"
+    local_hostname=$(meta local-hostname)
+    say metadata instance-id="$instance_id" local-hostname="$local_hostname"
+    # As cloud-init does: the guest takes the name its meta-data gives it.
+    [ -z "$local_hostname" ] || hostname "$local_hostname"
+    [ ! -d /web ] || web_page
   else
     say error no-meta-data
   fi
@@ -271,6 +313,14 @@ fi
 say "done"
 umount /mnt/cidata 2>/dev/null
 sync
+case "$then_action" in
+stay)
+  say stay
+  # Until the power button powers the guest off, or the host resets or ends it.
+  while :; do sleep 3600; done
+  ;;
+reboot) reboot -f ;;
+esac
 poweroff -f
 # Without ACPI power-off the kernel would halt and QEMU would idle: reboot instead, which QEMU
 # turns into an exit under -no-reboot.

@@ -14,7 +14,21 @@
 #
 # The image carries no Cloud Hypervisor (label io.kubevisor.cloud-hypervisor=absent): no registry reachable from
 # these machines ships it; operator/Dockerfile downloads the pinned release. tools/image/smoke.sh checks the result.
+#
+# --test-standin (`npm run image:build-test`) builds the same image, then the TEST image on top of it
+# (tools/image/test-standin.sh): dist/image/kubevisor-<version>-test.oci.tar, tag <version>-test, with Debian's
+# qemu-system-x86 and a Cloud Hypervisor STAND-IN as /usr/bin/cloud-hypervisor (label
+# io.kubevisor.cloud-hypervisor=standin-qemu). Without the flag nothing of it runs.
 set -euo pipefail
+test_standin=false
+case "${1:-}" in
+"") ;;
+--test-standin) test_standin=true ;;
+*)
+  echo "usage: tools/image/build.sh [--test-standin]" >&2
+  exit 2
+  ;;
+esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 start=$SECONDS
@@ -27,10 +41,11 @@ version=$(node -p 'require("./package.json").version')
 [[ "$(sed -n 's/^_kv_node_version=//p' tools/node-env.sh)" == "$(dockerfile_arg NODE_VERSION)" ]] ||
   fail "operator/Dockerfile's ARG NODE_VERSION=$(dockerfile_arg NODE_VERSION) differs from tools/node-env.sh's"
 out="dist/image/kubevisor-$version.oci.tar"
+test_out="dist/image/kubevisor-$version-test.oci.tar"
 cache="${KUBEVISOR_CACHE:-$HOME/.cache/kubevisor}/image"
 mkdir -p "$cache" dist/image
 work=$(mktemp -d "$cache/.build-XXXXXX")
-trap 'remove_tree "$work"; rm -f "$out.partial"' EXIT
+trap 'remove_tree "$work"; rm -f "$out.partial" "$test_out.partial"' EXIT
 
 base=$(bash tools/image/base.sh "$cache")
 
@@ -79,3 +94,8 @@ umoci gc --layout "$oci"
 layer_tar "$oci" "$out.partial" oci-layout index.json blobs
 mv -f "$out.partial" "$out"
 log "$out ($(du -m "$out" | cut -f1) MiB) in $((SECONDS - start)) s"
+
+if $test_standin; then
+  bash tools/image/test-standin.sh "$oci" "$version" "$cache" "$work" "$test_out"
+  log "$test_out ($(du -m "$test_out" | cut -f1) MiB, the test image) in $((SECONDS - start)) s"
+fi

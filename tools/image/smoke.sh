@@ -8,6 +8,10 @@
 # cluster, that the tools the launcher, the node daemon and node setup run are present and run (dnsmasq ≥ 2.91), and
 # that cloud-hypervisor is absent exactly when the image's io.kubevisor.cloud-hypervisor label says `absent`. One line
 # per entry point, then the tools, from inside the image; any failure names the check and exits non-zero.
+#
+# The test image (`tools/image/build.sh --test-standin`, label `standin-qemu`; pass its archive, e.g.
+# dist/image/kubevisor-<version>-test.oci.tar) is checked the same way, and: its cloud-hypervisor says it is the
+# stand-in of CH 53.0 and answers CH's vmm.ping on an API socket inside the image, and qemu-system-x86_64 runs.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -30,7 +34,10 @@ cleanup() {
 trap cleanup EXIT
 mkdir "$work/layout"
 tar -xf "$archive" -C "$work/layout"
-umoci unpack --image "$work/layout:$version" "$work/bundle" >/dev/null
+# The archive's one tag: <version>, or <version>-test for the test image.
+tag=$(node -p 'require(process.argv[1]).manifests[0].annotations["org.opencontainers.image.ref.name"]' \
+  "$work/layout/index.json")
+umoci unpack --image "$work/layout:$tag" "$work/bundle" >/dev/null
 config="$work/bundle/config.json"
 # umoci copies the image's labels into the bundle's annotations.
 ch_label=$(node -p 'require(process.argv[1]).annotations["io.kubevisor.cloud-hypervisor"] ?? ""' "$config")
@@ -109,7 +116,34 @@ IFS=. read -r major minor _ <<<"$(have dnsmasq)"
 ((major > 2 || (major == 2 && minor >= 91))) || smoke_fail "dnsmasq $(have dnsmasq) is older than 2.91"
 grep -Eq '^ext4-features .*(orphan_file|metadata_csum_seed)' <<<"$probe" &&
   smoke_fail "mkfs.ext4 makes orphan_file or metadata_csum_seed filesystems (tools/image/customize.sh)"
-if [[ "$ch_label" == absent ]]; then
+if [[ "$ch_label" == standin-qemu ]]; then
+  # The test image: the stand-in must say what it is, serve CH's API from the bundled code, and have its QEMU.
+  # shellcheck disable=SC2016 # the script runs inside the image, where its variables expand
+  standin=$(in_image 0 sh -c '
+    cloud-hypervisor --version
+    qemu-system-x86_64 --version | head -n 1
+    # The machine the stand-in runs, with its firmware and devices: still running after 2 s means it came up.
+    timeout 2 qemu-system-x86_64 -M q35 -accel tcg -nodefaults -no-user-config -display none -S \
+      -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= -device virtio-blk-pci,drive=d0 \
+      -drive if=none,id=d0,format=raw,file=/usr/lib/kubevisor/busybox,readonly=on >/tmp/qemu.log 2>&1
+    echo "qemu-q35 $?"; cat /tmp/qemu.log
+    cloud-hypervisor --api-socket /tmp/ch.sock >/tmp/ch.log 2>&1 &
+    node -e "
+      const http = require(\"node:http\");
+      const ask = (n) => http.get({ socketPath: \"/tmp/ch.sock\", path: \"/api/v1/vmm.ping\" }, (r) => {
+        let b = \"\"; r.on(\"data\", (c) => (b += c)); r.on(\"end\", () => console.log(\"ping \" + b));
+      }).on(\"error\", () => (n > 0 ? setTimeout(() => ask(n - 1), 100) : console.log(\"ping failed\")));
+      ask(100);"
+    kill $! 2>/dev/null; wait $! 2>/dev/null; true
+  ') || smoke_fail "the Cloud Hypervisor stand-in probe"
+  grep -q '^cloud-hypervisor-standin v53\.0 (kubevisor test stand-in' <<<"$standin" ||
+    smoke_fail "cloud-hypervisor --version does not name the stand-in: $(head -n 1 <<<"$standin")"
+  grep -q '^QEMU emulator version [0-9]' <<<"$standin" || smoke_fail "qemu-system-x86_64 did not run: $standin"
+  grep -q '^qemu-q35 124$' <<<"$standin" || smoke_fail "QEMU could not start a q35 machine: $standin"
+  grep -q '^ping {"version":"53.0.0"' <<<"$standin" || smoke_fail "the stand-in did not answer vmm.ping: $standin"
+  ch_note="cloud-hypervisor is the stand-in (label standin-qemu): $(head -n 1 <<<"$standin" | cut -d' ' -f1-2), \
+answers vmm.ping; $(grep '^QEMU emulator' <<<"$standin" | cut -d' ' -f1,4) runs"
+elif [[ "$ch_label" == absent ]]; then
   [[ "$(have cloud-hypervisor)" == missing && "$(have hypervisor-fw)" == missing ]] ||
     smoke_fail "the label says Cloud Hypervisor is absent, but the image has it"
   ch_note="cloud-hypervisor absent (label io.kubevisor.cloud-hypervisor=absent)"
@@ -122,4 +156,4 @@ fi
 log "smoke: dnsmasq $(have dnsmasq), virtiofsd $(have virtiofsd), nft $(have nft), ip $(have ip), qemu-img $(have qemu-img),\
  genisoimage $(have genisoimage), mkfs.ext4 $(have mkfs.ext4), busybox $(have busybox) run; nsenter, setpriv, prlimit,\
  sysctl, mount, tar, modprobe, entrypoint.sh present"
-log "kubevisor $version — controller, daemon, node-setup, launcher answer; $ch_note; smoke test passed in $((SECONDS - start)) s"
+log "kubevisor $tag — controller, daemon, node-setup, launcher answer; $ch_note; smoke test passed in $((SECONDS - start)) s"
