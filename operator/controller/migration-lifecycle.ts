@@ -66,6 +66,9 @@ export function notMigratableReason(vm: VmView): string | undefined {
 }
 
 /** `targetPodName` names the receiving pod of this migration (stable, so re-creating it is harmless). */
+/** How often a migration waiting for another one to release the VM looks again. */
+export const WAIT_FOR_CLAIM_MS = 1000;
+
 export function reconcileMigration(
   m: MigrationView,
   vm: VmView | undefined,
@@ -145,12 +148,22 @@ export function reconcileMigration(
       };
     }
     if (vm.status?.migration?.uid && !claimedByUs) {
-      return {
-        ...failNow(
-          'AlreadyMigrating',
-          `VirtualMachine ${m.spec.vmName} is being migrated by ${vm.status.migration.name}`,
-        ),
-      };
+      // Another migration holds the VM — often one that just finished and has not released it yet. This one waits
+      // (its timeout still runs) rather than failing a request that would succeed a moment later.
+      const message = `VirtualMachine ${m.spec.vmName} is being migrated by ${vm.status.migration.name}; this migration starts when it ends`;
+      if (status.conditions?.find((c) => c.type === 'Complete')?.reason !== 'WaitingForMigration') {
+        status.conditions = setCondition(
+          status.conditions,
+          'Complete',
+          'False',
+          'WaitingForMigration',
+          message,
+          now,
+          m.metadata.generation,
+        );
+        actions.push({ type: 'event', reason: 'WaitingForMigration', message, warning: false });
+      }
+      return { status, actions, requeueAfterMs: Math.min(WAIT_FOR_CLAIM_MS, requeueAfterMs) };
     }
     const reason = notMigratableReason(vm);
     if (reason) return { ...failNow('NotMigratable', reason) };

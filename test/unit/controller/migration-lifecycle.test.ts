@@ -50,7 +50,6 @@ test('accepting claims the VM and records the source node', () => {
 test.each([
   ['VM missing', undefined, 'VMNotFound'],
   ['VM not running', db({ phase: 'Scheduling' }), 'VMNotRunning'],
-  ['VM already migrating', db({ phase: 'Running', migration: { name: 'other', uid: 'x' } }), 'AlreadyMigrating'],
   [
     'VM on a containerDisk',
     { ...running, spec: renderVirtualMachine('web', EXAMPLES.web).spec as VmView['spec'] },
@@ -61,6 +60,27 @@ test.each([
   expect(d.status.phase).toBe('Failed');
   expect(d.status.conditions?.[0]).toEqual(expect.objectContaining({ type: 'Complete', status: 'False', reason }));
   expect(types(d)).not.toContain('setVmMigration');
+});
+
+test('a VM another migration holds: this one waits (no phase, a condition, one event) and starts once released', () => {
+  const held = db({ phase: 'Running', nodeName: 'n1', migration: { name: 'other', uid: 'x' } });
+  const d1 = reconcileMigration(migration(), held, [], NOW, TARGET);
+  expect(d1.status.phase).toBeUndefined();
+  expect(d1.status.conditions?.[0]).toEqual(
+    expect.objectContaining({ type: 'Complete', status: 'False', reason: 'WaitingForMigration' }),
+  );
+  expect(d1.requeueAfterMs).toBeLessThanOrEqual(1000);
+  expect(types(d1)).toEqual([]);
+  expect(d1.actions.filter((a) => a.type === 'event')).toHaveLength(1);
+  // Still held: no second event.
+  const d2 = reconcileMigration(migration(d1.status), held, [], NOW, TARGET);
+  expect(d2.actions.filter((a) => a.type === 'event')).toHaveLength(0);
+  // Released: accepted.
+  const d3 = reconcileMigration(migration(d2.status), running, [], NOW, TARGET);
+  expect(d3.status.phase).toBe('Pending');
+  // Held until the timeout: it fails then, as any migration.
+  const late = new Date(NOW.getTime() + 600_000);
+  expect(reconcileMigration(migration(d1.status), held, [], late, TARGET).status.phase).toBe('Failed');
 });
 
 test('Pending → Scheduling → Scheduled → TargetReady as the target pod is created, bound and ready', () => {
