@@ -1,4 +1,7 @@
 /** Schema pieces shared by several kinds: names, images, conditions, pod scheduling fields. */
+export type { Condition, ResourceRequirements, Toleration } from './generated/types';
+export type * from './affinity';
+import type { Affinity } from './affinity';
 import { array, integer, map, object, opaque, quantity, string } from './schema';
 
 export const GROUP = 'kubevisor.io';
@@ -52,6 +55,7 @@ export const condition = object(
   },
   {
     description: 'A standard Kubernetes condition (metav1.Condition).',
+    typeName: 'Condition',
     required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
   },
 );
@@ -76,6 +80,7 @@ export const resources = object(
     description:
       'Extra resources for the VM pod, added to what kubevisor computes (guest memory and VMM overhead, hugepages, ' +
       'devices, ephemeral storage for its disks); they can never lower it. Set these for CPU or to reserve more.',
+    typeName: 'ResourceRequirements',
     rules: [
       {
         rule: '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(string(self.requests[k])).isGreaterThan(quantity(string(self.limits[k]))))',
@@ -108,6 +113,7 @@ export const toleration = object(
   },
   {
     description: 'A toleration copied to the VM pod.',
+    typeName: 'Toleration',
     rules: [
       {
         // An empty key with Exists tolerates every taint: it would let VM pods onto control-plane nodes and nodes
@@ -154,8 +160,9 @@ export const scheduling = {
       },
     ],
   }),
-  affinity: opaque<Record<string, unknown>>({
+  affinity: opaque<Affinity>({
     description: 'Affinity rules (core/v1 Affinity) copied to the VM pod.',
+    external: { name: 'Affinity', from: './affinity' },
   }),
   tolerations: array(toleration, { description: 'Tolerations copied to the VM pod.', maxItems: 64 }),
 };

@@ -59,18 +59,58 @@ export interface Schema<T> {
 /** The TypeScript type of the values a schema accepts. */
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
+// Distributes over unions (T is a naked type parameter), so each member of a one-of union is flattened on its own.
+type Simplify<T> = T extends unknown ? { [K in keyof T]: T[K] } & {} : never;
+
+/**
+ * What the generated TypeScript declarations (api/generated/types.ts, written by `npm run types`) need beyond the
+ * OpenAPI fragment. Kept beside the fragment rather than in it, so the CRD stays exactly as the API server wants it.
+ */
+export interface DeclarationInfo {
+  /** Declare this node as a named type (readable compiler messages, hover shows the name). */
+  readonly typeName?: string;
+  /** Doc of the named type when the node's own description is about where it is used (probes). */
+  readonly typeDoc?: string;
+  /** Object keys of which exactly one must be set (a discriminated union in TypeScript, a CEL rule in the CRD). */
+  readonly exactlyOne?: readonly string[];
+  /** Object keys of which at most one may be set. */
+  readonly atMostOne?: readonly string[];
+  /** Name of the union type of the one-of keys (e.g. VolumeSource). */
+  readonly unionName?: string;
+  /** Keys the schema knows only to refuse them with a message; the TypeScript type leaves them out. */
+  readonly refused?: readonly string[];
+  /** A hand-written type (opaque nodes holding core Kubernetes types) and the module, relative to api/, declaring it. */
+  readonly external?: { readonly name: string; readonly from: string };
+}
+
+// Keyed by the OpenAPI fragment: the same fragment object is what parent nodes hold in `properties`/`items`.
+const declarationInfo = new WeakMap<OpenAPISchema, DeclarationInfo>();
+
+/** The declaration metadata of a schema node (empty when it has none). */
+export function declarationInfoOf(openapi: OpenAPISchema): DeclarationInfo {
+  return declarationInfo.get(openapi) ?? {};
+}
 
 interface Common<T> {
   readonly description: string;
   readonly default?: T;
   readonly rules?: readonly Rule[];
+  /** Name of the generated TypeScript type for this node; inlined where it is used when omitted. */
+  readonly typeName?: string;
+  /** Doc of the named type, when it differs from the description of the field holding it. */
+  readonly typeDoc?: string;
 }
 
-function node<T>(openapi: OpenAPISchema, opts: Common<T>): Schema<T> {
+function node<T>(openapi: OpenAPISchema, opts: Common<T>, info: DeclarationInfo = {}): Schema<T> {
   const out: OpenAPISchema = { ...openapi, description: opts.description };
   if (opts.default !== undefined) out.default = opts.default;
   if (opts.rules?.length) out['x-kubernetes-validations'] = [...opts.rules];
+  const all: DeclarationInfo = {
+    ...info,
+    ...(opts.typeName ? { typeName: opts.typeName } : {}),
+    ...(opts.typeDoc ? { typeDoc: opts.typeDoc } : {}),
+  };
+  if (Object.keys(all).length) declarationInfo.set(out, all);
   return { openapi: out };
 }
 
@@ -150,25 +190,54 @@ export function intOrString(
 }
 
 type Props = Record<string, Schema<unknown>>;
-type ObjectOf<P extends Props, R extends keyof P> = Simplify<
-  { -readonly [K in R]: Infer<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Infer<P[K]> }
+type Fields<P extends Props, R extends keyof P, K extends keyof P> = { -readonly [F in K & R]: Infer<P[F]> } & {
+  -readonly [F in Exclude<K, R>]?: Infer<P[F]>;
+};
+/** Exactly one key of T: that one present, every other one absent (`?: never`), so `{}` and two at once are refused. */
+export type ExactlyOne<T> = {
+  [K in keyof T]-?: { [F in K]-?: T[F] } & { [F in Exclude<keyof T, K>]?: never };
+}[keyof T];
+/** At most one key of T. */
+export type AtMostOne<T> = ExactlyOne<T> | { [K in keyof T]?: never };
+type ObjectOf<P extends Props, R extends keyof P, X extends keyof P = never, Y extends keyof P = never> = Simplify<
+  Fields<P, R, Exclude<keyof P, X | Y>> &
+    ([X] extends [never] ? unknown : ExactlyOne<{ [F in X]: Infer<P[F]> }>) &
+    ([Y] extends [never] ? unknown : AtMostOne<{ [F in Y]: Infer<P[F]> }>)
 >;
 
-/** An object with known properties; `required` lists the keys that must be present. */
-export function object<P extends Props, const R extends keyof P & string = never>(
+/**
+ * An object with known properties; `required` lists the keys that must be present. `exactlyOne` / `atMostOne` make
+ * a group of keys a discriminated union in TypeScript; the CEL rules saying the same for the API server stay in
+ * `rules` (they carry the messages).
+ */
+export function object<
+  P extends Props,
+  const R extends keyof P & string = never,
+  const X extends keyof P & string = never,
+  const Y extends keyof P & string = never,
+>(
   properties: P,
   opts: Omit<Common<unknown>, 'default'> & {
     readonly required?: readonly R[];
+    readonly exactlyOne?: readonly X[];
+    readonly atMostOne?: readonly Y[];
+    /** Name of the generated union type of the `exactlyOne` / `atMostOne` keys. */
+    readonly unionName?: string;
     /** Default value; never used to infer which keys are required. */
-    readonly default?: NoInfer<Partial<ObjectOf<P, R>>>;
+    readonly default?: NoInfer<Partial<Fields<P, R, keyof P>>>;
   },
-): Schema<ObjectOf<P, R>> {
+): Schema<ObjectOf<P, R, X, Y>> {
   const o: OpenAPISchema = {
     type: 'object',
     properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, v.openapi])),
   };
   if (opts.required?.length) o.required = [...opts.required];
-  return node<ObjectOf<P, R>>(o, opts as Common<ObjectOf<P, R>>);
+  const info: DeclarationInfo = {
+    ...(opts.exactlyOne?.length ? { exactlyOne: [...opts.exactlyOne] } : {}),
+    ...(opts.atMostOne?.length ? { atMostOne: [...opts.atMostOne] } : {}),
+    ...(opts.unionName ? { unionName: opts.unionName } : {}),
+  };
+  return node<ObjectOf<P, R, X, Y>>(o, opts as Common<ObjectOf<P, R, X, Y>>, info);
 }
 
 /**
@@ -178,7 +247,10 @@ export function object<P extends Props, const R extends keyof P & string = never
 export function withRefusedFields<T>(schema: Schema<T>, fields: Record<string, Schema<unknown>>): Schema<T> {
   const properties = { ...schema.openapi.properties };
   for (const [k, v] of Object.entries(fields)) properties[k] = v.openapi;
-  return { openapi: { ...schema.openapi, properties } };
+  const openapi = { ...schema.openapi, properties };
+  const info = declarationInfoOf(schema.openapi);
+  declarationInfo.set(openapi, { ...info, refused: [...(info.refused ?? []), ...Object.keys(fields)] });
+  return { openapi };
 }
 
 /** An object with no fields, used as a marker (e.g. `bridge: {}`). */
@@ -224,6 +296,15 @@ export function map<T>(
  * An object whose inner structure the API server keeps as given (core Kubernetes types such as Affinity that
  * the VM pod passes through unchanged; the pod's own validation checks them when the pod is created).
  */
-export function opaque<T extends object>(opts: Common<T>): Schema<T> {
-  return node<T>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, opts);
+export function opaque<T extends object>(
+  opts: Common<T> & {
+    /** The hand-written type of the values (module relative to api/); `Record<string, unknown>` when omitted. */
+    readonly external?: { readonly name: string; readonly from: string };
+  },
+): Schema<T> {
+  return node<T>(
+    { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+    opts,
+    opts.external ? { external: opts.external } : {},
+  );
 }

@@ -3,7 +3,8 @@
  * every validation rule. Rules that relate fields to each other are CEL, so the API server enforces them with
  * no webhook and the synth-time validator runs the very same expressions.
  */
-import type { Infer, Rule } from './schema';
+import type { VirtualMachineSpec, VirtualMachineStatus } from './generated/types';
+import type { Rule } from './schema';
 import { array, boolean, integer, intOrString, marker, object, opaque, string, withRefusedFields } from './schema';
 import { DNS_SUBDOMAIN, conditions, image, imagePullPolicy, name, objectName, resources, scheduling } from './common';
 
@@ -44,6 +45,7 @@ const cpu = object(
   },
   {
     description: 'Guest CPU topology. vCPUs = sockets × coresPerSocket.',
+    typeName: 'VmCpu',
     // Defaults of objects are spelled out in full: the API server checks a default against the rules of its
     // own node without applying the nested defaults first.
     default: { sockets: 1, coresPerSocket: 1, dedicatedCPUPlacement: false },
@@ -68,11 +70,15 @@ const memory = object(
           maxLength: 3,
         }),
       },
-      { description: 'Back guest memory with hugepages; the VM pod requests hugepages-<pageSize> = size.' },
+      {
+        description: 'Back guest memory with hugepages; the VM pod requests hugepages-<pageSize> = size.',
+        typeName: 'VmHugepages',
+      },
     ),
   },
   {
     description: 'Guest memory.',
+    typeName: 'VmMemory',
     default: { size: '1Gi' },
     rules: [
       {
@@ -104,7 +110,11 @@ const kernel = object(
       maxLength: 2048,
     }),
   },
-  { description: 'Boot this kernel directly instead of firmware.', required: ['image', 'cmdline'] },
+  {
+    description: 'Boot this kernel directly instead of firmware.',
+    typeName: 'VmKernel',
+    required: ['image', 'cmdline'],
+  },
 );
 
 const disk = object(
@@ -112,12 +122,16 @@ const disk = object(
     name: name('Name of the volume this disk attaches.'),
     readOnly: boolean({ description: 'Attach read-only.', default: false }),
   },
-  { description: 'A virtio-blk disk backed by the volume of the same name.', required: ['name'] },
+  { description: 'A virtio-blk disk backed by the volume of the same name.', typeName: 'VmDisk', required: ['name'] },
 );
 
 const fileSystem = object(
   { name: name('Name of the persistentVolumeClaim or dataVolume volume this share exposes.') },
-  { description: 'A virtio-fs share (served by virtiofsd) backed by the volume of the same name.', required: ['name'] },
+  {
+    description: 'A virtio-fs share (served by virtiofsd) backed by the volume of the same name.',
+    typeName: 'VmFileSystem',
+    required: ['name'],
+  },
 );
 
 const port = object(
@@ -131,7 +145,7 @@ const port = object(
     }),
     name: name('Optional name of the port.'),
   },
-  { description: 'A forwarded port.', required: ['port'] },
+  { description: 'A forwarded port.', typeName: 'MasqueradePort', required: ['port'] },
 );
 
 const masquerade = object(
@@ -151,6 +165,7 @@ const masquerade = object(
   },
   {
     description: "The guest sits behind NAT on a private network; the pod's IP reaches it through forwarded ports.",
+    typeName: 'MasqueradeBinding',
     rules: [
       { rule: 'isCIDR(self.cidr)', message: 'cidr must be an IPv4 CIDR such as 10.0.2.0/30', fieldPath: '.cidr' },
       {
@@ -172,7 +187,7 @@ const vdpa = object(
     numQueues: integer({ description: 'Virtqueues of the vDPA device.', minimum: 1, maximum: 256, default: 1 }),
     iommu: boolean({ description: 'Place the device behind a virtual IOMMU.', default: false }),
   },
-  { description: 'Pass a vDPA device from the Multus network through to the guest.' },
+  { description: 'Pass a vDPA device from the Multus network through to the guest.', typeName: 'VdpaBinding' },
 );
 
 const iface = object(
@@ -193,7 +208,10 @@ const iface = object(
   },
   {
     description: 'A guest network interface and how it binds to its network. No binding means bridge.',
+    typeName: 'VmInterface',
     required: ['name'],
+    atMostOne: ['bridge', 'masquerade', 'sriov', 'vdpa', 'vhostUser'],
+    unionName: 'InterfaceBinding',
     rules: [
       {
         rule: '[has(self.bridge), has(self.masquerade), has(self.sriov), has(self.vdpa), has(self.vhostUser)].filter(x, x).size() <= 1',
@@ -224,6 +242,7 @@ const instance = object(
   },
   {
     description: 'The virtual hardware.',
+    typeName: 'VmInstance',
     rules: [
       {
         rule: '!has(self.disks) || !has(self.fileSystems) || !self.disks.exists(d, self.fileSystems.exists(f, f.name == d.name))',
@@ -276,6 +295,7 @@ const cloudInit = object(
   },
   {
     description: 'A NoCloud disk (label cidata) with meta-data (instance-id = VM UID, local-hostname = VM name).',
+    typeName: 'CloudInitSource',
     rules: [
       {
         rule: '[has(self.userData), has(self.userDataBase64), has(self.userDataSecretName)].filter(x, x).size() <= 1',
@@ -320,6 +340,7 @@ const volume = object(
       },
       {
         description: 'An ephemeral disk from a container image.',
+        typeName: 'ContainerDiskSource',
         required: ['image'],
         rules: diskSizeRules('maxSize', LIMITS.maxContainerDiskSize, 'the disk is kept'),
       },
@@ -332,23 +353,35 @@ const volume = object(
       },
       {
         description: 'An ext4 root disk built from a container image (use with kernel boot).',
+        typeName: 'ContainerRootfsSource',
         required: ['image', 'size'],
         rules: diskSizeRules('size', LIMITS.maxRootfsSize, 'the ext4 image is built and kept'),
       },
     ),
     persistentVolumeClaim: object(
       { claimName: objectName('Name of the PVC in the VM namespace.'), hotpluggable },
-      { description: 'A PVC: block mode attaches the device, filesystem mode its disk.img.', required: ['claimName'] },
+      {
+        description: 'A PVC: block mode attaches the device, filesystem mode its disk.img.',
+        typeName: 'PersistentVolumeClaimSource',
+        required: ['claimName'],
+      },
     ),
     dataVolume: object(
       { volumeName: objectName('Name of the CDI DataVolume in the VM namespace.'), hotpluggable },
-      { description: 'A CDI DataVolume, attached once it is populated.', required: ['volumeName'] },
+      {
+        description: 'A CDI DataVolume, attached once it is populated.',
+        typeName: 'DataVolumeSource',
+        required: ['volumeName'],
+      },
     ),
     cloudInit,
   },
   {
     description: 'A volume; exactly one source.',
+    typeName: 'VmVolume',
     required: ['name'],
+    exactlyOne: ['containerDisk', 'containerRootfs', 'persistentVolumeClaim', 'dataVolume', 'cloudInit'],
+    unionName: 'VolumeSource',
     rules: [
       {
         rule: '[has(self.containerDisk), has(self.containerRootfs), has(self.persistentVolumeClaim), has(self.dataVolume), has(self.cloudInit)].filter(x, x).size() >= 1',
@@ -376,12 +409,15 @@ const network = object(
           maxLength: 317,
         }),
       },
-      { description: 'A secondary network attached by Multus.', required: ['networkName'] },
+      { description: 'A secondary network attached by Multus.', typeName: 'MultusNetwork', required: ['networkName'] },
     ),
   },
   {
     description: 'A network; exactly one of pod or multus.',
+    typeName: 'VmNetwork',
     required: ['name'],
+    exactlyOne: ['pod', 'multus'],
+    unionName: 'NetworkSource',
     rules: [
       { rule: 'has(self.pod) || has(self.multus)', message: 'set pod or multus' },
       { rule: '!(has(self.pod) && has(self.multus))', message: 'set only one of pod or multus' },
@@ -412,6 +448,7 @@ const power = object(
   },
   {
     description: 'Declarative power control. Stop a VM with runPolicy: Halted.',
+    typeName: 'VmPower',
     default: { paused: false, shutdownGracePeriodSeconds: 60 },
   },
 );
@@ -461,12 +498,17 @@ const httpGet = withRefusedFields(
             name: string({ description: 'Header name.', pattern: '^[-A-Za-z0-9]+$', minLength: 1, maxLength: 256 }),
             value: string({ description: 'Header value.', maxLength: 4096 }),
           },
-          { description: 'A header sent with the probe.', required: ['name', 'value'] },
+          { description: 'A header sent with the probe.', typeName: 'HTTPHeader', required: ['name', 'value'] },
         ),
         { description: 'Headers sent with the probe.', maxItems: LIMITS.probeHeaders },
       ),
     },
-    { description: "An HTTP GET to the VM pod's IP.", required: ['port'], rules: [noHost, numericPort] },
+    {
+      description: "An HTTP GET to the VM pod's IP.",
+      typeName: 'HTTPGetAction',
+      required: ['port'],
+      rules: [noHost, numericPort],
+    },
   ),
   refusedHost,
 );
@@ -474,7 +516,12 @@ const httpGet = withRefusedFields(
 const tcpSocket = withRefusedFields(
   object(
     { port: probePort },
-    { description: "A TCP connection to the VM pod's IP.", required: ['port'], rules: [noHost, numericPort] },
+    {
+      description: "A TCP connection to the VM pod's IP.",
+      typeName: 'TCPSocketAction',
+      required: ['port'],
+      rules: [noHost, numericPort],
+    },
   ),
   refusedHost,
 );
@@ -500,6 +547,10 @@ const probe = (description: string, rules: readonly Rule[] = []) =>
       },
       {
         description,
+        typeName: 'VmProbe',
+        typeDoc: 'A probe of the VM pod: httpGet or tcpSocket (exactly one), with the usual timing fields.',
+        exactlyOne: ['httpGet', 'tcpSocket'],
+        unionName: 'ProbeHandler',
         rules: [
           {
             rule: '!has(self.exec)',
@@ -611,6 +662,7 @@ export const virtualMachineSpec = object(
   },
   {
     description: 'Desired state of the VirtualMachine.',
+    typeName: 'VirtualMachineSpec',
     required: ['instance'],
     rules: [
       {
@@ -760,7 +812,7 @@ export const virtualMachineStatus = object(
           mac: text('Guest MAC.', 17),
           ipAddresses: array(text('IP address.', 45), { description: 'Guest IP addresses.', maxItems: 16 }),
         },
-        { description: 'A guest interface as observed.', required: ['name'] },
+        { description: 'A guest interface as observed.', typeName: 'VmInterfaceStatus', required: ['name'] },
       ),
       { description: 'Guest interfaces and their addresses.', maxItems: LIMITS.interfaces, key: 'name' },
     ),
@@ -777,7 +829,11 @@ export const virtualMachineStatus = object(
           }),
           message: text('Why it failed, or what it waits for.', 1024),
         },
-        { description: 'A volume attached to the running guest after its pod was created.', required: ['name'] },
+        {
+          description: 'A volume attached to the running guest after its pod was created.',
+          typeName: 'HotplugVolumeStatus',
+          required: ['name'],
+        },
       ),
       {
         description: 'Hot-plugged volumes and their state (written by the node daemon).',
@@ -814,7 +870,7 @@ export const virtualMachineStatus = object(
         }),
         exitMessage: text("Cloud Hypervisor's own words about the exit.", 1024),
       },
-      { description: 'The guest as the node daemon observes it (written by the daemon).' },
+      { description: 'The guest as the node daemon observes it (written by the daemon).', typeName: 'GuestStatus' },
     ),
     migration: object(
       {
@@ -823,22 +879,49 @@ export const virtualMachineStatus = object(
         targetNodeName: text('Target node.'),
         targetVMPodName: text('Target VM pod.'),
       },
-      { description: 'The migration in progress, if any.' },
+      { description: 'The migration in progress, if any.', typeName: 'VmMigrationStatus' },
     ),
   },
-  { description: 'Observed state of the VirtualMachine.' },
+  { description: 'Observed state of the VirtualMachine.', typeName: 'VirtualMachineStatus' },
 );
 
-/** `spec` of a VirtualMachine, as stored by the API server (after defaulting). */
-export type VirtualMachineSpec = Infer<typeof virtualMachineSpec>;
-export type VirtualMachineStatus = Infer<typeof virtualMachineStatus>;
-export type VmInstance = NonNullable<VirtualMachineSpec['instance']>;
-export type VmDisk = NonNullable<VmInstance['disks']>[number];
-export type VmFileSystem = NonNullable<VmInstance['fileSystems']>[number];
-export type VmInterface = NonNullable<VmInstance['interfaces']>[number];
-export type VmVolume = NonNullable<VirtualMachineSpec['volumes']>[number];
-export type VmNetwork = NonNullable<VirtualMachineSpec['networks']>[number];
-/** A probe of the VM pod: httpGet or tcpSocket, with the usual timing fields. */
-export type VmProbe = NonNullable<VirtualMachineSpec['readinessProbe']>;
+// The TypeScript types come from api/generated/types.ts, which `npm run types` writes from the declarations above
+// (with their descriptions as TSDoc); test/unit/generated-types.test.ts checks that they equal what `Infer` derives.
+export type {
+  ContainerDiskSource,
+  ContainerRootfsSource,
+  CloudInitSource,
+  DataVolumeSource,
+  GuestStatus,
+  HTTPGetAction,
+  HTTPHeader,
+  HotplugVolumeStatus,
+  InterfaceBinding,
+  MasqueradeBinding,
+  MasqueradePort,
+  MultusNetwork,
+  NetworkSource,
+  PersistentVolumeClaimSource,
+  ProbeHandler,
+  TCPSocketAction,
+  VdpaBinding,
+  VirtualMachineSpec,
+  VirtualMachineStatus,
+  VmCpu,
+  VmDisk,
+  VmFileSystem,
+  VmHugepages,
+  VmInstance,
+  VmInterface,
+  VmInterfaceStatus,
+  VmKernel,
+  VmMemory,
+  VmMigrationStatus,
+  VmNetwork,
+  VmPower,
+  VmProbe,
+  VmVolume,
+  VolumeSource,
+} from './generated/types';
 export type RunPolicy = NonNullable<VirtualMachineSpec['runPolicy']>;
 export type VmPhase = NonNullable<VirtualMachineStatus['phase']>;

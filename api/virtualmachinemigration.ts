@@ -1,5 +1,5 @@
 /** The VirtualMachineMigration kind: a request to live-migrate one VirtualMachine to another node. */
-import type { Infer } from './schema';
+import type { VirtualMachineMigrationStatus } from './generated/types';
 import { integer, object, string } from './schema';
 import { conditions, name } from './common';
 
@@ -15,6 +15,7 @@ export const virtualMachineMigrationSpec = object(
   },
   {
     description: 'Desired state of the VirtualMachineMigration.',
+    typeName: 'VirtualMachineMigrationSpec',
     required: ['vmName'],
     rules: [{ rule: 'self == oldSelf', message: 'spec is immutable: create a new migration instead' }],
   },
@@ -43,9 +44,9 @@ export const virtualMachineMigrationStatus = object(
     transferredBytes: integer({ description: 'Bytes sent to the target so far.', minimum: 0, int64: true }),
     conditions,
   },
-  { description: 'Observed state of the VirtualMachineMigration.' },
+  { description: 'Observed state of the VirtualMachineMigration.', typeName: 'VirtualMachineMigrationStatus' },
 );
 
-export type VirtualMachineMigrationSpec = Infer<typeof virtualMachineMigrationSpec>;
-export type VirtualMachineMigrationStatus = Infer<typeof virtualMachineMigrationStatus>;
+// Written by `npm run types` from the declarations above (see api/virtualmachine.ts).
+export type { VirtualMachineMigrationSpec, VirtualMachineMigrationStatus } from './generated/types';
 export type MigrationPhase = NonNullable<VirtualMachineMigrationStatus['phase']>;

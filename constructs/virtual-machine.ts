@@ -4,36 +4,46 @@
  */
 import { createHash } from 'node:crypto';
 import type {
+  Affinity,
+  InterfaceBinding,
   KubevisorObject,
+  MasqueradeBinding,
+  NetworkSource,
+  ResourceRequirements,
   RunPolicy,
+  Toleration,
+  VdpaBinding,
   VirtualMachineSpec,
+  VmCpu,
   VmDisk,
   VmFileSystem,
   VmInstance,
   VmInterface,
+  VmKernel,
+  VmMemory,
   VmNetwork,
+  VmPower,
   VmProbe,
   VmVolume,
+  VolumeSource,
 } from '../api';
 import { API_VERSION, defaultObject } from '../api';
 import { clone } from '../api/clone';
 import type { ObjectMetadata } from './metadata';
 import { renderMetadata } from './metadata';
 
-/** A volume source: exactly one of the fields of a volume other than its name. */
-export type VolumeSource = Omit<VmVolume, 'name'>;
-/** A network source: `{ pod: {} }` or `{ multus: { networkName } }`. */
-export type NetworkSource = Omit<VmNetwork, 'name'>;
-/** An interface binding: one of bridge, masquerade, sriov, vdpa, vhostUser. */
-export type InterfaceBinding = Omit<VmInterface, 'name' | 'mac'>;
+// Discriminated unions (api/generated/types.ts): a volume has exactly one source, a network is exactly one of pod or
+// multus, an interface has at most one binding (none means bridge); `{}` or two at once fail in tsc, as the CRD's
+// rules fail at synth.
+export type { InterfaceBinding, NetworkSource, VolumeSource };
 /** Guest CPU topology. */
-export type CpuProps = NonNullable<VmInstance['cpu']>;
+export type CpuProps = VmCpu;
 /** Guest memory. */
-export type MemoryProps = NonNullable<VmInstance['memory']>;
+export type MemoryProps = VmMemory;
 /** Direct kernel boot. */
-export type KernelProps = NonNullable<VmInstance['kernel']>;
+export type KernelProps = VmKernel;
 /** Declarative power control. */
-export type PowerProps = NonNullable<VirtualMachineSpec['power']>;
+export type PowerProps = VmPower;
 
 /**
  * Properties of a VirtualMachine.
@@ -114,7 +124,7 @@ export interface VirtualMachineProps {
    *
    * @default - none beyond what the guest needs
    */
-  readonly resources?: VirtualMachineSpec['resources'];
+  readonly resources?: ResourceRequirements;
   /**
    * Liveness probe of the VM pod: `httpGet` or `tcpSocket` (no `host`), reaching the guest over the pod network.
    * `exec` and `grpc` probes are refused.
@@ -137,17 +147,17 @@ export interface VirtualMachineProps {
    */
   readonly nodeSelector?: Record<string, string>;
   /**
-   * Affinity of the VM pod (core/v1 Affinity).
+   * Affinity of the VM pod (core/v1 Affinity: `nodeAffinity`, `podAffinity`, `podAntiAffinity`).
    *
    * @default - none
    */
-  readonly affinity?: Record<string, unknown>;
+  readonly affinity?: Affinity;
   /**
    * Tolerations of the VM pod. Each must name its taint `key`: tolerating every taint is refused.
    *
    * @default []
    */
-  readonly tolerations?: VirtualMachineSpec['tolerations'];
+  readonly tolerations?: readonly Toleration[];
 }
 
 /** Volume sources, named after the kinds they attach. */
@@ -188,15 +198,11 @@ export const Bindings = {
   /** The guest takes the pod interface's IP and MAC. */
   bridge: (): InterfaceBinding => ({ bridge: {} }),
   /** NAT behind the pod IP; list `ports` to forward only those. */
-  masquerade: (
-    options: { cidr?: string; ports?: { port: number; protocol?: 'TCP' | 'UDP' | 'SCTP'; name?: string }[] } = {},
-  ): InterfaceBinding => ({
-    masquerade: options,
-  }),
+  masquerade: (options: MasqueradeBinding = {}): InterfaceBinding => ({ masquerade: options }),
   /** SR-IOV VF passthrough (Multus network). */
   sriov: (): InterfaceBinding => ({ sriov: {} }),
   /** vDPA device passthrough (Multus network). */
-  vdpa: (options: { numQueues?: number; iommu?: boolean } = {}): InterfaceBinding => ({ vdpa: options }),
+  vdpa: (options: VdpaBinding = {}): InterfaceBinding => ({ vdpa: options }),
   /** vhost-user socket from the CNI (needs dedicated CPUs and hugepages). */
   vhostUser: (): InterfaceBinding => ({ vhostUser: {} }),
 } as const;

@@ -3,6 +3,8 @@ export * from './virtual-machine';
 export * from './virtual-machine-migration';
 export { Bindings, NetworkSources, VolumeSources, stableMac } from '../virtual-machine';
 export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding } from '../virtual-machine';
+// The nested props' named types, for helpers that build them (the platform's own `Toleration` differs).
+export type { Affinity, ResourceRequirements, Toleration as VmToleration, VmProbe } from '../../api';
 export type { VirtualMachineMigrationProps } from '../virtual-machine-migration';
 export { KubevisorValidationError } from '../validation';
 export { KubevisorPlatform } from './platform';

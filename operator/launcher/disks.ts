@@ -66,7 +66,8 @@ export async function prepareDisks(vm: LaunchVm): Promise<Record<string, Prepare
       // Read-only whatever the spec says: the guest has no business writing its seed.
       disks[v.name] = { path: await buildCloudInitIso(vm, index), forceReadOnly: true };
     } else {
-      throw new LaunchError(`${field}: volume ${v.name} has no source the launcher knows`);
+      // Unreachable by type (a volume has exactly one source); kept for specs from a newer API. disk.name == v.name.
+      throw new LaunchError(`${field}: volume ${disk.name} has no source the launcher knows`);
     }
   }
   return disks;
