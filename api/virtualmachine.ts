@@ -109,6 +109,11 @@ const kernel = object(
       minLength: 1,
       maxLength: 2048,
     }),
+    initrd: boolean({
+      description:
+        'The kernel image also holds /initrd, an initramfs handed to the kernel (its modules, an early userspace).',
+      default: false,
+    }),
   },
   {
     description: 'Boot this kernel directly instead of firmware.',

@@ -5,7 +5,7 @@
  * Pod shape:
  * - init `tools` (operator image) copies a static busybox into an emptyDir, so user images built FROM scratch
  *   (kernels, disks, rootfs) can be copied out of without shipping any tools themselves;
- * - init `kernel` copies /vmlinux out of the kernel image; per containerDisk volume, init `disk-<vol>` copies
+ * - init `kernel` copies /vmlinux (and /initrd when `kernel.initrd`) out of the kernel image; per containerDisk volume, init `disk-<vol>` copies
  *   /disk out and `convert-<vol>` (operator image) turns it into a raw image; per containerRootfs volume,
  *   `rootfs-<vol>` tars the image's filesystem and `mkfs-<vol>` builds the ext4 image of the requested size;
  * - main container `launcher` (operator image) prepares network and cloud-init, writes the VmConfig, then execs
@@ -180,7 +180,9 @@ export function renderVmPod(
         'kernel',
         kernel.image,
         kernel.imagePullPolicy,
-        busybox('cp', '-P', '/vmlinux', `${KERNEL_DIR}/vmlinux`),
+        kernel.initrd
+          ? busybox('cp', '-P', '/vmlinux', '/initrd', `${KERNEL_DIR}/`)
+          : busybox('cp', '-P', '/vmlinux', `${KERNEL_DIR}/vmlinux`),
       ),
       volumeMounts: [toolsMount, kernelMount],
     });

@@ -75,6 +75,8 @@ export const pvcDiskImage = (volume: string) => `${volumeDir(volume)}/disk.img`;
 export const blockDevice = (volume: string) => `/dev/kubevisor/${volume}`;
 /** The kernel an init container copies out of the kernel image. */
 export const KERNEL_PATH = '/mnt/kernel/vmlinux';
+/** Where the kernel init container copies the kernel image's /initrd (instance.kernel.initrd). */
+export const INITRD_PATH = '/mnt/kernel/initrd';
 
 /** Pod-side link of network i: eth0 for the pod network, net<i> for Multus networks (Multus `interface`). */
 export const podLinkName = (network: { pod?: unknown }, index: number) => (network.pod ? 'eth0' : `net${index}`);

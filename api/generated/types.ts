@@ -140,6 +140,11 @@ export type VmKernel = {
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   /** Kernel command line, e.g. "console=ttyS0 root=/dev/vda rw". */
   cmdline: string;
+  /**
+   * The kernel image also holds /initrd, an initramfs handed to the kernel (its modules, an early userspace).
+   * @default false
+   */
+  initrd?: boolean;
 };
 
 /** A virtio-blk disk backed by the volume of the same name. */

@@ -5,6 +5,7 @@
  */
 import { lstatSync } from 'node:fs';
 import {
+  INITRD_PATH,
   KERNEL_PATH,
   blockDevice,
   containerDiskImage,
@@ -37,6 +38,11 @@ export async function prepareDisks(vm: LaunchVm): Promise<Record<string, Prepare
   if (vm.spec.instance.kernel && kindOf(KERNEL_PATH) !== 'file') {
     throw new LaunchError(
       `spec.instance.kernel: ${KERNEL_PATH} is missing (the kernel init container copies /vmlinux there)`,
+    );
+  }
+  if (vm.spec.instance.kernel?.initrd && kindOf(INITRD_PATH) !== 'file') {
+    throw new LaunchError(
+      `spec.instance.kernel.initrd: ${INITRD_PATH} is missing or not a regular file (the kernel image must hold /initrd)`,
     );
   }
   for (const [d, disk] of (vm.spec.instance.disks ?? []).entries()) {

@@ -13,7 +13,7 @@
 import type { VmInterface } from '../../api';
 import { parseQuantity } from '../../api';
 import type { DeviceConfig, DiskConfig, FsConfig, NetConfig, VdpaConfig, VmConfig } from '../cloudhypervisor/types';
-import { FIRMWARE_PATH, KERNEL_PATH } from '../pod-layout';
+import { FIRMWARE_PATH, INITRD_PATH, KERNEL_PATH } from '../pod-layout';
 import { LaunchError } from './failure';
 import type { LaunchVm } from './vm-env';
 
@@ -69,7 +69,13 @@ export function buildVmConfig(vm: LaunchVm, ready: PreparedVm): VmConfig {
   const vcpus = sockets * cores;
 
   const config: VmConfig = {
-    payload: instance.kernel ? { kernel: KERNEL_PATH, cmdline: instance.kernel.cmdline } : { firmware: FIRMWARE_PATH },
+    payload: instance.kernel
+      ? {
+          kernel: KERNEL_PATH,
+          cmdline: instance.kernel.cmdline,
+          ...(instance.kernel.initrd ? { initramfs: INITRD_PATH } : {}),
+        }
+      : { firmware: FIRMWARE_PATH },
     cpus: {
       boot_vcpus: vcpus,
       max_vcpus: vcpus,

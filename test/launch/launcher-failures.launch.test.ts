@@ -107,6 +107,27 @@ describe('launcher paths without a guest', () => {
     expect(fs.existsSync(path.join(files!.runDir, 'network-request'))).toBe(false);
   }, 120_000);
 
+  it('fails with one line when kernel.initrd is set and the kernel image held no /initrd; with it, CH gets the initramfs', async () => {
+    const kernel = { image: 'example.com/kernel:1', cmdline: 'console=ttyS0', initrd: true };
+    const vm = kernelVm('vm-initrd', { kernel });
+    const { code } = await runToExit(startEntrypoint(pod!, files!, vm, {}));
+    expect(code).toBe(1);
+    expect(readTerminationLog(files!)).toBe(
+      'launcher: spec.instance.kernel.initrd: /mnt/kernel/initrd is missing or not a regular file (the kernel image ' +
+        'must hold /initrd)\n',
+    );
+    // The init container copied it: the launcher hands it to CH with the kernel.
+    fs.writeFileSync(path.join(files!.mntDir, 'kernel/initrd'), 'not an initramfs: CH is stood in for');
+    const entrypoint = startEntrypoint(pod!, files!, kernelVm('vm-initrd-ok', { kernel }), {});
+    await waitForChSocket(files!, entrypoint, 60_000);
+    const config = JSON.parse(fs.readFileSync(path.join(files!.runDir, 'vm-config.json'), 'utf8')) as VmConfig;
+    expect(config.payload).toEqual({
+      kernel: '/mnt/kernel/vmlinux',
+      cmdline: 'console=ttyS0',
+      initramfs: '/mnt/kernel/initrd',
+    });
+  }, 120_000);
+
   it('fails with one line naming the interface when network-status lacks the VF, and stops the dnsmasq it started', async () => {
     const vm = kernelVm('vm-nostatus', {
       interfaces: [

@@ -464,6 +464,23 @@ test('cloud-init Secrets are optional volumes of one key: without them the launc
   ]);
 });
 
+test('a kernel with initrd: the init container copies /vmlinux and /initrd, links as links', () => {
+  const pod = renderVmPod(
+    vm('k', { kernel: { image: 'example.com/kernel:1', cmdline: 'console=ttyS0', initrd: true } }),
+    { run: 0 },
+    options,
+  ) as unknown as PodJson;
+  const init = (pod.spec as unknown as { initContainers: { name: string; command: string[] }[] }).initContainers;
+  expect(init.find((c) => c.name === 'kernel')?.command).toEqual([
+    '/var/run/kubevisor-tools/busybox',
+    'cp',
+    '-P',
+    '/vmlinux',
+    '/initrd',
+    '/mnt/kernel/',
+  ]);
+});
+
 test("the user's nodeSelector is kept, with the prepared-node label added", () => {
   const pod = renderVmPod(
     vm('sel', {

@@ -98,6 +98,16 @@ describe('buildVmConfig', () => {
     });
   });
 
+  it('kernel-boot with initrd: the initramfs the init container copied goes with the kernel', () => {
+    const props = { ...EXAMPLES['kernel-boot'], kernel: { ...EXAMPLES['kernel-boot'].kernel!, initrd: true } };
+    const vm = launchVm('kernel-boot', props);
+    expect(buildVmConfig(vm, plausiblePrepared(vm)).payload).toEqual({
+      kernel: KERNEL_PATH,
+      cmdline: 'console=ttyS0 root=/dev/vda rw',
+      initramfs: '/mnt/kernel/initrd',
+    });
+  });
+
   const everything: VirtualMachineProps = {
     cpu: { sockets: 2, coresPerSocket: 2, dedicatedCPUPlacement: true },
     memory: { size: '4Gi', hugepages: { pageSize: '1Gi' } },
