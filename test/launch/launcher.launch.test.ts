@@ -192,7 +192,8 @@ async function podNetworkState(pod: PodNetwork): Promise<string> {
     'show',
   );
   const addrs = await execIn(pod.podNs, ['ip', '-4', '-o', 'addr', 'show']);
-  const routes = await execIn(pod.podNs, ['ip', '-4', 'route', 'show', 'table', 'all']);
+  // Without `linkdown`: the bridge's carrier follows the tap's, which is state, not configuration netprep left.
+  const routes = (await execIn(pod.podNs, ['ip', '-4', 'route', 'show', 'table', 'all'])).replace(/ linkdown/g, '');
   const rules = await execIn(pod.podNs, ['nft', '-s', 'list', 'ruleset']);
   const forward = await execIn(pod.podNs, ['cat', '/proc/sys/net/ipv4/ip_forward']);
   return JSON.stringify({

@@ -201,6 +201,8 @@ describe('the CH stand-in running its guest under QEMU (--standin-qemu)', () => 
     expect((await client.vm.info()).state).toBe('Running');
 
     const leased = await standin.waitFor('dhcp', 1, 60_000);
+    // The NIC's MTU line follows the lease and its routes.
+    await standin.waitFor('link', 1, 60_000);
     const report = parseGuestSerial(standin.read());
     expect(report.nic).toEqual({ name: 'eth0', mac: guestMac });
     expect(report.dhcp).toMatchObject({ ip: guestIp, prefixLength: 24, router: bridgeIp });
