@@ -8,8 +8,11 @@ packages=(
   iproute2 nftables dnsmasq-base util-linux    # launch: pod network, NAT, DHCP, setpriv
   genisoimage qemu-utils e2fsprogs tar         # launch: cloud-init ISO, disk conversion, ext4 rootfs
   qemu-system-x86 cpio                         # launch: the real guest under QEMU (TCG)
-  mmdebstrap umoci                             # image: Debian root filesystem, OCI layout (tools/image/build.sh)
-  runc                                         # image: runs the entry points inside the image (tools/image/smoke.sh)
+  mmdebstrap umoci                             # image: Debian root filesystem, OCI layout (tools/image/build.sh); e2e real node images
+  runc                                         # image: runs the entry points inside the image (tools/image/smoke.sh); e2e real node
+  containerd containernetworking-plugins       # e2e: the real node's runtime and pod network (test/e2e/harness/real-node.ts)
+  iptables                                     # e2e: the real node's kubelet adds its chains with it (removed at stop)
+  busybox-static                               # e2e: the real-node test's pod image (test/e2e/real-node.e2e.test.ts)
 )
 [ $# -gt 0 ] && packages=("$@")
 missing=()

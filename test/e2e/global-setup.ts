@@ -21,6 +21,8 @@ export default async function globalSetup(): Promise<void> {
     kubeconfigPath: controlPlane.kubeconfigPath,
     server: controlPlane.server,
     caPem: controlPlane.caPem,
+    caCertPath: controlPlane.caCertPath,
+    caKeyPath: controlPlane.caKeyPath,
     clientCertPem: controlPlane.clientCertPem,
     clientKeyPem: controlPlane.clientKeyPem,
     dir: controlPlane.dir,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the e2e control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd,
-# kwok) from the pinned Go modules next to this script, once, into a cache outside the repo:
+# kwok) and the e2e real node's kubelet (test/e2e/harness/real-node.ts) from the pinned Go modules
+# next to this script, once, into a cache outside the repo:
 #
 #   ${KUBEVISOR_CACHE:-$HOME/.cache/kubevisor}/control-plane/<k8s>-<etcd>-<kwok>-<hash>/bin/
 #
@@ -79,6 +80,9 @@ total_start=$SECONDS
 build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_version" "$k8s_ldflags"
 build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_version" "$k8s_ldflags"
 build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$k8s_version" "$k8s_ldflags"
+# The real node's kubelet: same module and pins as the API server it talks to, so the node's version
+# never skews from the control plane's. Static (CGO_ENABLED=0), as upstream ships it.
+build kubernetes k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_version" "$k8s_ldflags"
 build etcd go.etcd.io/etcd/server/v3 etcd "$etcd_version"
 build kwok sigs.k8s.io/kwok/cmd/kwok kwok "$kwok_version"
 

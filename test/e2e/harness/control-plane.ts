@@ -47,6 +47,9 @@ export interface ControlPlane {
   /** https://127.0.0.1:<port> */
   server: string;
   caPem: string;
+  /** The cluster CA's certificate and key files (in `dir`): a real kubelet's certificates are signed with them. */
+  caCertPath: string;
+  caKeyPath: string;
   clientCertPem: string;
   clientKeyPem: string;
   /** Temp dir holding certificates, kubeconfigs, etcd data and every component's `<name>.log`. */
@@ -278,6 +281,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--proxy-client-cert-file=${pki.frontProxyClient.certPath}`,
       `--proxy-client-key-file=${pki.frontProxyClient.keyPath}`,
       '--authorization-mode=Node,RBAC',
+      // How the API server reaches a real kubelet (harness/real-node.ts) for logs, exec and port-forward: with this
+      // client certificate, at the node's InternalIP. The default prefers the Hostname address, the node name, which
+      // no resolver here knows. KWOK nodes serve no kubelet API, so neither changes anything for them.
+      `--kubelet-client-certificate=${pki.kubeletClient.certPath}`,
+      `--kubelet-client-key=${pki.kubeletClient.keyPath}`,
+      '--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP',
       // Admission plugins: the defaults (no --enable-admission-plugins), as a real cluster runs.
       '--allow-privileged=true',
       `--service-cluster-ip-range=${serviceClusterIpRange}`,
@@ -369,6 +378,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeconfigPath,
       server,
       caPem: pki.ca.certPem,
+      caCertPath: pki.ca.certPath,
+      caKeyPath: pki.ca.keyPath,
       clientCertPem: pki.admin.certPem,
       clientKeyPem: pki.admin.keyPem,
       dir,

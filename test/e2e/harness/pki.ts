@@ -23,6 +23,11 @@ export interface Pki {
   controllerManager: CertFiles;
   scheduler: CertFiles;
   /**
+   * The client certificate kube-apiserver presents to kubelets (logs, exec, port-forward). Only a real kubelet
+   * (harness/real-node.ts) checks it; KWOK nodes serve no kubelet API.
+   */
+  kubeletClient: CertFiles;
+  /**
    * Front proxy (request-header authentication): its own CA, as kubeadm sets it up, and the client
    * certificate kube-apiserver presents to aggregated API servers. Without it, every component
    * that delegates authentication logs "missing content for CA bundle" forever.
@@ -41,6 +46,9 @@ const clients = {
   // The names the bootstrap RBAC policy grants the controller-manager and scheduler roles to.
   controllerManager: { cn: 'system:kube-controller-manager', o: '' },
   scheduler: { cn: 'system:kube-scheduler', o: '' },
+  // As kubeadm's apiserver-kubelet-client: a real kubelet authorizes the API server's calls through the API server
+  // itself (SubjectAccessReview), where system:masters may do anything.
+  kubeletClient: { cn: 'kube-apiserver-kubelet-client', o: 'system:masters' },
 } as const;
 
 /** The only client name kube-apiserver accepts request headers from (--requestheader-allowed-names). */
@@ -129,6 +137,7 @@ export function generatePki(dir: string, serviceClusterIp: string): Pki {
     admin: signed('admin', clientSubject(clients.admin), 'client'),
     controllerManager: signed('controller-manager', clientSubject(clients.controllerManager), 'client'),
     scheduler: signed('scheduler', clientSubject(clients.scheduler), 'client'),
+    kubeletClient: signed('apiserver-kubelet-client', clientSubject(clients.kubeletClient), 'client'),
     frontProxyCa,
     frontProxyClient: signed('front-proxy-client', `/CN=${frontProxyClientName}`, 'client', frontProxyCa),
     serviceAccountKeyPath,

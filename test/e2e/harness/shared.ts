@@ -11,6 +11,9 @@ export interface SharedControlPlaneInfo {
   kubeconfigPath: string;
   server: string;
   caPem: string;
+  /** The cluster CA's certificate and key files: harness/real-node.ts signs a real kubelet's certificates with them. */
+  caCertPath: string;
+  caKeyPath: string;
   clientCertPem: string;
   clientKeyPem: string;
   dir: string;
