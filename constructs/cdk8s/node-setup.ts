@@ -6,7 +6,7 @@ import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { KUBEVISOR_VERSION } from '../../api';
-import { NODE_SETUP_RULES } from '../../operator/rbac';
+import { NODE_SETUP_RULES } from '../platform/rbac-rules';
 import { NODE_SETUP_SERVICE_ACCOUNT, PLATFORM_NAMESPACE, serviceAccountUser } from '../platform/names';
 import type { NodeSetupProps } from '../platform/props';
 import { DEFAULT_IMAGE } from '../platform/props';

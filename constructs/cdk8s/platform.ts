@@ -14,7 +14,7 @@ import {
   DAEMON_NAMESPACED_RULES,
   SIGNER_CLUSTER_RULES,
   SIGNER_NAMESPACED_RULES,
-} from '../../operator/rbac';
+} from '../platform/rbac-rules';
 import {
   CONTROLLER_SERVICE_ACCOUNT,
   DAEMON_SERVICE_ACCOUNT,

@@ -4,7 +4,7 @@
  */
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import type { PolicyRule } from '../../operator/rbac';
+import type { PolicyRule } from '../platform/rbac-rules';
 
 /** One API resource of a rule (a resourceName when the rule names objects), as cdk8s-plus takes it. */
 function endpoint(

@@ -15,3 +15,10 @@ export const NODE_SETUP_SERVICE_ACCOUNT = 'kubevisor-node-setup';
 /** The Kubernetes user name of a ServiceAccount, as RBAC and the audit log see it. */
 export const serviceAccountUser = (name: string, namespace = PLATFORM_NAMESPACE) =>
   `system:serviceaccount:${namespace}:${name}`;
+
+/** signerName of every migration certificate request (certificates.k8s.io/v1). */
+export const MIGRATION_SIGNER_NAME = 'kubevisor.io/migration-node';
+/** Secret holding the migration CA's certificate and private key (tls.crt, tls.key); only the controller reads it. */
+export const DEFAULT_CA_SECRET_NAME = 'kubevisor-migration-ca';
+/** ConfigMap holding the migration CA certificate bundle (public), which daemons read. */
+export const DEFAULT_CA_CONFIGMAP_NAME = 'kubevisor-migration-ca';

@@ -2,7 +2,7 @@
  * Checks of the platform and node-setup props, before anything is rendered: each problem as `field: Invalid value:
  * <value>: <rule>`, like the API server words its own. Both frontends throw them in one KubevisorValidationError.
  */
-import { NODE_SETUP_LIMITS } from '../../operator/node-setup/limits';
+import { NODE_SETUP_LIMITS } from './limits';
 import type { ContainerResources, KubevisorPlatformProps, NodeSetupProps, Toleration } from './props';
 
 type Check = (problems: string[]) => void;

@@ -3,8 +3,12 @@
 // (signer) and the relay (verifier) cannot drift apart. The namespace and ServiceAccount are the install's.
 import { DAEMON_SERVICE_ACCOUNT, PLATFORM_NAMESPACE, serviceAccountUser } from '../../constructs/platform/names';
 
-/** signerName of every migration certificate request (certificates.k8s.io/v1). */
-export const MIGRATION_SIGNER_NAME = 'kubevisor.io/migration-node';
+/** The signer's name and the CA's objects are the install's (constructs/platform/names.ts). */
+export {
+  DEFAULT_CA_CONFIGMAP_NAME,
+  DEFAULT_CA_SECRET_NAME,
+  MIGRATION_SIGNER_NAME,
+} from '../../constructs/platform/names';
 
 /**
  * The user-info extra the API server sets from a pod-bound service account token (Kubernetes ≥ 1.32,
@@ -24,10 +28,6 @@ export const MIGRATION_CERT_USAGES: readonly string[] = ['digital signature', 'c
 
 /** Namespace of the operator: the CA Secret and ConfigMap live here, the daemon's ServiceAccount too. */
 export const DEFAULT_PKI_NAMESPACE = PLATFORM_NAMESPACE;
-/** Secret holding the CA's certificate and private key (tls.crt, tls.key); only the controller reads it. */
-export const DEFAULT_CA_SECRET_NAME = 'kubevisor-migration-ca';
-/** ConfigMap holding the CA certificate bundle (public), which daemons read. */
-export const DEFAULT_CA_CONFIGMAP_NAME = 'kubevisor-migration-ca';
 /** Key of the CA bundle in the ConfigMap. */
 export const CA_BUNDLE_KEY = 'ca.crt';
 /** The user name of the node daemon's ServiceAccount as the API server reports it. */

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { KubeClient, createLogger, loadKubeCredentials } from '../kube';
-import { NODE_SETUP_LIMITS } from './limits';
+import { NODE_SETUP_LIMITS } from '../../constructs/platform/limits';
 import { nodePatch, setupPass } from './setup';
 
 const USAGE = `Usage: kubevisor node-setup [options]

@@ -11,7 +11,7 @@ import {
 } from '../../api';
 import type { HostRoots } from './host';
 import { cpuLabels, deviceProblem, hugepages, loadModules, memTotalBytes, modulesFor, readCpu } from './host';
-import { HUGEPAGES_MAX_SHARE } from './limits';
+import { HUGEPAGES_MAX_SHARE } from '../../constructs/platform/limits';
 
 export interface SetupOptions extends HostRoots {
   readonly loadModules: boolean;
