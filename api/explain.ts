@@ -58,7 +58,7 @@ export function explainFieldErrors(errors: readonly FieldError[]): string[] {
     let detail = e.detail;
     if (e.rule && e.type === 'Invalid value') {
       const value = shown(e.rule.value);
-      detail = detail.replace(/^"[a-z]+": /, value === undefined ? '' : `${value}: `);
+      detail = detail.replace(/^"[a-z]+": /, value === undefined ? '(value omitted: too long): ' : `${value}: `);
     }
     if (!e.rule && isQuantityPattern(detail)) {
       const value = /^("(?:[^"\\]|\\.)*")/.exec(detail)?.[1];

@@ -462,8 +462,8 @@ export type HTTPGetAction = {
   /** HTTP path, e.g. /healthz. */
   path?: string;
   /**
-   * Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod declares no container
-   * ports.
+   * Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod's container ports carry
+   * none.
    */
   port: number | string;
   /** HTTP (default) or HTTPS. */
@@ -483,8 +483,8 @@ export type HTTPHeader = {
 /** A TCP connection to the VM pod's IP. */
 export type TCPSocketAction = {
   /**
-   * Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod declares no container
-   * ports.
+   * Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod's container ports carry
+   * none.
    */
   port: number | string;
 };

@@ -34,7 +34,7 @@ test('a rule on an object names the offending value at its field, not the kind o
 test('a value too long to help is left out rather than printed whole', () => {
   const lines = explain({ disks: [{ name: 'ghost' }] });
   expect(lines).toContain(
-    'spec.instance: Invalid value: nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
+    'spec.instance: Invalid value: (value omitted: too long): nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
   );
 });
 
