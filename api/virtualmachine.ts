@@ -467,7 +467,7 @@ const power = object(
  */
 const probePort = intOrString({
   description:
-    'Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod\'s container ports carry none.',
+    "Port to probe on the VM pod, by number (1–65535). Names are refused: the VM pod's container ports carry none.",
   minimum: 1,
   maximum: 65535,
   pattern: '^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$',
