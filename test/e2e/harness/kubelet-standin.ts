@@ -505,7 +505,10 @@ async function startSandbox(podUid: string, podIp: string): Promise<PodSandbox> 
     sh(['ip', '-n', netns, 'link', 'set', 'cni-peer', 'up']);
     sh(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
     sh(['ip', '-n', netns, 'addr', 'add', `${podIp}/24`, 'dev', 'eth0']);
-    sh(['ip', '-n', netns, 'route', 'add', 'default', 'via', podIp.replace(/\.\d+$/, '.1'), 'dev', 'eth0', 'onlink']);
+    // The gateway is .1 of the pod's /24 — unless KWOK gave the pod .1 itself (the kernel then refuses the route as
+    // an invalid nexthop): .254 then.
+    const gateway = podIp.replace(/\.\d+$/, podIp.endsWith('.1') ? '.254' : '.1');
+    sh(['ip', '-n', netns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0', 'onlink']);
     mkdirSync(cgroup, { recursive: true });
     // The pause process: in the pod's network namespace and cgroup, doing nothing (`ip netns exec` execs sleep).
     pause = spawn('ip', ['netns', 'exec', netns, 'sleep', '3600'], { stdio: 'ignore', detached: true });
