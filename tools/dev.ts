@@ -3,7 +3,8 @@
  * and KWOK fake nodes), installs the CRDs and the example VMs, runs the controller and one node daemon per node (with
  * the e2e suite's kubelet stand-in and Cloud Hypervisor stand-in, since KWOK runs no containers), and shows the VMs'
  * phases and guest addresses live until Ctrl-C, which tears everything down. `--until-running` exits once every
- * example is Running (for scripts).
+ * example is Running (for scripts). `--real-node` (root) runs a real kubelet node instead and a VM whose guest answers
+ * HTTP (tools/dev-real-node.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { VirtualMachineStatus } from '../api';
 import { renderVirtualMachine } from '../constructs';
+import { realNodeDemo } from './dev-real-node';
 import { Informer, KubeClient, loadKubeconfig } from '../operator/kube';
 import type { KubeObject } from '../operator/kube';
 import { EXAMPLES, EXAMPLE_NAMESPACE } from '../stacks/examples';
@@ -24,7 +26,11 @@ import { installDaemonIdentity, nodeIdentity } from '../test/e2e/harness/node-id
 type Vm = KubeObject & { status?: VirtualMachineStatus };
 
 const { values } = parseArgs({
-  options: { 'until-running': { type: 'boolean', default: false }, nodes: { type: 'string', default: '3' } },
+  options: {
+    'until-running': { type: 'boolean', default: false },
+    nodes: { type: 'string', default: '3' },
+    'real-node': { type: 'boolean', default: false },
+  },
 });
 const say = (line: string) => process.stderr.write(`dev: ${line}\n`);
 
@@ -169,7 +175,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
+(values['real-node'] ? realNodeDemo({ untilRunning: values['until-running'], say }) : main()).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : e);
   process.exitCode = 1;
 });

@@ -198,6 +198,8 @@ export class KubevisorPlatform extends Construct {
       // Pod Security `restricted` for the controller: it needs no privilege at all.
       'securityContext/seccompProfile': { type: 'RuntimeDefault' },
       'containers/0/securityContext/capabilities': { drop: ['ALL'] },
+      ...(c.nodeSelector ? { nodeSelector: { ...c.nodeSelector } } : {}),
+      ...(c.tolerations ? { tolerations: podTolerations(c.tolerations) } : {}),
     });
     new kplus.k8s.KubePodDisruptionBudget(this, 'controller-pdb', {
       metadata: { name: 'kubevisor-controller', namespace: ns, labels: controllerLabels },

@@ -60,6 +60,18 @@ export interface ControllerProps {
    * @default - every namespace
    */
   readonly watchNamespace?: string;
+  /**
+   * Only nodes with these labels run the controller (e.g. infrastructure or control-plane nodes).
+   *
+   * @default - any node
+   */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * Taints the controller tolerates (e.g. a control-plane node's `node-role.kubernetes.io/control-plane`).
+   *
+   * @default - none
+   */
+  readonly tolerations?: readonly Toleration[];
 }
 
 /** The node daemon DaemonSet (one pod per node that may host VMs). */

@@ -66,6 +66,13 @@ function tolerations(problems: string[], field: string, list: readonly Toleratio
   });
 }
 
+function nodeSelector(problems: string[], field: string, selector: Readonly<Record<string, string>> | undefined) {
+  for (const [k, v] of Object.entries(selector ?? {})) {
+    if (!LABEL_KEY.test(k)) invalid(problems, `${field}[${k}]`, k, 'must be a label key');
+    if (!LABEL_VALUE.test(v)) invalid(problems, `${field}[${k}]`, v, 'must be a label value');
+  }
+}
+
 function priorityClass(problems: string[], field: string, v: string | undefined) {
   if (v !== undefined && (v.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v))) {
     invalid(problems, field, v, 'must be a DNS subdomain (the name of a PriorityClass)');
@@ -83,6 +90,8 @@ export function platformPropsProblems(p: KubevisorPlatformProps): string[] {
     (x) => priorityClass(x, 'controller.priorityClassName', p.controller?.priorityClassName),
     (x) => wholeNumber(x, 'controller.nodeLossGraceSeconds', p.controller?.nodeLossGraceSeconds, 10, 86_400),
     (x) => namespace(x, 'controller.watchNamespace', p.controller?.watchNamespace),
+    (x) => nodeSelector(x, 'controller.nodeSelector', p.controller?.nodeSelector),
+    (x) => tolerations(x, 'controller.tolerations', p.controller?.tolerations),
     (x) => resources(x, 'daemon.resources', p.daemon?.resources),
     (x) => priorityClass(x, 'daemon.priorityClassName', p.daemon?.priorityClassName),
     (x) => tolerations(x, 'daemon.tolerations', p.daemon?.tolerations),
@@ -110,10 +119,7 @@ export function nodeSetupPropsProblems(p: NodeSetupProps): string[] {
   wholeNumber(problems, 'hugepages2Mi', p.hugepages2Mi, l.hugepages2Mi.min, l.hugepages2Mi.max);
   wholeNumber(problems, 'hugepages1Gi', p.hugepages1Gi, l.hugepages1Gi.min, l.hugepages1Gi.max);
   wholeNumber(problems, 'recheckSeconds', p.recheckSeconds, l.recheckSeconds.min, l.recheckSeconds.max);
-  for (const [k, v] of Object.entries(p.nodeSelector ?? {})) {
-    if (!LABEL_KEY.test(k)) invalid(problems, `nodeSelector[${k}]`, k, 'must be a label key');
-    if (!LABEL_VALUE.test(v)) invalid(problems, `nodeSelector[${k}]`, v, 'must be a label value');
-  }
+  nodeSelector(problems, 'nodeSelector', p.nodeSelector);
   tolerations(problems, 'tolerations', p.tolerations);
   return problems;
 }

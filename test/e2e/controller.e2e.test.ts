@@ -275,14 +275,19 @@ test('node loss: the VM is recovered on another node after the grace period', as
   const lost = `kwok-lost-${Date.now().toString(36)}`;
   await client.create(kwokNode(lost));
   await waitFor(
-    `node ${lost} Ready`,
+    `node ${lost} Ready and untainted`,
     async () => {
-      const n = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(
-        'v1',
-        'Node',
-        lost,
-      );
-      return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      const n = await client.get<
+        KubeObject & {
+          spec?: { taints?: { key: string }[] };
+          status?: { conditions?: { type: string; status: string }[] };
+        }
+      >('v1', 'Node', lost);
+      // The node lifecycle controller removes node.kubernetes.io/not-ready a moment after Ready: until then the
+      // scheduler places the pod elsewhere, whatever the preference.
+      const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      const tainted = n.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/'));
+      return ready && !tainted ? true : undefined;
     },
     within,
   );

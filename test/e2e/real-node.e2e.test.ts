@@ -4,12 +4,12 @@
  * the API server, reach each other and the host over the bridge, clean up after deletion, and stop() leaves the host
  * exactly as a snapshot taken before the start (harness/host-state.ts).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startDevicePlugins } from '../../operator/daemon/device-plugin';
 import { KVM_RESOURCE, TUN_RESOURCE } from '../../operator/pod-layout';
+import { buildBusyboxImage } from './harness/oci-images';
 import { diffHostState, newKernelModules, snapshotHostState } from './harness/host-state';
 import type { HostState } from './harness/host-state';
 import type { KubeClient, KubeObject } from './harness/kube-client';
@@ -65,27 +65,6 @@ async function withNodeLogs(body: () => Promise<void>): Promise<void> {
     if (node) process.stderr.write(`real-node: test failed; logs in ${node.logDir}\n${node.logTails(60)}\n`);
     throw error;
   }
-}
-
-/** A one-layer OCI image holding the static busybox, as an image layout archive (umoci, like tools/real-node). */
-function buildBusyboxImage(dir: string): string {
-  const layout = path.join(dir, 'layout');
-  const bundle = path.join(dir, 'bundle');
-  const umoci = (...args: string[]): void => {
-    execFileSync('umoci', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-  };
-  umoci('init', '--layout', layout);
-  umoci('new', '--image', `${layout}:1`);
-  umoci('unpack', '--image', `${layout}:1`, bundle);
-  fs.mkdirSync(path.join(bundle, 'rootfs', 'bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(bundle, 'rootfs', 'bin', 'busybox'));
-  fs.chmodSync(path.join(bundle, 'rootfs', 'bin', 'busybox'), 0o755);
-  fs.symlinkSync('busybox', path.join(bundle, 'rootfs', 'bin', 'sh'));
-  umoci('repack', '--image', `${layout}:1`, bundle);
-  umoci('config', '--image', `${layout}:1`, '--os', 'linux', '--architecture', 'amd64');
-  const archive = path.join(dir, 'busybox.oci.tar');
-  execFileSync('tar', ['-C', layout, '-cf', archive, '.'], { timeout: 60_000 });
-  return archive;
 }
 
 function pod(name: string, nodeName: string, script: string, restartPolicy: 'Always' | 'Never'): Pod {
@@ -257,32 +236,11 @@ test('pods from a locally imported image run on the CNI bridge, log through the 
       async () => ((await admin.list('v1', 'Pod', { namespace })).length === 0 ? true : undefined),
       { timeoutMs: 60_000, intervalMs: 200 },
     );
-    const ipamDir = path.join(real.dir, 'cni', 'ipam', 'kubevisor-real-node');
     await waitFor(
       'the node to clean up after the pods',
       async () => {
-        const tasks = (await real.ctr(['tasks', 'ls', '--quiet'])).trim();
-        const podDirs = fs.existsSync(path.join(real.kubeletRootDir, 'pods'))
-          ? fs.readdirSync(path.join(real.kubeletRootDir, 'pods'))
-          : [];
-        const leases = fs.existsSync(ipamDir)
-          ? fs.readdirSync(ipamDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
-          : [];
-        const ports = JSON.parse(
-          execFileSync('ip', ['-json', 'link', 'show', 'master', real.bridge], { encoding: 'utf8' }),
-        ) as unknown[];
-        const podMounts = fs
-          .readFileSync(`/proc/${real.pids.containerd}/mountinfo`, 'utf8')
-          .split('\n')
-          .filter((line) => line.includes('/var/lib/kubelet/pods/'));
-        const left = { tasks, podDirs, leases, ports: ports.length, podMounts };
-        return tasks === '' &&
-          podDirs.length === 0 &&
-          leases.length === 0 &&
-          ports.length === 0 &&
-          podMounts.length === 0
-          ? true
-          : Promise.reject(new Error(JSON.stringify(left)));
+        const left = await real.podLeftovers();
+        return left.length === 0 ? true : Promise.reject(new Error(left.join('; ')));
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );

@@ -133,6 +133,30 @@ describe('with default props', () => {
     expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: d.spec.selector.matchLabels } });
   });
 
+  test('the controller runs anywhere by default, or where nodeSelector and tolerations place it', () => {
+    const spec = podSpec(find(objects, 'Deployment', 'kubevisor-controller'));
+    expect({ nodeSelector: spec.nodeSelector, tolerations: spec.tolerations }).toEqual({
+      nodeSelector: undefined,
+      tolerations: undefined,
+    });
+    const placed = podSpec(
+      find(
+        renderPlatform({
+          controller: {
+            nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+            tolerations: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }],
+          },
+        }),
+        'Deployment',
+        'kubevisor-controller',
+      ),
+    );
+    expect({ nodeSelector: placed.nodeSelector, tolerations: placed.tolerations }).toEqual({
+      nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+      tolerations: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule', operator: 'Exists' }],
+    });
+  });
+
   test('the node daemon: host network and PID, privileged, the kubelet directory Bidirectional, on KVM nodes', () => {
     const ds = find(objects, 'DaemonSet', 'kubevisor-daemon');
     const spec = podSpec(ds);
@@ -316,6 +340,16 @@ const platformCases: [string, KubevisorPlatformProps, string][] = [
     'watch namespace not a label',
     { controller: { watchNamespace: 'a/b' } },
     'controller.watchNamespace: Invalid value: "a/b"',
+  ],
+  [
+    'controller node selector value not a label value',
+    { controller: { nodeSelector: { pool: 'a b' } } },
+    'controller.nodeSelector[pool]: Invalid value: "a b": must be a label value',
+  ],
+  [
+    'controller toleration Equal without key',
+    { controller: { tolerations: [{ operator: 'Equal', value: 'v' }] } },
+    'controller.tolerations[0].key: Invalid value: "": is required when operator is Equal',
   ],
   [
     'toleration Exists with a value',

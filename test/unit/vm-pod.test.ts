@@ -111,16 +111,16 @@ describe.each(Object.entries(CASES))('%s', (name, c) => {
 
 const spec = (props: VirtualMachineProps) => vm('x', props).spec as VirtualMachineSpec;
 
-test('memory request = guest memory + overhead (64Mi + 4Mi per vCPU + 1/128 of guest memory)', () => {
+test('memory request = guest memory + overhead (40Mi + 4Mi per vCPU + 1/256 of guest memory)', () => {
   const s = spec({ cpu: { sockets: 2 }, memory: { size: '2Gi' } });
-  expect(overheadBytes(s)).toBe(OVERHEAD.baseBytes + 2n * OVERHEAD.perVcpuBytes + (2n * 1024n ** 3n) / 128n);
-  expect(vmPodResources(s).requests.memory).toBe('2136Mi'); // 2048 + 64 + 8 + 16
+  expect(overheadBytes(s)).toBe(OVERHEAD.baseBytes + 2n * OVERHEAD.perVcpuBytes + (2n * 1024n ** 3n) / 256n);
+  expect(vmPodResources(s).requests.memory).toBe('2104Mi'); // 2048 + 40 + 8 + 8
   expect(vmPodResources(s).limits.memory).toBeUndefined();
 });
 
 test('hugepages carry guest memory; memory carries only the overhead', () => {
   const r = vmPodResources(spec({ memory: { size: '2Gi', hugepages: { pageSize: '2Mi' } } }));
-  expect(r.requests).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', memory: '84Mi' }));
+  expect(r.requests).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', memory: '52Mi' }));
   expect(r.limits).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi' }));
 });
 
@@ -138,7 +138,7 @@ test('user resources add to the computed ones, never lower them; limits never fa
   const r = vmPodResources(s);
   expect(r.requests).toEqual({
     cpu: '500m',
-    memory: '2133Mi', // 2048 + 64 + 4 + 16, plus the user's 1Mi: a 1Mi request cannot shrink a 2Gi guest
+    memory: '2101Mi', // 2048 + 40 + 4 + 8, plus the user's 1Mi: a 1Mi request cannot shrink a 2Gi guest
     'ephemeral-storage': '80Mi', // run dir + tools
     'devices.kubevisor.io/kvm': '1',
     'devices.kubevisor.io/tun': '1',
@@ -146,10 +146,10 @@ test('user resources add to the computed ones, never lower them; limits never fa
   const limited = vmPodResources(
     spec({ memory: { size: '1Gi' }, resources: { requests: { memory: '512Mi' }, limits: { memory: '1Gi', cpu: 2 } } }),
   );
-  expect(limited.requests.memory).toBe('1612Mi'); // 1024 + 64 + 4 + 8 + 512
-  expect(limited.limits).toEqual(expect.objectContaining({ memory: '2124Mi', cpu: '2' }));
+  expect(limited.requests.memory).toBe('1584Mi'); // 1024 + 40 + 4 + 4 + 512
+  expect(limited.limits).toEqual(expect.objectContaining({ memory: '2096Mi', cpu: '2' }));
   // A limit alone is added to the computed amount too, so it can never cut the guest's own memory.
-  expect(vmPodResources(spec({ resources: { limits: { memory: '1Mi' } } })).limits.memory).toBe('1101Mi');
+  expect(vmPodResources(spec({ resources: { limits: { memory: '1Mi' } } })).limits.memory).toBe('1073Mi');
 });
 
 test('hugepages and dedicated CPUs are exact; with dedicated CPUs memory limit = request (Guaranteed)', () => {
@@ -160,8 +160,8 @@ test('hugepages and dedicated CPUs are exact; with dedicated CPUs memory limit =
       resources: { requests: { 'hugepages-2Mi': '2Gi', cpu: '2', memory: '16Mi' }, limits: { memory: '32Mi' } },
     }),
   );
-  expect(r.requests).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '120Mi' }));
-  expect(r.limits).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '120Mi' }));
+  expect(r.requests).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '88Mi' }));
+  expect(r.limits).toEqual(expect.objectContaining({ 'hugepages-2Mi': '2Gi', cpu: '2', memory: '88Mi' }));
 });
 
 test('ephemeral storage covers every disk-backed emptyDir; each has a size limit', () => {

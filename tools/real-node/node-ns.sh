@@ -29,6 +29,10 @@ case "$mode" in
     mount --bind "$dir/ns/run" /run
     mount --bind "$dir/ns/var-lib" /var/lib
     mount --bind "$dir/ns/var-log" /var/log
+    # Shared inside the namespace only (it was made private from the host's first): containerd refuses a
+    # Bidirectional volume (kubevisor's daemon mounts /var/lib/kubelet so) from a mount that is not shared, and
+    # mounts the kubelet makes later (tmpfs emptyDirs) reach the daemon's container only through a shared mount.
+    mount --make-rshared /
     exec "$@"
     ;;
   join)

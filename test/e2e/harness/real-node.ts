@@ -66,6 +66,8 @@ export const REAL_NODE_TOLERATION = {
   value: REAL_NODE_TAINT.value,
   effect: REAL_NODE_TAINT.effect,
 } as const;
+/** The network name in tools/real-node/cni.conflist (host-local keeps its leases in a dir of that name). */
+const CNI_NETWORK = 'kubevisor-real-node';
 /** The label every real node carries (value "true"). */
 export const REAL_NODE_LABEL = 'kubevisor.io/real-node';
 
@@ -124,6 +126,11 @@ export interface RealNode {
   importImage(ociArchive: string, name: string): Promise<string>;
   /** Runs `ctr` against the node's containerd (CRI namespace k8s.io) inside its mount namespace; resolves to stdout. */
   ctr(args: string[], options?: { timeoutMs?: number }): Promise<string>;
+  /**
+   * What pods left on the node: running tasks, pod dirs, IP leases, bridge ports, pod mounts — one line per kind that
+   * is not empty, so `[]` means the node is clean of pods.
+   */
+  podLeftovers(): Promise<string[]>;
   /** The last lines of containerd's and the kubelet's logs, for a failure message. */
   logTails(lines?: number): string;
   /**
@@ -420,6 +427,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
         if (problems.length > 0) throw new Error(`real-node: stop left problems:\n${problems.join('\n')}`);
       })());
 
+    const pids = { containerd: containerd.pid, kubelet: kubelet.pid };
     return {
       nodeName,
       bridge: record.bridge,
@@ -431,9 +439,31 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       nodeRoot: `/proc/${containerd.pid}/root`,
       sandboxImage: pause.image,
       readyMs,
-      pids: { containerd: containerd.pid, kubelet: kubelet.pid },
+      pids,
       importImage: (archive, name) => importOciArchive(ctr, archive, name),
       ctr: (args, ctrOptions) => ctr(args, ctrOptions),
+      podLeftovers: async () => {
+        const kubeletRoot = path.join(dir, 'ns', 'var-lib', 'kubelet');
+        const ipamDir = path.join(dir, 'cni', 'ipam', CNI_NETWORK);
+        const list = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d) : []);
+        const ports = JSON.parse(
+          execFileSync('ip', ['-json', 'link', 'show', 'master', record.bridge], { encoding: 'utf8' }),
+        ) as { ifname: string }[];
+        const found: Record<string, string[]> = {
+          tasks: (await ctr(['tasks', 'ls', '--quiet'])).split('\n').filter((t) => t !== ''),
+          'pod dirs': list(path.join(kubeletRoot, 'pods')),
+          leases: list(ipamDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)),
+          'bridge ports': ports.map((p) => p.ifname),
+          'pod mounts': fs
+            .readFileSync(`/proc/${pids.containerd}/mountinfo`, 'utf8')
+            .split('\n')
+            .filter((line) => line.includes('/var/lib/kubelet/pods/'))
+            .map((line) => line.split(' ')[4] ?? line),
+        };
+        return Object.entries(found)
+          .filter(([, items]) => items.length > 0)
+          .map(([kind, items]) => `${kind}: ${items.join(' ')}`);
+      },
       logTails,
       stop,
     };
