@@ -1,7 +1,8 @@
 /**
  * Validation errors as synth time shows them: the API server's verdict (same fields, same rules — validate.ts keeps
  * its exact wording for the agreement tests), worded for the person who wrote the value: one error per problem, the
- * offending value instead of the kind of object a rule sits on, and the likely fix for a misspelled quantity.
+ * offending value instead of the kind of object a rule sits on, the items a rule over a list fails for, and the likely
+ * fix for a misspelled quantity.
  */
 import type { FieldError } from './validate';
 import { formatFieldError } from './validate';
@@ -60,6 +61,7 @@ export function explainFieldErrors(errors: readonly FieldError[]): string[] {
       const value = shown(e.rule.value);
       detail = detail.replace(/^"[a-z]+": /, value === undefined ? '(value omitted: too long): ' : `${value}: `);
     }
+    if (e.rule?.offenders) detail = `${detail} (fails for ${e.rule.offenders.join(', ')})`;
     if (!e.rule && isQuantityPattern(detail)) {
       const value = /^("(?:[^"\\]|\\.)*")/.exec(detail)?.[1];
       const hint = value ? quantityHint(JSON.parse(value)) : undefined;

@@ -27,7 +27,15 @@ export interface FieldError {
    * Set on errors of CEL rules: the value at `field`. The API server words a rule's failure with the kind of the
    * object the rule sits on (`Invalid value: "object"`); synth-time messages show this value instead (explain.ts).
    */
-  readonly rule?: { readonly value: unknown };
+  readonly rule?: {
+    readonly value: unknown;
+    /**
+     * For a rule that asks something of every item of a list or map (`<list>.all(x, …)`): the items that fail it,
+     * as paths (`spec.instance.disks[1]`, `…requests[memory]`) with the item's name when it has one. The API server
+     * names none of them; synth-time messages do.
+     */
+    readonly offenders?: readonly string[];
+  };
 }
 
 /** `field: Type: detail`, the format `kubectl` prints. */
@@ -280,7 +288,8 @@ function ruleError(
   evalError?: string,
 ): FieldError {
   const field = r.fieldPath ? path + r.fieldPath : path;
-  const rule = { value: r.fieldPath ? valueAt(v, r.fieldPath) : v };
+  const offenders = failingItems(r.rule, bindings, path);
+  const rule = { value: r.fieldPath ? valueAt(v, r.fieldPath) : v, ...(offenders.length ? { offenders } : {}) };
   let detail: string;
   if (evalError !== undefined) {
     detail = `${json(kindOf(v))}: ${evalError}`;
@@ -310,4 +319,32 @@ function valueAt(v: unknown, fieldPath: string): unknown {
     at = at !== null && typeof at === 'object' && !Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined;
   }
   return at;
+}
+
+/**
+ * A rule `[!has(…) || …] <self.path>.all(<x>, <predicate>)`: the items of `<self.path>` for which the predicate is
+ * false, each as a path below `path` with its `name` when it has one (at most 5). Any other rule: none.
+ */
+function failingItems(ruleText: string, bindings: Record<string, unknown>, path: string): string[] {
+  const m = /^(?:!has\([\w.]+\) \|\| )*self((?:\.\w+)+)\.all\((\w+), (.*)\)$/.exec(ruleText);
+  if (!m) return [];
+  const [, listPath, variable, predicate] = m;
+  // The CEL value of self (toCel: Maps and arrays), walked rather than evaluated: items stay the values the rule saw.
+  let list: unknown = bindings.self;
+  for (const key of listPath.split('.').slice(1)) list = list instanceof Map ? list.get(key) : undefined;
+  const entries: [string, unknown][] = Array.isArray(list)
+    ? list.map((item, i) => [`[${i}]`, item])
+    : list instanceof Map
+      ? [...list.keys()].map((k) => [`[${String(k)}]`, k])
+      : [];
+  const test = compile(predicate);
+  const failing: string[] = [];
+  for (const [at, item] of entries) {
+    const res = test({ ...bindings, [variable]: item });
+    if ('value' in res && res.value === true) continue;
+    const name = item instanceof Map ? item.get('name') : undefined;
+    failing.push(`${path}${listPath}${at}${typeof name === 'string' ? ` (${json(name)})` : ''}`);
+    if (failing.length === 5) break;
+  }
+  return failing;
 }

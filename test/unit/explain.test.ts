@@ -1,6 +1,7 @@
 /**
  * Synth-time wording of validation errors (api/explain.ts) on top of the API server's verdict: one error per
- * problem, the offending value named, the fix for a misspelled quantity suggested.
+ * problem, the offending value named (and the items a rule over a list fails for), the fix for a misspelled quantity
+ * suggested.
  */
 import { explainFieldErrors, quantityHint, validateObject } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
@@ -36,6 +37,30 @@ test('a value too long to help is left out rather than printed whole', () => {
   expect(lines).toContain(
     'spec.instance: Invalid value: (value omitted: too long): nothing to boot: attach a containerDisk, persistentVolumeClaim or dataVolume disk, or set instance.kernel',
   );
+});
+
+test('a rule over every item of a list names the items it fails for, with their names', () => {
+  const lines = explain({
+    ...base,
+    disks: [{ name: 'root' }, { name: 'data' }, { name: 'logs' }],
+    interfaces: [{ name: 'pod', masquerade: {} }],
+    networks: [
+      { name: 'pod', pod: {} },
+      { name: 'spare', pod: {} },
+    ],
+  });
+  expect(lines).toEqual(
+    expect.arrayContaining([
+      'spec.instance.disks: Invalid value: (value omitted: too long): every disk needs a volume of the same name: ' +
+        'add the volume or remove the disk (fails for spec.instance.disks[1] ("data"), spec.instance.disks[2] ("logs"))',
+      expect.stringMatching(/^spec\.networks: .* \(fails for spec\.networks\[1\] \("spare"\)\)$/),
+    ]),
+  );
+});
+
+test('a rule over a map names the keys it fails for', () => {
+  const lines = explain({ ...base, resources: { requests: { memory: '2Gi', cpu: '1' }, limits: { memory: '1Gi' } } });
+  expect(lines).toEqual([expect.stringMatching(/\(fails for spec\.resources\.requests\[memory\]\)$/)]);
 });
 
 test.each([
