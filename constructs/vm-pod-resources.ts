@@ -34,6 +34,14 @@ export const OVERHEAD = {
    * much again in KVM's EPT, both charged to the pod: 1/256 of guest memory.
    */
   guestMemoryDivisor: 256n,
+  /**
+   * The least memory the container gets: before Cloud Hypervisor replaces it, the launcher (Node.js) runs in the
+   * same container, beside dnsmasq. Measured on a real kubelet: launcher peak RSS 67 MiB (it logs
+   * `launcher: ready in … (peak RSS N MiB)`), dnsmasq 2 MiB, the cloud-init tmpfs at most 8 MiB, kernel memory 5 MiB:
+   * 82 MiB, with the rest as margin; the real-node e2e suite checks it. It matters where memory carries only the
+   * overhead (hugepages) and for tiny guests.
+   */
+  minimumBytes: 128n * 1024n * 1024n,
 } as const;
 
 /**
@@ -126,7 +134,8 @@ export function vmPodResources(
   const computed: ResourceList = {};
   const exact: ResourceList = {};
   const hugepages = spec.instance.memory?.hugepages;
-  computed.memory = formatBytes(overheadBytes(spec) + (hugepages ? 0n : guestBytes(spec)));
+  const memory = overheadBytes(spec) + (hugepages ? 0n : guestBytes(spec));
+  computed.memory = formatBytes(memory > OVERHEAD.minimumBytes ? memory : OVERHEAD.minimumBytes);
   computed['ephemeral-storage'] = formatBytes(ephemeralStorageBytes(spec));
   if (hugepages) exact[`hugepages-${hugepages.pageSize ?? '2Mi'}`] = spec.instance.memory?.size ?? '1Gi';
   const dedicated = spec.instance.cpu?.dedicatedCPUPlacement === true;

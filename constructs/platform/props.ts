@@ -67,7 +67,8 @@ export interface ControllerProps {
    */
   readonly nodeSelector?: Readonly<Record<string, string>>;
   /**
-   * Taints the controller tolerates (e.g. a control-plane node's `node-role.kubernetes.io/control-plane`).
+   * Taints the controller tolerates (e.g. a control-plane node's `node-role.kubernetes.io/control-plane`); each names its
+   * key (tolerating every taint, a controller on an unreachable node would never be evicted).
    *
    * @default - none
    */

@@ -92,6 +92,17 @@ export function platformPropsProblems(p: KubevisorPlatformProps): string[] {
     (x) => namespace(x, 'controller.watchNamespace', p.controller?.watchNamespace),
     (x) => nodeSelector(x, 'controller.nodeSelector', p.controller?.nodeSelector),
     (x) => tolerations(x, 'controller.tolerations', p.controller?.tolerations),
+    (x) =>
+      // Tolerating every taint, a controller on an unreachable node would never be evicted (node agents may; it not).
+      p.controller?.tolerations?.forEach((t, i) => {
+        if (!t.key)
+          invalid(
+            x,
+            `controller.tolerations[${i}].key`,
+            '',
+            'is required: the controller must not tolerate every taint',
+          );
+      }),
     (x) => resources(x, 'daemon.resources', p.daemon?.resources),
     (x) => priorityClass(x, 'daemon.priorityClassName', p.daemon?.priorityClassName),
     (x) => tolerations(x, 'daemon.tolerations', p.daemon?.tolerations),

@@ -32,7 +32,8 @@ export async function main(args: readonly string[]): Promise<void> {
       if (result.networkDaemonMs !== undefined)
         log(`pod network prepared by the node daemon in ${result.networkDaemonMs} ms`);
       log(`${result.configWritten ? 'VmConfig written' : 'migration target, no VmConfig'}; nics ${nets}`);
-      log(`ready in ${sinceStart()} ms`);
+      // Its peak RSS bounds what the container needs before CH replaces it (the VM pod's memory floor).
+      log(`ready in ${sinceStart()} ms (peak RSS ${Math.ceil(process.resourceUsage().maxRSS / 1024)} MiB)`);
       return;
     }
     case '--help':

@@ -5,10 +5,10 @@
  * exactly as a snapshot taken before the start (harness/host-state.ts).
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { startDevicePlugins } from '../../operator/daemon/device-plugin';
 import { KVM_RESOURCE, TUN_RESOURCE } from '../../operator/pod-layout';
+import { httpGet } from './harness/http-get';
 import { buildBusyboxImage } from './harness/oci-images';
 import { diffHostState, newKernelModules, snapshotHostState } from './harness/host-state';
 import type { HostState } from './harness/host-state';
@@ -82,19 +82,6 @@ function pod(name: string, nodeName: string, script: string, restartPolicy: 'Alw
       containers: [{ name, image: imageName, imagePullPolicy: 'Never', command: ['/bin/busybox', 'sh', '-c', script] }],
     },
   } as Pod;
-}
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 5_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 5 s`)));
-    req.on('error', reject);
-  });
 }
 
 function inSubnet(ipAddress: string, subnet: string): boolean {

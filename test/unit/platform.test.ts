@@ -352,6 +352,11 @@ const platformCases: [string, KubevisorPlatformProps, string][] = [
     'controller.tolerations[0].key: Invalid value: "": is required when operator is Equal',
   ],
   [
+    'controller tolerating every taint',
+    { controller: { tolerations: [{ operator: 'Exists' }] } },
+    'controller.tolerations[0].key: Invalid value: "": is required: the controller must not tolerate every taint',
+  ],
+  [
     'toleration Exists with a value',
     { daemon: { tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }] } },
     'daemon.tolerations[0].value: Invalid value: "v": must be empty when operator is Exists',

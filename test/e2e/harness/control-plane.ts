@@ -3,10 +3,9 @@
 // modules by tools/control-plane/build.sh, all on loopback with free ports, in a fresh temp dir.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { httpGet } from './http-get';
 import { KubeClient } from './kube-client';
 import type { KubeObject } from './kube-client';
 import { writeKubeconfig } from './kubeconfig';
@@ -457,21 +456,6 @@ export function kwokNode(name: string): KubeObject {
       nodeInfo: { architecture: 'amd64', operatingSystem: 'linux', kubeletVersion: 'fake' },
     },
   };
-}
-
-/** GET over http(s); the components' own serving certificates are self-signed, so not verified. */
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  const client = url.startsWith('https:') ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = client.get(url, { rejectUnauthorized: false, timeout: 5_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 5 s`)));
-    req.on('error', reject);
-  });
 }
 
 async function healthz(url: string): Promise<true | undefined> {

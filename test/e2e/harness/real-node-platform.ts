@@ -6,13 +6,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { KUBEVISOR_VERSION } from '../../../api';
 import { Bindings, NetworkSources } from '../../../constructs';
 import type { VirtualMachineProps } from '../../../constructs';
 import { renderPlatform } from '../../../constructs/platform/render';
 import type { ManifestObject } from '../../../constructs/platform/render';
+import { httpGet } from './http-get';
+import type { HttpAnswer } from './http-get';
 import type { KubeClient, KubeObject } from './kube-client';
 import { buildKernelImage } from './oci-images';
 import { REAL_NODE_LABEL, REAL_NODE_TOLERATION } from './real-node';
@@ -86,17 +87,16 @@ export function realNodePlatform(server: string, namespaces: { platform: string;
 }
 
 /**
- * Applies {@link realNodePlatform}, creates the VM namespace (Pod Security `baseline`) and waits until the controller,
- * the daemon and node setup are Ready on the node and its KVM and TUN devices allocatable. Returns the objects
- * applied and the operator's pods.
+ * Applies `objects` ({@link realNodePlatform}), creates the VM namespace (Pod Security `baseline`) and waits until the
+ * controller, the daemon and node setup are Ready on the node and its KVM and TUN devices allocatable. Returns the
+ * operator's pods on the node.
  */
 export async function installOnRealNode(
   client: KubeClient,
   node: RealNode,
-  server: string,
+  objects: readonly ManifestObject[],
   namespaces: { platform: string; vms: string },
-): Promise<{ objects: ManifestObject[]; pods: Json[] }> {
-  const objects = realNodePlatform(server, namespaces);
+): Promise<Json[]> {
   for (const o of objects)
     await client.apply(o as unknown as KubeObject, { fieldManager: 'kubevisor-e2e', force: true });
   await client.apply({
@@ -120,13 +120,15 @@ export async function installOnRealNode(
         kvm: allocatable['devices.kubevisor.io/kvm'],
         tun: allocatable['devices.kubevisor.io/tun'],
       };
-      return state.ready.join(',') === 'controller,daemon,node-setup' && state.kvm && state.tun
+      // Quantities as the API server writes them ("1k"): any that is not zero.
+      const some = (q: string | undefined) => q !== undefined && /^[1-9]/.test(q);
+      return state.ready.join(',') === 'controller,daemon,node-setup' && some(state.kvm) && some(state.tun)
         ? onNode
         : Promise.reject(new Error(JSON.stringify(state)));
     },
     { timeoutMs: 180_000, intervalMs: 500 },
   );
-  return { objects, pods };
+  return pods;
 }
 
 /** The VM: the `web` example's shape (masquerade 80 and 22, cloud-init, readiness probe), booting the guest fixture. */
@@ -141,7 +143,9 @@ export function realNodeWebVm(namespace: string): VirtualMachineProps {
       imagePullPolicy: 'Never',
       initrd: true,
       // kv.then=stay: the guest serves HTTP until it is powered off, reset or stopped.
-      cmdline: 'console=ttyS0 tsc_early_khz=2000000 tsc=reliable panic=-1 quiet kv.then=stay',
+      // kv.http=8080: the guest also answers on 8080, which masquerade does not forward, so a refusal there is the
+      // pod's (for an hour: kv.hold).
+      cmdline: 'console=ttyS0 tsc_early_khz=2000000 tsc=reliable panic=-1 quiet kv.then=stay kv.http=8080 kv.hold=3600',
     },
     disks: [{ name: 'cloudinit' }],
     volumes: [{ name: 'cloudinit', cloudInit: { userData: '#cloud-config\nhostname: web\n' } }],
@@ -156,18 +160,30 @@ export function realNodeWebVm(namespace: string): VirtualMachineProps {
   };
 }
 
-/** One HTTP GET with a bound on the whole exchange; a timeout rejects with code `TIMEOUT`. */
-export function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('timeout', () =>
-      req.destroy(Object.assign(new Error(`GET ${url}: no answer in ${timeoutMs} ms`), { code: 'TIMEOUT' })),
-    );
-    req.on('error', reject);
-  });
+/**
+ * Waits until VM `name`'s guest answers HTTP 200 on its pod's IP, port 80 (the pod as the VM's status names it) with
+ * the page it serves once its cloud-init meta-data named it (before that, it answers `hostname=(none) instance-id=`).
+ * Returns the pod, its IP and the answer.
+ */
+export async function waitForGuestHttp(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+): Promise<{ pod: Json; podIp: string; answer: HttpAnswer }> {
+  return waitFor(
+    `VM ${namespace}/${name}'s guest to answer HTTP on its pod IP, port 80`,
+    async () => {
+      const vm = await client.get<KubeObject & Json>('kubevisor.io/v1alpha1', 'VirtualMachine', name, namespace);
+      const podName = vm.status?.vmPodName as string | undefined;
+      const pod = podName ? await client.tryGet<KubeObject & Json>('v1', 'Pod', podName, namespace) : undefined;
+      const podIp = pod?.status?.podIP as string | undefined;
+      if (!pod || !podIp) throw new Error(`VM ${String(vm.status?.phase)}, pod ${String(podName)}`);
+      const answer = await httpGet(`http://${podIp}/`, 2_000);
+      return answer.status === 200 && /instance-id=\S/.test(answer.body)
+        ? { pod, podIp, answer }
+        : Promise.reject(new Error(`HTTP ${answer.status}: ${answer.body.slice(0, 200)}`));
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }
