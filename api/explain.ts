@@ -48,6 +48,25 @@ export function quantityHint(value: unknown): string | undefined {
 
 const isQuantityPattern = (detail: string) => /should match '.*(Ki\|Mi\||\[KMGTPE\]i)/.test(detail);
 
+/** Longest line shown: a value or key a tenant chose cannot fill a terminal or a log. */
+const MAX_LINE = 400;
+
+/**
+ * The line as a terminal or log may show it: control, line-separator and bidirectional-override characters escaped
+ * (`\u0085`), so a value cannot forge another line or reorder the text; cut at {@link MAX_LINE} characters.
+ */
+export function printable(line: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is escaped
+  const escaped = line.replace(
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return escaped.length <= MAX_LINE ? escaped : `${escaped.slice(0, MAX_LINE)}… (${escaped.length - MAX_LINE} more)`;
+}
+
+/** The API server's note that rules were skipped: synth time lists the problems themselves, one line each. */
+const isSkippedRulesNote = (e: FieldError) => e.detail.includes('some validation rules were not checked');
+
 /** The errors as synth time reports them, each formatted `field: Type: detail`. */
 export function explainFieldErrors(errors: readonly FieldError[]): string[] {
   // A field that breaks its schema (type, pattern, enum, bounds) also fails the rules that read it; those failures
@@ -55,7 +74,7 @@ export function explainFieldErrors(errors: readonly FieldError[]): string[] {
   const broken = new Set(errors.filter((e) => !e.rule).map((e) => e.field));
   const out: string[] = [];
   for (const e of errors) {
-    if (e.rule && broken.has(e.field)) continue;
+    if ((e.rule && broken.has(e.field)) || isSkippedRulesNote(e)) continue;
     let detail = e.detail;
     if (e.rule && e.type === 'Invalid value') {
       const value = shown(e.rule.value);
@@ -67,7 +86,7 @@ export function explainFieldErrors(errors: readonly FieldError[]): string[] {
       const hint = value ? quantityHint(JSON.parse(value)) : undefined;
       if (hint) detail = `${detail}: ${hint}`;
     }
-    const line = formatFieldError({ ...e, detail });
+    const line = printable(formatFieldError({ ...e, detail }));
     if (!out.includes(line)) out.push(line);
   }
   return out;

@@ -335,7 +335,7 @@ function failingItems(ruleText: string, bindings: Record<string, unknown>, path:
   const entries: [string, unknown][] = Array.isArray(list)
     ? list.map((item, i) => [`[${i}]`, item])
     : list instanceof Map
-      ? [...list.keys()].map((k) => [`[${String(k)}]`, k])
+      ? [...list.keys()].map((k) => [`[${String(k).slice(0, 63)}]`, k])
       : [];
   const test = compile(predicate);
   const failing: string[] = [];

@@ -4,6 +4,7 @@
  * suggested.
  */
 import { explainFieldErrors, quantityHint, validateObject } from '../../api';
+import { printable } from '../../api/explain';
 import { renderVirtualMachine } from '../../constructs';
 import type { VirtualMachineProps } from '../../constructs';
 
@@ -61,6 +62,24 @@ test('a rule over every item of a list names the items it fails for, with their 
 test('a rule over a map names the keys it fails for', () => {
   const lines = explain({ ...base, resources: { requests: { memory: '2Gi', cpu: '1' }, limits: { memory: '1Gi' } } });
   expect(lines).toEqual([expect.stringMatching(/\(fails for spec\.resources\.requests\[memory\]\)$/)]);
+});
+
+test('a value or key cannot forge a line, reorder text or flood the terminal', () => {
+  const key = 'evil\n[vms/web] ok\u001b[2J\u202e' + 'x'.repeat(5000);
+  const lines = explain({ ...base, resources: { requests: { [key]: '2', cpu: '1' }, limits: { [key]: '1' } } });
+  expect(lines).toHaveLength(1);
+  const [line] = lines as [string];
+  expect(line).not.toMatch(/[\n\u001b\u202e]/);
+  expect(line).toContain('evil\\u000a[vms/web] ok\\u001b[2J\\u202e');
+  expect(line.length).toBeLessThan(450);
+  // Any line, whatever produced it, is cut.
+  expect(printable('y'.repeat(1000))).toBe(`${'y'.repeat(400)}… (600 more)`);
+});
+
+test("a schema error stands alone: the API server's note that rules were skipped is not repeated as a problem", () => {
+  expect(explain({ ...base, runPolicy: 'always' as never })).toEqual([
+    'spec.runPolicy: Unsupported value: "always": supported values: "Always", "RerunOnFailure", "Once", "Manual", "Halted"',
+  ]);
 });
 
 test.each([
