@@ -15,6 +15,7 @@
  */
 import type { MigrationPhase } from '../../api';
 import type { Logger } from '../kube';
+import { CloudHypervisorError } from '../cloudhypervisor/error';
 import { silentLogger } from '../kube';
 import { setCondition } from '../controller/vm-lifecycle';
 import { MIGRATION_RX_SOCKET, MIGRATION_TX_SOCKET, VM_LABEL, inRunDir } from '../pod-layout';
@@ -40,7 +41,7 @@ interface Transfer {
   readonly vm: string;
   relay?: MigrationRelay;
   /** Target: the receive-migration call; settles when CH has received the VM (or failed to). */
-  received?: 'pending' | 'done' | { error: string };
+  received?: 'pending' | 'done' | 'not-listening' | { error: string };
 }
 
 const ACTIVE: ReadonlySet<MigrationPhase> = new Set(['TargetReady', 'Running', 'Sent']);
@@ -128,12 +129,21 @@ export class MigrationAgent implements MigrationHooks {
         .receiveMigration({ receiver_url: `unix:${MIGRATION_RX_SOCKET}` }, { timeoutMs: remainingMs(m) })
         .then(
           () => (transfer.received = 'done'),
-          (error: unknown) => (transfer.received = { error: error instanceof Error ? error.message : String(error) }),
+          (error: unknown) =>
+            (transfer.received = notListening(error)
+              ? 'not-listening'
+              : { error: error instanceof Error ? error.message : String(error) }),
         )
         .finally(() => state.files.poke());
       return {};
     }
     if (t.received === 'done') return this.switchOver(state, m, cluster);
+    if (t.received === 'not-listening') {
+      // The socket is there but CH does not listen on it yet (it binds first): no request reached CH, so ask again
+      // shortly, within the migration's own deadline.
+      this.transfers.delete(uid);
+      return { requeueAfterMs: 200 };
+    }
     if (typeof t.received === 'object') {
       await this.fail(m, cluster, 'ReceiveFailed', `Cloud Hypervisor on ${this.options.nodeName}: ${t.received.error}`);
       return {};
@@ -348,4 +358,10 @@ function parseAddress(address: string | undefined): { host: string; port: number
 
 function statsBytes(stats: RelayStats): number {
   return stats.bytesToPeer;
+}
+
+/** A call that never reached Cloud Hypervisor: its API socket refused the connection (nothing listening yet). */
+function notListening(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
+  return error instanceof CloudHypervisorError && error.kind === 'transport' && cause?.code === 'ECONNREFUSED';
 }
