@@ -49,6 +49,11 @@ export function quantityHint(value: unknown): string | undefined {
 const isQuantityPattern = (detail: string) => /should match '.*(Ki\|Mi\||\[KMGTPE\]i)/.test(detail);
 
 /** Longest line shown: a value or key a tenant chose cannot fill a terminal or a log. */
+const UNPRINTABLE = new RegExp(
+  // eslint-disable-next-line no-control-regex -- control characters are what printable() escapes
+  '[\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]',
+  'g',
+);
 const MAX_LINE = 400;
 
 /**
@@ -56,11 +61,7 @@ const MAX_LINE = 400;
  * (`\u0085`), so a value cannot forge another line or reorder the text; cut at {@link MAX_LINE} characters.
  */
 export function printable(line: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is escaped
-  const escaped = line.replace(
-    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const escaped = line.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return escaped.length <= MAX_LINE ? escaped : `${escaped.slice(0, MAX_LINE)}… (${escaped.length - MAX_LINE} more)`;
 }
 

@@ -69,7 +69,7 @@ test('a value or key cannot forge a line, reorder text or flood the terminal', (
   const lines = explain({ ...base, resources: { requests: { [key]: '2', cpu: '1' }, limits: { [key]: '1' } } });
   expect(lines).toHaveLength(1);
   const [line] = lines as [string];
-  expect(line).not.toMatch(/[\n\u001b\u202e]/);
+  expect(['\n', '\u001b', '\u202e'].filter((c) => line.includes(c))).toEqual([]);
   expect(line).toContain('evil\\u000a[vms/web] ok\\u001b[2J\\u202e');
   expect(line.length).toBeLessThan(450);
   // Any line, whatever produced it, is cut.
