@@ -930,3 +930,16 @@ export type {
 } from './generated/types';
 export type RunPolicy = NonNullable<VirtualMachineSpec['runPolicy']>;
 export type VmPhase = NonNullable<VirtualMachineStatus['phase']>;
+
+/**
+ * The spec fields a VirtualMachine cannot change (the transition rules above refuse it): a change needs a new VM.
+ * The Pulumi component replaces the VM on these (`replaceOnChanges`); a unit test checks each against the rules.
+ * Volumes are not among them: hot-pluggable ones may come and go.
+ */
+export const VM_IMMUTABLE_FIELDS = [
+  'spec.instance.cpu',
+  'spec.instance.memory',
+  'spec.instance.kernel',
+  'spec.instance.interfaces',
+  'spec.networks',
+] as const;

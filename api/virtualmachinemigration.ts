@@ -50,3 +50,6 @@ export const virtualMachineMigrationStatus = object(
 // Written by `npm run types` from the declarations above (see api/virtualmachine.ts).
 export type { VirtualMachineMigrationSpec, VirtualMachineMigrationStatus } from './generated/types';
 export type MigrationPhase = NonNullable<VirtualMachineMigrationStatus['phase']>;
+
+/** A migration's spec cannot change (the rule above): the Pulumi component replaces it instead. */
+export const MIGRATION_IMMUTABLE_FIELDS = ['spec'] as const;

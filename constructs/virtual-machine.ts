@@ -216,6 +216,53 @@ export function stableMac(vmName: string, interfaceName: string): string {
   return ['52', '54', '00', ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+/** Options of `addDisk` (both frontends). */
+export interface AddDiskOptions {
+  /**
+   * Attach the disk read-only.
+   *
+   * @default false
+   */
+  readonly readOnly?: boolean;
+}
+
+/** cloud-init data for `addCloudInit` (both frontends); set at most one source per kind of data. */
+export interface CloudInitOptions {
+  /** user-data, inline. @default - none */
+  readonly userData?: string;
+  /** user-data, base64-encoded. @default - none */
+  readonly userDataBase64?: string;
+  /** Secret whose key `value` holds the user-data. @default - none */
+  readonly userDataSecretName?: string;
+  /** network-config, inline. @default - none */
+  readonly networkData?: string;
+  /** network-config, base64-encoded. @default - none */
+  readonly networkDataBase64?: string;
+  /** Secret whose key `value` holds the network-config. @default - none */
+  readonly networkDataSecretName?: string;
+}
+
+/**
+ * What `addDisk`, `addFileSystem`, `addCloudInit` and `addInterface` add, as pairs of entries named alike: a disk or
+ * file system and its volume, an interface and its network. One definition for the cdk8s construct and the Pulumi
+ * args builder. `S` is the source's type (plain, or with Pulumi Inputs inside).
+ */
+export const deviceParts = {
+  disk: <S extends object>(name: string, source: S, options: AddDiskOptions = {}) => ({
+    volume: { name, ...source },
+    disk: { name, ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}) },
+  }),
+  fileSystem: <S extends object>(name: string, source: S) => ({ volume: { name, ...source }, fileSystem: { name } }),
+  cloudInit: <D extends object>(data: D, name = 'cloudinit') => ({
+    volume: { name, cloudInit: { ...data } },
+    disk: { name },
+  }),
+  iface: <N extends object, B extends object>(name: string, network: N, binding: B, mac?: string) => ({
+    network: { name, ...network },
+    iface: { name, ...binding, ...(mac ? { mac } : {}) },
+  }),
+} as const;
+
 const copy = <T>(v: readonly T[] | undefined): T[] | undefined => (v && v.length ? v.map((x) => clone(x)) : undefined);
 
 /**

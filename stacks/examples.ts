@@ -66,3 +66,6 @@ export const EXAMPLES: Record<string, VirtualMachineProps> = {
     nodeSelector: { 'kubevisor.io/storage': 'local' },
   },
 };
+
+/** The Service in front of `web` in both stacks: port 80 of the pods that carry the VM's label. */
+export const WEB_SERVICE = { name: 'web', namespace: EXAMPLE_NAMESPACE, port: 80 } as const;

@@ -6,34 +6,17 @@ import { ValidatedApiObject } from './validated-api-object';
 import { Construct } from 'constructs';
 import type { VmDisk, VmFileSystem, VmInterface, VmNetwork, VmVolume } from '../../api';
 import { API_VERSION } from '../../api';
-import type { InterfaceBinding, NetworkSource, VirtualMachineProps, VolumeSource } from '../virtual-machine';
-import { renderVirtualMachine } from '../virtual-machine';
+import type {
+  AddDiskOptions,
+  CloudInitOptions,
+  InterfaceBinding,
+  NetworkSource,
+  VirtualMachineProps,
+  VolumeSource,
+} from '../virtual-machine';
+import { deviceParts, renderVirtualMachine } from '../virtual-machine';
 
-/** Options of {@link VirtualMachine.addDisk}. */
-export interface AddDiskOptions {
-  /**
-   * Attach the disk read-only.
-   *
-   * @default false
-   */
-  readonly readOnly?: boolean;
-}
-
-/** cloud-init data for {@link VirtualMachine.addCloudInit}; set at most one source per kind of data. */
-export interface CloudInitOptions {
-  /** user-data, inline. @default - none */
-  readonly userData?: string;
-  /** user-data, base64-encoded. @default - none */
-  readonly userDataBase64?: string;
-  /** Secret whose key `value` holds the user-data. @default - none */
-  readonly userDataSecretName?: string;
-  /** network-config, inline. @default - none */
-  readonly networkData?: string;
-  /** network-config, base64-encoded. @default - none */
-  readonly networkDataBase64?: string;
-  /** Secret whose key `value` holds the network-config. @default - none */
-  readonly networkDataSecretName?: string;
-}
+export type { AddDiskOptions, CloudInitOptions };
 
 /**
  * A Cloud Hypervisor virtual machine (`kubevisor.io/v1alpha1` VirtualMachine).
@@ -81,21 +64,26 @@ export class VirtualMachine extends Construct {
 
   /** Attaches a volume as a disk (both named `name`). Disks boot in the order they are added. */
   public addDisk(name: string, source: VolumeSource, options: AddDiskOptions = {}): this {
-    this.volumes.push({ name, ...source });
-    this.disks.push({ name, ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}) });
+    const { volume, disk } = deviceParts.disk(name, source, options);
+    this.volumes.push(volume);
+    this.disks.push(disk);
     return this;
   }
 
   /** Shares a persistentVolumeClaim or dataVolume volume with the guest over virtio-fs. */
   public addFileSystem(name: string, source: VolumeSource): this {
-    this.volumes.push({ name, ...source });
-    this.fileSystems.push({ name });
+    const { volume, fileSystem } = deviceParts.fileSystem(name, source);
+    this.volumes.push(volume);
+    this.fileSystems.push(fileSystem);
     return this;
   }
 
   /** Attaches a cloud-init NoCloud disk. */
   public addCloudInit(data: CloudInitOptions, name = 'cloudinit'): this {
-    return this.addDisk(name, { cloudInit: { ...data } });
+    const { volume, disk } = deviceParts.cloudInit(data, name);
+    this.volumes.push(volume);
+    this.disks.push(disk);
+    return this;
   }
 
   /**
@@ -105,8 +93,9 @@ export class VirtualMachine extends Construct {
    * @param mac guest MAC. @default - derived from the VM and interface names
    */
   public addInterface(name: string, network: NetworkSource, binding: InterfaceBinding = {}, mac?: string): this {
-    this.networks.push({ name, ...network });
-    this.interfaces.push({ name, ...binding, ...(mac ? { mac } : {}) });
+    const parts = deviceParts.iface(name, network, binding, mac);
+    this.networks.push(parts.network);
+    this.interfaces.push(parts.iface);
     return this;
   }
 

@@ -9,3 +9,5 @@ export { KubevisorValidationError, assertValid } from '../validation';
 export * from './platform';
 export type { ContainerResources, ControllerProps, DaemonProps, Toleration } from '../platform/props';
 export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';
+export type { DeepInput, DeepInputs } from './inputs';
+export type { AddDiskOptions, CloudInitOptions } from '../virtual-machine';

@@ -25,13 +25,28 @@ export type NodeSetupArgs = NodeSetupProps;
 function register(parent: pulumi.ComponentResource, name: string, objects: ManifestObject[]): ConfigGroup {
   // ConfigGroup (client-side, not the provider's yaml/v2 component) creates the typed resource of each kind, so each
   // child is a Deployment, a ClusterRole, … exactly as if declared one by one.
-  return new ConfigGroup(`${name}-objects`, { objs: objects, resourcePrefix: name }, { parent });
+  return new ConfigGroup(
+    `${name}-objects`,
+    {
+      objs: objects,
+      resourcePrefix: name,
+      // Deleting a CRD deletes every object of its kind: `pulumi destroy` of the platform (or a rename) must never take
+      // the cluster's VMs with it. The CRDs stay; removing them is a deliberate `kubectl delete crd`.
+      transformations: [
+        (o: ManifestObject, opts: pulumi.CustomResourceOptions) => {
+          if (o.kind === 'CustomResourceDefinition') opts.retainOnDelete = true;
+        },
+      ],
+    },
+    { parent },
+  );
 }
 
 /**
  * kubevisor's operator and API (CRDs, controller, node daemon, RBAC) as a Pulumi component; see the cdk8s
  * `KubevisorPlatform` for what it installs. Throws a `KubevisorValidationError` listing every problem of the args
- * before registering anything. Make VirtualMachines depend on it (`dependsOn`), so the CRDs exist first.
+ * before registering anything. Make VirtualMachines depend on it (`dependsOn`), so the CRDs exist first. The CRDs are
+ * retained when the component is deleted (`retainOnDelete`): deleting them would delete every VM in the cluster.
  */
 export class KubevisorPlatform extends pulumi.ComponentResource {
   /** The objects as registered. */

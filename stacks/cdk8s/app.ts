@@ -1,10 +1,11 @@
 /**
- * The example cdk8s app: the platform (operator, CRDs, node setup) in one chart, the example VMs in another that
- * depends on it, so the platform comes first in the output and in `kubectl apply`.
+ * The example cdk8s app: the platform (operator, CRDs, node setup) in one chart, the example VMs (and a Service in
+ * front of `web`) in another that depends on it, so the platform comes first in the output and in `kubectl apply`.
  */
 import { App, Chart } from 'cdk8s';
-import { KubevisorPlatform, NodeSetup, VirtualMachine } from '../../constructs/cdk8s';
-import { EXAMPLES } from '../examples';
+import * as kplus from 'cdk8s-plus-27';
+import { KubevisorPlatform, NodeSetup, VirtualMachine, vmPodSelector } from '../../constructs/cdk8s';
+import { EXAMPLES, WEB_SERVICE } from '../examples';
 
 export function buildApp(outdir: string): App {
   const app = new App({ outdir });
@@ -13,6 +14,12 @@ export function buildApp(outdir: string): App {
   new NodeSetup(platform, 'node-setup');
   const examples = new Chart(app, 'examples');
   examples.addDependency(platform);
-  for (const [id, props] of Object.entries(EXAMPLES)) new VirtualMachine(examples, id, props);
+  const vms = Object.entries(EXAMPLES).map(([id, props]) => new VirtualMachine(examples, id, props));
+  const web = vms.find((vm) => vm.node.id === 'web')!;
+  new kplus.Service(examples, 'web-service', {
+    metadata: { name: WEB_SERVICE.name, namespace: WEB_SERVICE.namespace },
+    selector: kplus.Pods.select(examples, 'web-pods', { labels: vmPodSelector(web.name) }),
+    ports: [{ port: WEB_SERVICE.port, targetPort: WEB_SERVICE.port }],
+  });
   return app;
 }

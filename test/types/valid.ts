@@ -1,4 +1,5 @@
 // Must compile cleanly: the README's shapes, and each typed field used correctly.
+import type { Output } from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
 import { Bindings, NetworkSources, VirtualMachine, VolumeSources } from '../../constructs/cdk8s';
 import type { VirtualMachineArgs } from '../../constructs/pulumi';
@@ -50,4 +51,14 @@ export const args: VirtualMachineArgs = {
       ],
     },
   },
+};
+
+// Pulumi args take Inputs at any depth: an Output where a string goes, a whole list as an Output.
+declare const secretName: Output<string>;
+declare const labels: Output<string>;
+export const withOutputs: VirtualMachineArgs = {
+  metadata: { name: 'web', labels: { team: labels } },
+  disks: [{ name: 'cloudinit' }],
+  volumes: [{ name: 'cloudinit', cloudInit: { userDataSecretName: secretName } }],
+  kernel: { image: 'example.com/kernel:1', cmdline: secretName },
 };

@@ -90,9 +90,11 @@ const CASES: readonly Case[] = [
     file: 'resources-typo.ts',
     at: '4:56',
     code: 2561,
+    // Pulumi args take Inputs at every level, so tsc names the mapped type; it still points at the fix.
     message:
       "Object literal may only specify known properties, but 'request' does not exist in type " +
-      "'ResourceRequirements'. Did you mean to write 'requests'?",
+      "'{ readonly requests?: DeepInput<Record<string, string | number> | undefined>; readonly limits?: " +
+      "DeepInput<Record<string, string | number> | undefined>; }'. Did you mean to write 'requests'?",
   },
 ];
 const VALID = 'valid.ts';

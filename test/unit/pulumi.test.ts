@@ -8,6 +8,9 @@ import type { KubevisorObject } from '../../api';
 import * as cdk8sFrontend from '../../constructs/cdk8s';
 import { buildApp } from '../../stacks/cdk8s/app';
 import type * as Frontend from '../../constructs/pulumi';
+import type * as Inputs from '../../constructs/pulumi/inputs';
+import type * as Renderers from '../../constructs';
+import type * as K8s from '@pulumi/kubernetes';
 import type * as Program from '../../stacks/pulumi';
 
 interface Registered {
@@ -23,7 +26,13 @@ beforeAll(() => {
     {
       newResource: (args) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom });
-        return { id: `${args.name}-id`, state: args.inputs };
+        // As the Kubernetes provider auto-names an object without metadata.name: the resource name and a suffix.
+        const metadata = args.inputs.metadata as Record<string, unknown> | undefined;
+        const autoNamed = args.type.startsWith('kubernetes:core/v1:') && !metadata?.name;
+        const state = autoNamed
+          ? { ...args.inputs, metadata: { ...metadata, name: `${args.name}-1a2b3c4d` } }
+          : args.inputs;
+        return { id: `${args.name}-id`, state };
       },
       call: (args) => args.inputs,
     },
@@ -51,6 +60,14 @@ test('each example: the cdk8s object equals the input the Pulumi program registe
     const r = pulumiObjects.find((x) => x.name === o.metadata.name)!;
     expect(r.inputs).toEqual(o);
   }
+  // The Service in front of web: the selector the Pulumi program derives from the VM's vmName Output.
+  const isService = (r: Registered) => r.type === 'kubernetes:core/v1:Service' && r.name === 'web';
+  for (let i = 0; i < 40 && !registered.some(isService); i++) await new Promise((r) => setTimeout(r, 50));
+  const service = registered.find(isService)!;
+  const cdk8sService = (
+    buildApp(Testing.app().outdir).charts.flatMap((c) => c.toJson()) as { kind: string; spec: { selector: unknown } }[]
+  ).find((o) => o.kind === 'Service')!;
+  expect((service.inputs.spec as { selector: unknown }).selector).toEqual(cdk8sService.spec.selector);
   const components = registered.filter((r) => r.type === 'kubevisor:index:VirtualMachine');
   expect(components.map((c) => c.name).sort()).toEqual(['db', 'kernel-boot', 'web']);
   expect(components.every((c) => c.custom === false)).toBe(true);
@@ -129,4 +146,77 @@ test('invalid platform args throw every problem before anything is registered', 
   );
   expect(() => new NodeSetup('bad', { hugepages1Gi: -1 })).toThrow(/hugepages1Gi: Invalid value: -1/);
   expect(registered.length).toBe(before);
+});
+
+test("args fed by Outputs: an auto-named Secret into cloud-init, the VM's vmName into a migration", async () => {
+  const { VirtualMachine, VirtualMachineArgsBuilder, VirtualMachineMigration, VolumeSources } = frontend();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after setMocks
+  const k8s = require('@pulumi/kubernetes') as typeof K8s;
+  const secret = new k8s.core.v1.Secret('web-user-data', { stringData: { value: '#cloud-config\n' } });
+  const vm = new VirtualMachine(
+    'outputs',
+    new VirtualMachineArgsBuilder({ metadata: { namespace: pulumi.output('tenant-a') } })
+      .addDisk('root', VolumeSources.containerDisk('example.com/disk:1'))
+      .addCloudInit({ userDataSecretName: secret.metadata.name })
+      .build(),
+  );
+  const migration = new VirtualMachineMigration('move-outputs', {
+    vmName: vm.vmName,
+    metadata: { namespace: vm.namespace.apply((n) => n ?? 'default') },
+  });
+  expect(await resolved(migration.migrationName)).toBe('move-outputs');
+  const object = registered.find((r) => r.name === 'outputs' && r.custom)!.inputs as {
+    metadata: unknown;
+    spec: { volumes: unknown[] };
+  };
+  expect(object.metadata).toEqual({ name: 'outputs', namespace: 'tenant-a' });
+  expect(object.spec.volumes).toEqual([
+    { name: 'root', containerDisk: { image: 'example.com/disk:1', imagePullPolicy: 'Always', maxSize: '10Gi' } },
+    { name: 'cloudinit', cloudInit: { userDataSecretName: 'web-user-data-1a2b3c4d' } },
+  ]);
+  const move = registered.find((r) => r.name === 'move-outputs' && r.custom)!.inputs as { spec: unknown };
+  expect(move.spec).toEqual({ vmName: 'outputs', timeoutSeconds: 600 });
+  // The component records its args as its own inputs (not `{}`).
+  expect(registered.find((r) => r.name === 'outputs' && !r.custom)!.inputs).toHaveProperty('disks');
+});
+
+test('args that resolve invalid fail as a ResourceError naming the resource and each field', () => {
+  // renderedObject runs this on the resolved args inside apply (the engine then fails the update on the resource).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after setMocks
+  const { checkedObject } = require('../../constructs/pulumi/inputs') as typeof Inputs;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shared renderer
+  const { renderVirtualMachine } = require('../../constructs') as typeof Renderers;
+  const parent = new pulumi.ComponentResource('test:index:Parent', 'p');
+  let thrown: unknown;
+  try {
+    checkedObject('late', { cpu: { sockets: 0 }, disks: [{ name: 'ghost' }] }, renderVirtualMachine, parent);
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toBeInstanceOf(pulumi.ResourceError);
+  expect((thrown as pulumi.ResourceError).resource).toBe(parent);
+  expect((thrown as Error).message).toMatch(
+    /kubevisor: 3 validation error\(s\):\n {2}\[late\] spec\.instance\.cpu\.sockets: Invalid value: 0[^\n]*\n {2}\[late\] spec\.instance\.disks: [^\n]*\(fails for spec\.instance\.disks\[0\] \("ghost"\)\)/,
+  );
+});
+
+test('the args builder gives the object the cdk8s add… methods give', () => {
+  const { VirtualMachineArgsBuilder, VolumeSources, NetworkSources, Bindings } = frontend();
+  const args = new VirtualMachineArgsBuilder({ memory: { size: '2Gi' } })
+    .addDisk('root', VolumeSources.containerDisk('example.com/disk:1'), { readOnly: true })
+    .addCloudInit({ userData: '#cloud-config\n' })
+    .addInterface('pod', NetworkSources.pod(), Bindings.masquerade({ ports: [{ port: 80 }] }))
+    .build();
+  const chart = Testing.chart();
+  new cdk8sFrontend.VirtualMachine(chart, 'built', { metadata: { name: 'built' }, memory: { size: '2Gi' } })
+    .addDisk('root', cdk8sFrontend.VolumeSources.containerDisk('example.com/disk:1'), { readOnly: true })
+    .addCloudInit({ userData: '#cloud-config\n' })
+    .addInterface(
+      'pod',
+      cdk8sFrontend.NetworkSources.pod(),
+      cdk8sFrontend.Bindings.masquerade({ ports: [{ port: 80 }] }),
+    );
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shared renderer
+  const { renderVirtualMachine } = require('../../constructs') as typeof Renderers;
+  expect([renderVirtualMachine('built', args as never)]).toEqual(Testing.synth(chart));
 });
