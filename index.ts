@@ -42,5 +42,31 @@ export type {
   VmProbe,
   VmVolume,
 } from './api';
-export * from './constructs';
+// The renderers and their props; not the helpers the frontends share (deviceParts, renderMetadata).
+export {
+  Bindings,
+  KubevisorValidationError,
+  NetworkSources,
+  VolumeSources,
+  assertValid,
+  problemsOf,
+  renderVirtualMachine,
+  renderVirtualMachineMigration,
+  stableMac,
+} from './constructs';
+export type {
+  AddDiskOptions,
+  CloudInitOptions,
+  CpuProps,
+  Declared,
+  InterfaceBinding,
+  KernelProps,
+  MemoryProps,
+  NetworkSource,
+  ObjectMetadata,
+  PowerProps,
+  VirtualMachineMigrationProps,
+  VirtualMachineProps,
+  VolumeSource,
+} from './constructs';
 export { RUN_LABEL, VM_LABEL, vmPodSelector } from './constructs/vm-pod-labels';
