@@ -10,9 +10,9 @@ import { KubevisorValidationError, assertValid, problemsOf } from '../validation
 type Primitive = string | number | boolean | bigint | null | undefined;
 
 /**
- * `T` with every value also accepted as a `pulumi.Input`: each scalar (string, number, boolean) at any depth, and each
- * list as a whole. Objects stay object literals — unions of them stay unions (a volume still has exactly one source),
- * and the editor still shows each field's documentation and catches each misspelt key.
+ * `T` with every value, at any depth, also accepted as a `pulumi.Input`, as `@pulumi/kubernetes` takes them: a scalar,
+ * a list or a whole object may be an Output or a Promise. Written as an object literal, unions of objects stay unions
+ * (a volume still has exactly one source) and the editor still shows each field's documentation.
  */
 export type DeepInput<T> = Present<Exclude<T, undefined>> | Extract<T, undefined>;
 // `never` stays never: a union's other variants declare `field?: never`, which is what tells the variants apart.
@@ -23,7 +23,7 @@ type Present<T> = [T] extends [never]
     : T extends ReadonlyArray<infer U>
       ? ReadonlyArray<DeepInput<U>> | pulumi.OutputInstance<T> | Promise<T>
       : T extends object
-        ? { readonly [K in keyof T]: DeepInput<T[K]> }
+        ? { readonly [K in keyof T]: DeepInput<T[K]> } | pulumi.OutputInstance<T> | Promise<T>
         : pulumi.Input<T>;
 
 /** Props `P` as component args: each field a {@link DeepInput}. */

@@ -61,4 +61,6 @@ export const withOutputs: VirtualMachineArgs = {
   disks: [{ name: 'cloudinit' }],
   volumes: [{ name: 'cloudinit', cloudInit: { userDataSecretName: secretName } }],
   kernel: { image: 'example.com/kernel:1', cmdline: secretName },
+  // A whole nested object as an Output, as @pulumi/kubernetes takes it.
+  resources: secretName.apply((cpu) => ({ requests: { cpu } })),
 };

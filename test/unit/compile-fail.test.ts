@@ -89,12 +89,13 @@ const CASES: readonly Case[] = [
     what: 'resources request (Pulumi args)',
     file: 'resources-typo.ts',
     at: '4:56',
-    code: 2561,
-    // Pulumi args take Inputs at every level, so tsc names the mapped type; it still points at the fix.
+    code: 2353,
+    // Pulumi args take an Input at every level (an object literal, or the whole object as an Output), so tsc names
+    // that union; it still names the misspelt key.
     message:
-      "Object literal may only specify known properties, but 'request' does not exist in type " +
+      "Object literal may only specify known properties, and 'request' does not exist in type " +
       "'{ readonly requests?: DeepInput<Record<string, string | number> | undefined>; readonly limits?: " +
-      "DeepInput<Record<string, string | number> | undefined>; }'. Did you mean to write 'requests'?",
+      "DeepInput<Record<string, string | number> | undefined>; } | OutputInstance<...> | Promise<...>'.",
   },
 ];
 const VALID = 'valid.ts';
