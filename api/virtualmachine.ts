@@ -933,8 +933,9 @@ export type VmPhase = NonNullable<VirtualMachineStatus['phase']>;
 
 /**
  * The spec fields a VirtualMachine cannot change (the transition rules above refuse it): a change needs a new VM.
- * The Pulumi component replaces the VM on these (`replaceOnChanges`); a unit test checks each against the rules.
- * Volumes are not among them: hot-pluggable ones may come and go.
+ * The Pulumi component replaces the VM on these (`replaceOnChanges`, whose paths take `[*]` for every item); a unit
+ * test checks each against the rules. An existing volume's source cannot change either; adding or removing a volume
+ * is left out, because hot-pluggable ones may come and go (any other is refused by the API server, not replaced).
  */
 export const VM_IMMUTABLE_FIELDS = [
   'spec.instance.cpu',
@@ -942,4 +943,9 @@ export const VM_IMMUTABLE_FIELDS = [
   'spec.instance.kernel',
   'spec.instance.interfaces',
   'spec.networks',
+  'spec.volumes[*].containerDisk',
+  'spec.volumes[*].containerRootfs',
+  'spec.volumes[*].cloudInit',
+  'spec.volumes[*].persistentVolumeClaim',
+  'spec.volumes[*].dataVolume',
 ] as const;

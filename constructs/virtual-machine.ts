@@ -253,8 +253,8 @@ export const deviceParts = {
     disk: { name, ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}) },
   }),
   fileSystem: <S extends object>(name: string, source: S) => ({ volume: { name, ...source }, fileSystem: { name } }),
-  cloudInit: <D extends object>(data: D, name = 'cloudinit') => ({
-    volume: { name, cloudInit: { ...data } },
+  cloudInit: <D>(data: D, name = 'cloudinit') => ({
+    volume: { name, cloudInit: data },
     disk: { name },
   }),
   iface: <N extends object, B extends object>(name: string, network: N, binding: B, mac?: string) => ({

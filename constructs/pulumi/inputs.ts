@@ -5,6 +5,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { KubevisorObject } from '../../api';
+import { validateObject } from '../../api';
 import { KubevisorValidationError, assertValid, problemsOf } from '../validation';
 
 type Primitive = string | number | boolean | bigint | null | undefined;
@@ -14,7 +15,10 @@ type Primitive = string | number | boolean | bigint | null | undefined;
  * a list or a whole object may be an Output or a Promise. Written as an object literal, unions of objects stay unions
  * (a volume still has exactly one source) and the editor still shows each field's documentation.
  */
-export type DeepInput<T> = Present<Exclude<T, undefined>> | Extract<T, undefined>;
+export type DeepInput<T> = [Exclude<T, undefined>] extends [never]
+  ? Extract<T, undefined>
+  : // An optional value may also come as an Output that may resolve to nothing (e.g. a resource's namespace).
+    Present<Exclude<T, undefined>> | Extract<T, undefined> | (undefined extends T ? pulumi.OutputInstance<T> : never);
 // `never` stays never: a union's other variants declare `field?: never`, which is what tells the variants apart.
 type Present<T> = [T] extends [never]
   ? never
@@ -69,20 +73,31 @@ export function renderedObject<P>(
 ): pulumi.Output<KubevisorObject> {
   const plain = knownNow(args);
   if (plain !== undefined) return pulumi.output(render(name, plain)) as unknown as pulumi.Output<KubevisorObject>; // checked already
-  return (pulumi.output(args) as pulumi.Output<unknown>).apply((resolved) =>
-    checkedObject(name, resolved as P, render, parent),
+  const resolved = pulumi.output(args) as pulumi.Output<unknown>;
+  return resolved.apply(async (props) =>
+    checkedObject(name, props as P, render, parent, await pulumi.isSecret(resolved)),
   );
 }
 
-/** The object rendered from resolved args; a ResourceError on `parent` naming every field when it is invalid. */
+/**
+ * The object rendered from resolved args; a ResourceError on `parent` naming every field when it is invalid. When the
+ * args hold a secret, the errors name fields and rules but no value: update logs must not show the secret.
+ */
 export function checkedObject<P>(
   name: string,
   props: P,
   render: (name: string, props: P) => KubevisorObject,
   parent: pulumi.Resource,
+  secret = false,
 ): KubevisorObject {
   const object = render(name, props);
-  const problems = problemsOf(object);
+  const problems = secret
+    ? [
+        ...new Set(
+          validateObject(object).map((e) => `${e.field || '<root>'}: ${e.type} (value hidden: the args hold a secret)`),
+        ),
+      ]
+    : problemsOf(object);
   if (problems.length) {
     throw new pulumi.ResourceError(new KubevisorValidationError(problems.map((p) => `[${name}] ${p}`)).message, parent);
   }

@@ -16,7 +16,10 @@ import type { ManifestObject } from '../platform/render';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose, see above
 const render = (): typeof Render => require('../platform/render') as typeof Render;
 
-/** Arguments of {@link KubevisorPlatform}: the cdk8s construct's props (known when the program runs). */
+/**
+ * Arguments of {@link KubevisorPlatform}: the cdk8s construct's props, as plain values known when the program runs
+ * (the platform is rendered by cdk8s at construction, so that preview shows every object it installs).
+ */
 export type KubevisorPlatformArgs = KubevisorPlatformProps;
 /** Arguments of {@link NodeSetup}: the cdk8s construct's props. */
 export type NodeSetupArgs = NodeSetupProps;
@@ -56,7 +59,7 @@ export class KubevisorPlatform extends pulumi.ComponentResource {
 
   constructor(name: string, args: KubevisorPlatformArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     const objects = render().renderPlatformOnly(args);
-    super('kubevisor:index:KubevisorPlatform', name, {}, opts);
+    super('kubevisor:index:KubevisorPlatform', name, args, opts);
     this.namespace = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
     this.objects = register(this, name, objects);
     this.registerOutputs({ namespace: this.namespace });
@@ -73,7 +76,7 @@ export class NodeSetup extends pulumi.ComponentResource {
 
   constructor(name: string, args: NodeSetupArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     const objects = render().renderNodeSetup(args);
-    super('kubevisor:index:NodeSetup', name, {}, opts);
+    super('kubevisor:index:NodeSetup', name, args, opts);
     this.objects = register(this, name, objects);
     this.registerOutputs({});
   }

@@ -26,19 +26,21 @@ export type VirtualMachineArgs = DeepInputs<VirtualMachineProps>;
  * child CustomResource `${name}` with exactly the object the cdk8s construct synthesizes, at construction (so preview
  * shows it). Every rule of the CRD is checked on the resolved args: with every value known, invalid args throw a
  * `KubevisorValidationError` before anything is registered; with Outputs, they fail the deployment naming the
- * resource and each field. Changing an immutable field (cpu, memory, kernel, interfaces, networks) replaces the VM
- * (deleted first: its name is fixed).
+ * resource and each field (no value when the args hold a secret). Changing an immutable field (cpu, memory, kernel,
+ * interfaces, networks, an existing volume's source) replaces the VM (deleted first: its name is fixed), and with it
+ * what depends on it, such as a migration. While an arg is unknown in a preview the whole object is, so the preview
+ * shows an update where `up` may replace.
  */
 export class VirtualMachine extends pulumi.ComponentResource {
   /** The VM's Kubernetes name. */
   public readonly vmName: pulumi.Output<string>;
   /** The VM's namespace. */
   public readonly namespace: pulumi.Output<string | undefined>;
-  /** Lifecycle phase as of the last `up` or `refresh` (the status the API server returned). */
+  /** Lifecycle phase as the API server last returned it: at create, empty; current after `pulumi up --refresh`. */
   public readonly phase: pulumi.Output<string | undefined>;
-  /** The node running the VM, as of the last `up` or `refresh`. */
+  /** The node running the VM (see {@link phase} for when it is current). */
   public readonly nodeName: pulumi.Output<string | undefined>;
-  /** The guest's IP addresses (every interface), as of the last `up` or `refresh`. */
+  /** The guest's IP addresses, every interface (see {@link phase} for when they are current). */
   public readonly guestIps: pulumi.Output<string[]>;
   /** The VM's CustomResource. */
   public readonly resource: CustomResource;
@@ -88,11 +90,11 @@ export class VirtualMachine extends pulumi.ComponentResource {
  */
 export class VirtualMachineArgsBuilder {
   private readonly base: VirtualMachineArgs;
-  private readonly disks: DeepInput<NonNullable<VirtualMachineProps['disks']>[number]>[] = [];
-  private readonly fileSystems: DeepInput<NonNullable<VirtualMachineProps['fileSystems']>[number]>[] = [];
-  private readonly volumes: DeepInput<NonNullable<VirtualMachineProps['volumes']>[number]>[] = [];
-  private readonly interfaces: DeepInput<NonNullable<VirtualMachineProps['interfaces']>[number]>[] = [];
-  private readonly networks: DeepInput<NonNullable<VirtualMachineProps['networks']>[number]>[] = [];
+  private readonly disks: Item<'disks'>[] = [];
+  private readonly fileSystems: Item<'fileSystems'>[] = [];
+  private readonly volumes: Item<'volumes'>[] = [];
+  private readonly interfaces: Item<'interfaces'>[] = [];
+  private readonly networks: Item<'networks'>[] = [];
 
   /** @param base every other arg; its own disks, volumes, interfaces and networks come first */
   constructor(base: VirtualMachineArgs = {}) {
@@ -100,25 +102,23 @@ export class VirtualMachineArgsBuilder {
   }
 
   /** Attaches a volume as a disk (both named `name`). Disks boot in the order they are added. */
-  public addDisk(name: string, source: DeepInputObject<VolumeSource>, options: AddDiskOptions = {}): this {
-    const { volume, disk } = deviceParts.disk(name, source, options);
-    this.volumes.push(volume as DeepInput<NonNullable<VirtualMachineProps['volumes']>[number]>);
-    this.disks.push(disk);
+  public addDisk(name: string, source: SourceInput<VolumeSource>, options: AddDiskOptions = {}): this {
+    this.volumes.push(spread(source, (s) => deviceParts.disk(name, s, options).volume) as Item<'volumes'>);
+    this.disks.push(deviceParts.disk(name, {}, options).disk);
     return this;
   }
 
   /** Shares a persistentVolumeClaim or dataVolume volume with the guest over virtio-fs. */
-  public addFileSystem(name: string, source: DeepInputObject<VolumeSource>): this {
-    const { volume, fileSystem } = deviceParts.fileSystem(name, source);
-    this.volumes.push(volume as DeepInput<NonNullable<VirtualMachineProps['volumes']>[number]>);
-    this.fileSystems.push(fileSystem);
+  public addFileSystem(name: string, source: SourceInput<VolumeSource>): this {
+    this.volumes.push(spread(source, (s) => deviceParts.fileSystem(name, s).volume) as Item<'volumes'>);
+    this.fileSystems.push(deviceParts.fileSystem(name, {}).fileSystem);
     return this;
   }
 
   /** Attaches a cloud-init NoCloud disk (e.g. `{ userDataSecretName: secret.metadata.name }`). */
-  public addCloudInit(data: DeepInputObject<CloudInitOptions>, name = 'cloudinit'): this {
+  public addCloudInit(data: SourceInput<CloudInitOptions>, name = 'cloudinit'): this {
     const { volume, disk } = deviceParts.cloudInit(data, name);
-    this.volumes.push(volume as DeepInput<NonNullable<VirtualMachineProps['volumes']>[number]>);
+    this.volumes.push(volume as Item<'volumes'>);
     this.disks.push(disk);
     return this;
   }
@@ -131,13 +131,17 @@ export class VirtualMachineArgsBuilder {
    */
   public addInterface(
     name: string,
-    network: DeepInputObject<NetworkSource>,
-    binding: DeepInputObject<InterfaceBinding> = {},
-    mac?: string,
+    network: SourceInput<NetworkSource>,
+    binding: SourceInput<InterfaceBinding> = {},
+    mac?: pulumi.Input<string>,
   ): this {
-    const parts = deviceParts.iface(name, network, binding, mac);
-    this.networks.push(parts.network as DeepInput<NonNullable<VirtualMachineProps['networks']>[number]>);
-    this.interfaces.push(parts.iface as DeepInput<NonNullable<VirtualMachineProps['interfaces']>[number]>);
+    this.networks.push(spread(network, (n) => deviceParts.iface(name, n, {}).network) as Item<'networks'>);
+    const iface = spread(binding, (b) => deviceParts.iface(name, {}, b).iface);
+    this.interfaces.push(
+      (mac === undefined
+        ? iface
+        : pulumi.all([iface as pulumi.Input<object>, mac]).apply(([i, m]) => ({ ...i, mac: m }))) as Item<'interfaces'>,
+    );
     return this;
   }
 
@@ -159,5 +163,16 @@ export class VirtualMachineArgsBuilder {
   }
 }
 
-/** An object (not itself an Input) whose values may be Inputs: what the builder spreads into a pair. */
-type DeepInputObject<T> = T extends object ? { readonly [K in keyof T]: DeepInput<T[K]> } : never;
+/** A source the builder pairs with a name: an object whose values may be Inputs, or the whole object as an Input. */
+type SourceInput<T> =
+  (T extends object ? { readonly [K in keyof T]: DeepInput<T[K]> } : never) | pulumi.OutputInstance<T> | Promise<T>;
+type Item<K extends 'disks' | 'fileSystems' | 'volumes' | 'interfaces' | 'networks'> = DeepInput<
+  NonNullable<VirtualMachineProps[K]>[number]
+>;
+
+/** `make(source)`, or, for a source that is an Output or a Promise, an Output of it once the source resolves. */
+function spread<S>(source: S | pulumi.OutputInstance<S> | Promise<S>, make: (s: S) => object): unknown {
+  return pulumi.Output.isInstance(source) || source instanceof Promise
+    ? pulumi.output(source as pulumi.Input<S>).apply((s) => make(s as S))
+    : make(source as S);
+}

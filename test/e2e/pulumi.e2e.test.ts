@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Stack } from '@pulumi/pulumi/automation';
+import { renderPlatformOnly } from '../../constructs/platform/render';
 import type { KubeClient, KubeObject } from './harness/kube-client';
 import { PLATFORM_NS, VM_NS, exampleProgram, openStack } from './harness/pulumi-example';
 import { installKubernetesPlugin, pulumiBinDir, pulumiEnv } from './harness/pulumi-engine';
@@ -37,7 +38,7 @@ const changes = (summary: Record<string, number> | undefined) =>
 beforeAll(async () => {
   admin = sharedControlPlane();
   const binDir = pulumiBinDir();
-  // No automation-* dir in the system temp dir: the workspace, Pulumi's home and the state all live here.
+  // The workspace, Pulumi's home and the state all live here (the SDK's own automation-logs-* go when each run ends).
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubevisor-pulumi-'));
   fs.copyFileSync(sharedControlPlaneInfo().kubeconfigPath, path.join(workDir, 'kubeconfig'));
   const env = pulumiEnv(workDir, binDir);
@@ -50,6 +51,14 @@ afterAll(async () => {
   await stack?.destroy({ onOutput: () => undefined }).catch(() => undefined);
   await admin.delete('v1', 'Namespace', vmNs, undefined, { ignoreNotFound: true }).catch(() => undefined);
   await admin.delete('v1', 'Namespace', platformNs, undefined, { ignoreNotFound: true }).catch(() => undefined);
+  // Cluster-wide objects of the platform a failed destroy may have left (fixed names other suites use too).
+  for (const o of renderPlatformOnly({ namespace: platformNs }).filter(
+    (x) => !x.metadata.namespace && x.kind !== 'Namespace' && x.kind !== 'CustomResourceDefinition',
+  )) {
+    await admin
+      .delete(o.apiVersion, o.kind, o.metadata.name, undefined, { ignoreNotFound: true })
+      .catch(() => undefined);
+  }
   admin.close();
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
 }, 300_000);
@@ -97,6 +106,23 @@ test('up, preview, replace on an immutable change, refusal of an invalid Output,
   expect({ memory: vm2.spec.instance.memory.size, newUid: vm2.metadata.uid !== vm.metadata.uid }).toEqual({
     memory: '2Gi',
     newUid: true,
+  });
+
+  // The status outputs, as the operator would write the status (no operator runs here): current after `up --refresh`.
+  await admin.request('PATCH', `/apis/kubevisor.io/v1alpha1/namespaces/${vmNs}/virtualmachines/web/status`, {
+    contentType: 'application/merge-patch+json',
+    body: {
+      status: {
+        phase: 'Running',
+        nodeName: 'kwok-node-0',
+        interfaces: [{ name: 'pod', mac: vm2.spec.instance.interfaces[0].mac, ipAddresses: ['10.0.2.2'] }],
+      },
+    },
+  });
+  const current = await stack.up({ refresh: true, onOutput: () => undefined });
+  expect({ phase: current.outputs.phase?.value, guestIps: current.outputs.guestIps?.value }).toEqual({
+    phase: 'Running',
+    guestIps: ['10.0.2.2'],
   });
 
   // An invalid value only an Output carries: `up` fails naming the resource and the field; nothing changes. In a

@@ -91,11 +91,10 @@ const CASES: readonly Case[] = [
     at: '4:56',
     code: 2353,
     // Pulumi args take an Input at every level (an object literal, or the whole object as an Output), so tsc names
-    // that union; it still names the misspelt key.
-    message:
-      "Object literal may only specify known properties, and 'request' does not exist in type " +
-      "'{ readonly requests?: DeepInput<Record<string, string | number> | undefined>; readonly limits?: " +
-      "DeepInput<Record<string, string | number> | undefined>; } | OutputInstance<...> | Promise<...>'.",
+    // that long union; the message still names the misspelt key.
+    message: expect.stringMatching(
+      /^Object literal may only specify known properties, and 'request' does not exist in type '\{ readonly requests\?: /,
+    ) as unknown as string,
   },
 ];
 const VALID = 'valid.ts';

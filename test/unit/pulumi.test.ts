@@ -200,6 +200,31 @@ test('args that resolve invalid fail as a ResourceError naming the resource and 
   );
 });
 
+test('when the args hold a secret, the errors name fields but show no value', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after setMocks
+  const { checkedObject } = require('../../constructs/pulumi/inputs') as typeof Inputs;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shared renderer
+  const { renderVirtualMachine } = require('../../constructs') as typeof Renderers;
+  const parent = new pulumi.ComponentResource('test:index:Parent', 'q');
+  const props = {
+    kernel: { image: 'example.com/k:1', cmdline: 'password=hunter2-but-far-too-long-'.repeat(200) },
+    memory: { size: '2GB' },
+  };
+  const message = (() => {
+    try {
+      checkedObject('secretive', props, renderVirtualMachine, parent, true);
+      return '';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  })();
+  expect(message).toContain(
+    '[secretive] spec.instance.memory.size: Invalid value (value hidden: the args hold a secret)',
+  );
+  expect(message).not.toContain('hunter2');
+  expect(message).not.toContain('2GB');
+});
+
 test('the args builder gives the object the cdk8s add… methods give', () => {
   const { VirtualMachineArgsBuilder, VolumeSources, NetworkSources, Bindings } = frontend();
   const args = new VirtualMachineArgsBuilder({ memory: { size: '2Gi' } })
@@ -219,4 +244,26 @@ test('the args builder gives the object the cdk8s add… methods give', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shared renderer
   const { renderVirtualMachine } = require('../../constructs') as typeof Renderers;
   expect([renderVirtualMachine('built', args as never)]).toEqual(Testing.synth(chart));
+});
+
+test('the args builder takes whole sources as Outputs too (not spread as Output objects)', async () => {
+  const { VirtualMachine, VirtualMachineArgsBuilder, NetworkSources } = frontend();
+  new VirtualMachine(
+    'whole-outputs',
+    new VirtualMachineArgsBuilder()
+      .addDisk('root', pulumi.output({ containerDisk: { image: 'example.com/disk:2' } }))
+      .addCloudInit(pulumi.output({ userData: '#cloud-config\n' }))
+      .addInterface('pod', NetworkSources.pod(), pulumi.output({ masquerade: {} }), pulumi.output('52:54:00:aa:bb:cc'))
+      .build(),
+  );
+  const isVm = (r: Registered) => r.name === 'whole-outputs' && r.custom;
+  for (let i = 0; i < 40 && !registered.some(isVm); i++) await new Promise((r) => setTimeout(r, 50));
+  const spec = registered.find(isVm)!.inputs.spec as { volumes: unknown[]; instance: { interfaces: unknown[] } };
+  expect(spec.volumes).toEqual([
+    { name: 'root', containerDisk: { image: 'example.com/disk:2', imagePullPolicy: 'Always', maxSize: '10Gi' } },
+    { name: 'cloudinit', cloudInit: { userData: '#cloud-config\n' } },
+  ]);
+  expect(spec.instance.interfaces).toEqual([
+    { name: 'pod', masquerade: { cidr: '10.0.2.0/30' }, mac: '52:54:00:aa:bb:cc' },
+  ]);
 });

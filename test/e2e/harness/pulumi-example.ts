@@ -61,7 +61,7 @@ export function exampleProgram(workDir: string, memory: string, sockets = 1) {
       { metadata: { name: 'move-web', namespace: ns.metadata.name }, vmName: vm.vmName },
       { dependsOn: vm, providers: { kubernetes: provider } },
     );
-    return { vmName: vm.vmName, secretName: secret.metadata.name };
+    return { vmName: vm.vmName, secretName: secret.metadata.name, phase: vm.phase, guestIps: vm.guestIps };
   };
 }
 
