@@ -95,7 +95,13 @@ build "$here/cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi "$pulumi_ver
 provider_src="$tmp_dir/src/kubernetes-provider"
 mkdir -p "$provider_src"
 cp "$here/kubernetes-provider/go.mod" "$here/kubernetes-provider/go.sum" "$here/kubernetes-provider/main.go" "$provider_src/"
-provider_dir="$(cd "$here/kubernetes-provider" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)"
+# `go mod download` (not `go list -m`, which names no directory for a module not downloaded yet: a cold cache).
+provider_dir="$(cd "$here/kubernetes-provider" && go mod download -json github.com/pulumi/pulumi-kubernetes/provider/v4 |
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+[[ -n "$provider_dir" && -d "$provider_dir/cmd/pulumi-resource-kubernetes" ]] || {
+  echo "pulumi: cannot find the provider module's source (go mod download gave '$provider_dir')" >&2
+  exit 1
+}
 for f in generate.go schema.json terraform-mapping.json; do
   cp "$provider_dir/cmd/pulumi-resource-kubernetes/$f" "$provider_src/"
 done
