@@ -137,7 +137,9 @@ test(
     const rootKeys = execFileSync(process.execPath, ['-p', "Object.keys(require('kubevisor')).join(',')"], {
       cwd: project,
       encoding: 'utf8',
-    }).split(',');
+    })
+      .trim()
+      .split(',');
     expect(rootKeys).toEqual(expect.arrayContaining(['API_VERSION', 'renderVirtualMachine', 'vmPodSelector']));
     for (const internal of ['string', 'object', 'array', 'integer']) expect(rootKeys).not.toContain(internal);
   },
