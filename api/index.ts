@@ -3,6 +3,7 @@ export * from './common';
 export * from './schema';
 export * from './virtualmachine';
 export * from './virtualmachinemigration';
+export * from './infrastructure';
 export * from './kinds';
 export * from './version';
 export type { FieldError } from './validate';

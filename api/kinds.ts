@@ -4,9 +4,21 @@
  */
 import type { OpenAPISchema, Rule } from './schema';
 import { object } from './schema';
-import { API_VERSION, GROUP, VERSION } from './common';
+import { GROUP, VERSION } from './common';
 import { virtualMachineSpec, virtualMachineStatus } from './virtualmachine';
 import { virtualMachineMigrationSpec, virtualMachineMigrationStatus } from './virtualmachinemigration';
+import {
+  CLUSTER_API_CONTRACT,
+  CLUSTER_API_GROUP,
+  INFRASTRUCTURE_GROUP,
+  INFRASTRUCTURE_PROVIDER,
+  INFRASTRUCTURE_VERSION,
+  kubevisorClusterSpec,
+  kubevisorClusterStatus,
+  kubevisorMachineSpec,
+  kubevisorMachineStatus,
+  kubevisorMachineTemplateSpec,
+} from './infrastructure';
 import { applyDefaults } from './defaults';
 import type { FieldError } from './validate';
 import { validateValue } from './validate';
@@ -20,6 +32,14 @@ export interface PrinterColumn {
 }
 
 export interface KindInfo {
+  /** API group. @default kubevisor.io */
+  readonly group?: string;
+  /** API version within the group. @default v1alpha1 */
+  readonly version?: string;
+  /** Labels of the CRD (Cluster API finds its providers' kinds by their contract label). */
+  readonly crdLabels?: Readonly<Record<string, string>>;
+  /** Categories of `kubectl get <category>`. @default ['kubevisor'] */
+  readonly categories?: readonly string[];
   readonly kind: string;
   readonly plural: string;
   readonly singular: string;
@@ -41,9 +61,12 @@ const vmNameRule: Rule = {
     "the VM name must be a DNS label: at most 63 lowercase letters, digits and '-' (it becomes the guest hostname)",
 };
 
-function root(description: string, spec: OpenAPISchema, status: OpenAPISchema, rules: Rule[] = []): OpenAPISchema {
+/** `group/version` of a kind. */
+export const apiVersionOf = (info: KindInfo): string => `${info.group ?? GROUP}/${info.version ?? VERSION}`;
+
+function root(description: string, spec: OpenAPISchema, status?: OpenAPISchema, rules: Rule[] = []): OpenAPISchema {
   const s = object(
-    { spec: { openapi: spec }, status: { openapi: status } },
+    { spec: { openapi: spec }, ...(status ? { status: { openapi: status } } : {}) },
     { description, required: ['spec'], rules },
   ).openapi;
   // apiVersion, kind and metadata are validated by the API server itself; the CRD lists them without detail.
@@ -99,7 +122,108 @@ export const VirtualMachineMigrationKind: KindInfo = {
   ),
 };
 
-export const KINDS: readonly KindInfo[] = [VirtualMachineKind, VirtualMachineMigrationKind];
+// The infrastructure kinds of Cluster API (contract v1beta2): CAPI finds them by the contract label, whose value lists
+// the served versions it may use.
+const infrastructure = {
+  group: INFRASTRUCTURE_GROUP,
+  version: INFRASTRUCTURE_VERSION,
+  crdLabels: {
+    [`${CLUSTER_API_GROUP}/${CLUSTER_API_CONTRACT}`]: INFRASTRUCTURE_VERSION,
+    [`${CLUSTER_API_GROUP}/provider`]: INFRASTRUCTURE_PROVIDER,
+  },
+  categories: ['cluster-api', 'kubevisor'],
+  selectableFields: [],
+} as const;
+
+const clusterNameColumn: PrinterColumn = {
+  name: 'Cluster',
+  type: 'string',
+  jsonPath: `.metadata.labels.${CLUSTER_API_GROUP.replace(/\./g, '\\.')}/cluster-name`,
+  description: 'Cluster API cluster this belongs to.',
+};
+const ageColumn: PrinterColumn = {
+  name: 'Age',
+  type: 'date',
+  jsonPath: '.metadata.creationTimestamp',
+  description: 'Age.',
+};
+
+export const KubevisorClusterKind: KindInfo = {
+  ...infrastructure,
+  kind: 'KubevisorCluster',
+  plural: 'kubevisorclusters',
+  singular: 'kubevisorcluster',
+  shortNames: ['kvcluster'],
+  description: 'The infrastructure of a nested Kubernetes cluster (Cluster API): its control-plane endpoint.',
+  printerColumns: [
+    clusterNameColumn,
+    { name: 'Host', type: 'string', jsonPath: '.spec.controlPlaneEndpoint.host', description: 'API endpoint host.' },
+    { name: 'Port', type: 'integer', jsonPath: '.spec.controlPlaneEndpoint.port', description: 'API endpoint port.' },
+    {
+      name: 'Provisioned',
+      type: 'boolean',
+      jsonPath: '.status.initialization.provisioned',
+      description: 'Endpoint known.',
+    },
+    ageColumn,
+  ],
+  schema: root(
+    'KubevisorCluster is the infrastructure of a Cluster API cluster whose machines are kubevisor VMs.',
+    kubevisorClusterSpec.openapi,
+    kubevisorClusterStatus.openapi,
+  ),
+};
+
+export const KubevisorMachineKind: KindInfo = {
+  ...infrastructure,
+  kind: 'KubevisorMachine',
+  plural: 'kubevisormachines',
+  singular: 'kubevisormachine',
+  shortNames: ['kvmachine'],
+  description: 'A Cluster API machine run as a kubevisor VirtualMachine.',
+  printerColumns: [
+    clusterNameColumn,
+    { name: 'VM', type: 'string', jsonPath: '.status.vmName', description: 'The VirtualMachine.' },
+    { name: 'Node', type: 'string', jsonPath: '.status.nodeName', description: 'Node running the VM.' },
+    { name: 'ProviderID', type: 'string', jsonPath: '.spec.providerID', description: 'Provider ID.', priority: 1 },
+    {
+      name: 'Provisioned',
+      type: 'boolean',
+      jsonPath: '.status.initialization.provisioned',
+      description: 'VM running.',
+    },
+    ageColumn,
+  ],
+  schema: root(
+    'KubevisorMachine is a Cluster API machine that runs as one kubevisor VirtualMachine of the same name.',
+    kubevisorMachineSpec.openapi,
+    kubevisorMachineStatus.openapi,
+    // The VM gets the machine's name, so it must be a DNS label too.
+    [vmNameRule],
+  ),
+};
+
+export const KubevisorMachineTemplateKind: KindInfo = {
+  ...infrastructure,
+  kind: 'KubevisorMachineTemplate',
+  plural: 'kubevisormachinetemplates',
+  singular: 'kubevisormachinetemplate',
+  shortNames: ['kvmt'],
+  description: 'A template of KubevisorMachines (Cluster API clones it for each machine).',
+  printerColumns: [clusterNameColumn, ageColumn],
+  schema: root(
+    'KubevisorMachineTemplate is what Cluster API clones into KubevisorMachines; it never changes (roll out a new one).',
+    kubevisorMachineTemplateSpec.openapi,
+  ),
+};
+
+export const KINDS: readonly KindInfo[] = [
+  VirtualMachineKind,
+  VirtualMachineMigrationKind,
+  KubevisorClusterKind,
+  KubevisorMachineKind,
+  KubevisorMachineTemplateKind,
+];
 
 export function kindInfo(kind: string): KindInfo {
   const k = KINDS.find((x) => x.kind === kind);
@@ -136,11 +260,12 @@ export function defaultObject<T extends KubevisorObject>(obj: T): T {
 export function validateObject(obj: KubevisorObject, old?: KubevisorObject): FieldError[] {
   const info = kindInfo(obj.kind);
   const errors: FieldError[] = [];
-  if (obj.apiVersion !== API_VERSION) {
+  const apiVersion = apiVersionOf(info);
+  if (obj.apiVersion !== apiVersion) {
     errors.push({
       field: 'apiVersion',
       type: 'Unsupported value',
-      detail: `${JSON.stringify(obj.apiVersion)}: supported values: "${API_VERSION}"`,
+      detail: `${JSON.stringify(obj.apiVersion)}: supported values: "${apiVersion}"`,
     });
     return errors;
   }
@@ -171,29 +296,35 @@ export function validateObject(obj: KubevisorObject, old?: KubevisorObject): Fie
 
 /** The CustomResourceDefinition of a kind, as written to deploy/crds. */
 export function customResourceDefinition(info: KindInfo): Record<string, unknown> {
+  const group = info.group ?? GROUP;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${info.plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'kubevisor' } },
+    metadata: {
+      name: `${info.plural}.${group}`,
+      labels: { 'app.kubernetes.io/part-of': 'kubevisor', ...info.crdLabels },
+    },
     spec: {
-      group: GROUP,
+      group,
       names: {
         kind: info.kind,
         listKind: `${info.kind}List`,
         plural: info.plural,
         singular: info.singular,
         shortNames: [...info.shortNames],
-        categories: ['kubevisor'],
+        categories: [...(info.categories ?? ['kubevisor'])],
       },
       scope: 'Namespaced',
       versions: [
         {
-          name: VERSION,
+          name: info.version ?? VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(info.schema.properties?.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: info.printerColumns.map((c) => ({ ...c })),
-          selectableFields: info.selectableFields.map((jsonPath) => ({ jsonPath })),
+          ...(info.selectableFields.length
+            ? { selectableFields: info.selectableFields.map((jsonPath) => ({ jsonPath })) }
+            : {}),
           schema: { openAPIV3Schema: info.schema },
         },
       ],

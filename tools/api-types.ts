@@ -7,6 +7,13 @@ import type { TypegenStats } from '../api/typegen';
 import { renderTypeDeclarations } from '../api/typegen';
 import { virtualMachineSpec, virtualMachineStatus } from '../api/virtualmachine';
 import { virtualMachineMigrationSpec, virtualMachineMigrationStatus } from '../api/virtualmachinemigration';
+import {
+  kubevisorClusterSpec,
+  kubevisorClusterStatus,
+  kubevisorMachineSpec,
+  kubevisorMachineStatus,
+  kubevisorMachineTemplateSpec,
+} from '../api/infrastructure';
 
 export const GENERATED_TYPES_FILE = join(__dirname, '..', 'api', 'generated', 'types.ts');
 
@@ -16,9 +23,17 @@ const HEADER =
 
 export function renderApiTypes(): { text: string; stats: TypegenStats } {
   return renderTypeDeclarations(
-    [virtualMachineSpec, virtualMachineStatus, virtualMachineMigrationSpec, virtualMachineMigrationStatus].map(
-      (s) => s.openapi,
-    ),
+    [
+      virtualMachineSpec,
+      virtualMachineStatus,
+      virtualMachineMigrationSpec,
+      virtualMachineMigrationStatus,
+      kubevisorClusterSpec,
+      kubevisorClusterStatus,
+      kubevisorMachineSpec,
+      kubevisorMachineStatus,
+      kubevisorMachineTemplateSpec,
+    ].map((s) => s.openapi),
     HEADER,
   );
 }

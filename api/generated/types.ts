@@ -649,3 +649,132 @@ export type VirtualMachineMigrationStatus = {
   /** Standard conditions, one per type. */
   conditions?: Condition[];
 };
+
+/** Desired state of the KubevisorCluster. */
+export type KubevisorClusterSpec = {
+  /**
+   * Where the nested cluster API server is reached. Leave it out and the provider sets it from the
+   * control-plane Service (its load balancer address, or its cluster IP); set it when something else (an
+   * external load balancer, DNS) fronts the control plane.
+   */
+  controlPlaneEndpoint?: ApiEndpoint;
+  /** The Service in front of the control-plane VMs (port 6443), created and kept by the provider. */
+  controlPlaneService?: ControlPlaneService;
+};
+
+/**
+ * Where the nested cluster API server is reached. Leave it out and the provider sets it from the
+ * control-plane Service (its load balancer address, or its cluster IP); set it when something else (an
+ * external load balancer, DNS) fronts the control plane.
+ */
+export type ApiEndpoint = {
+  /** Host name or IP address of the API server endpoint. */
+  host: string;
+  /** Port of the API server endpoint. */
+  port: number;
+};
+
+/** The Service in front of the control-plane VMs (port 6443), created and kept by the provider. */
+export type ControlPlaneService = {
+  /**
+   * ClusterIP: reachable inside the management cluster (its cluster IP becomes the endpoint). LoadBalancer:
+   * the load balancer address becomes the endpoint once one is assigned.
+   * @default "ClusterIP"
+   */
+  type?: 'ClusterIP' | 'LoadBalancer';
+  /** Annotations. */
+  annotations?: Record<string, string>;
+  /** Load balancer implementation (Service spec.loadBalancerClass), with type LoadBalancer. */
+  loadBalancerClass?: string;
+};
+
+/** Observed state of the KubevisorCluster. */
+export type KubevisorClusterStatus = {
+  /** Initialization progress, as Cluster API reads it. */
+  initialization?: ClusterInitialization;
+  /** The control-plane Service the provider keeps. */
+  serviceName?: string;
+  /** Standard conditions, one per type. */
+  conditions?: Condition[];
+};
+
+/** Initialization progress, as Cluster API reads it. */
+export type ClusterInitialization = {
+  /** True once the control-plane endpoint is known; Cluster API waits for it (contract v1beta2). */
+  provisioned?: boolean;
+};
+
+/** Desired state of the KubevisorMachine. */
+export type KubevisorMachineSpec = {
+  /**
+   * kubevisor://<VM UID>, set by the provider once the VM exists; the kubelet in the guest reports the same
+   * (its cloud-init instance-id is the VM UID).
+   */
+  providerID?: string;
+  /**
+   * The VirtualMachine this machine runs as (named after the machine). The provider adds a cloud-init volume
+   * and disk named cluster-api-bootstrap that reference the bootstrap data Secret; nothing secret is copied.
+   */
+  virtualMachine: MachineVirtualMachine;
+};
+
+/**
+ * The VirtualMachine this machine runs as (named after the machine). The provider adds a cloud-init volume
+ * and disk named cluster-api-bootstrap that reference the bootstrap data Secret; nothing secret is copied.
+ */
+export type MachineVirtualMachine = {
+  /** Labels and annotations of the VirtualMachine (and so of its pod). */
+  metadata?: TemplateMetadata;
+  /** Desired state of the VirtualMachine. */
+  spec: VirtualMachineSpec;
+};
+
+/** Labels and annotations of the VirtualMachine (and so of its pod). */
+export type TemplateMetadata = {
+  /** Labels. */
+  labels?: Record<string, string>;
+  /** Annotations. */
+  annotations?: Record<string, string>;
+};
+
+/** Observed state of the KubevisorMachine. */
+export type KubevisorMachineStatus = {
+  /** Initialization progress, as Cluster API reads it. */
+  initialization?: MachineInitialization;
+  /** Addresses of the machine (host name, guest IPs). */
+  addresses?: MachineAddress[];
+  /** The VirtualMachine of this machine. */
+  vmName?: string;
+  /** Node of the management cluster running the VM. */
+  nodeName?: string;
+  /** Standard conditions, one per type. */
+  conditions?: Condition[];
+};
+
+/** Initialization progress, as Cluster API reads it. */
+export type MachineInitialization = {
+  /** True once the VM runs; Cluster API waits for it (contract v1beta2). */
+  provisioned?: boolean;
+};
+
+/** An address of the machine. */
+export type MachineAddress = {
+  /** Address type. */
+  type: 'Hostname' | 'ExternalIP' | 'InternalIP' | 'ExternalDNS' | 'InternalDNS';
+  /** The address. */
+  address: string;
+};
+
+/** Desired state of the KubevisorMachineTemplate. */
+export type KubevisorMachineTemplateSpec = {
+  /** The machines Cluster API makes from this template. */
+  template: KubevisorMachineTemplateResource;
+};
+
+/** The machines Cluster API makes from this template. */
+export type KubevisorMachineTemplateResource = {
+  /** Labels and annotations of the machines made from this template. */
+  metadata?: TemplateMetadata;
+  /** Desired state of the KubevisorMachine. */
+  spec: KubevisorMachineSpec;
+};

@@ -70,6 +70,35 @@ const migration = (spec: Record<string, unknown>): KubevisorObject => {
   return o;
 };
 
+/** A KubevisorCluster / KubevisorMachine / KubevisorMachineTemplate as a user (or Cluster API) writes it. */
+const INFRA = 'infrastructure.cluster.x-k8s.io/v1alpha1';
+const kvCluster = (spec: Spec): KubevisorObject => ({
+  apiVersion: INFRA,
+  kind: 'KubevisorCluster',
+  metadata: { name: 'tenant' },
+  spec,
+});
+/** The machine's VM is the base VM without its cloud-init (the provider adds the bootstrap data). */
+function machineVm(mutate: (vmSpec: Spec) => void = () => {}): Spec {
+  const s = structuredClone(baseVm().spec) as Spec;
+  s.instance.disks = s.instance.disks.filter((d: { name: string }) => d.name !== 'cloudinit');
+  s.volumes = s.volumes.filter((v: { name: string }) => v.name !== 'cloudinit');
+  mutate(s);
+  return { spec: s };
+}
+const kvMachine = (mutate: (vmSpec: Spec) => void = () => {}, extra: Spec = {}): KubevisorObject => ({
+  apiVersion: INFRA,
+  kind: 'KubevisorMachine',
+  metadata: { name: 'tenant-md-0-abcde' },
+  spec: { virtualMachine: machineVm(mutate), ...extra },
+});
+const kvTemplate = (mutate: (vmSpec: Spec) => void = () => {}): KubevisorObject => ({
+  apiVersion: INFRA,
+  kind: 'KubevisorMachineTemplate',
+  metadata: { name: 'tenant-md-0-1a2b3c4d' },
+  spec: { template: { spec: { virtualMachine: machineVm(mutate) } } },
+});
+
 const hotplugPvc = { name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: true } };
 
 export const BAD_INPUT_CASES: readonly BadInputCase[] = [
@@ -873,10 +902,121 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     field: 'spec',
     message: 'spec is immutable',
   },
+  // --- Cluster API infrastructure kinds (nested clusters)
+  {
+    name: 'cluster endpoint needs host and port',
+    object: kvCluster({ controlPlaneEndpoint: { host: 'api.tenant.example' } }),
+    field: 'spec.controlPlaneEndpoint.port',
+    message: 'Required value',
+  },
+  {
+    name: 'cluster endpoint port range',
+    object: kvCluster({ controlPlaneEndpoint: { host: 'api.tenant.example', port: 70000 } }),
+    field: 'spec.controlPlaneEndpoint.port',
+    message: 'should be less than or equal to 65535',
+  },
+  {
+    name: 'cluster endpoint fixed once set',
+    before: kvCluster({ controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 } }),
+    object: kvCluster({ controlPlaneEndpoint: { host: '10.96.0.11', port: 6443 } }),
+    field: 'spec.controlPlaneEndpoint',
+    message: 'controlPlaneEndpoint cannot change once set',
+  },
+  {
+    name: 'cluster service type enum',
+    object: kvCluster({ controlPlaneService: { type: 'NodePort' } }),
+    field: 'spec.controlPlaneService.type',
+    message: 'supported values: "ClusterIP", "LoadBalancer"',
+  },
+  {
+    name: 'loadBalancerClass only with LoadBalancer',
+    object: kvCluster({ controlPlaneService: { type: 'ClusterIP', loadBalancerClass: 'metallb' } }),
+    field: 'spec.controlPlaneService.loadBalancerClass',
+    message: 'loadBalancerClass applies only to type LoadBalancer',
+  },
+  {
+    name: 'machine name must be a DNS label',
+    object: { ...kvMachine(), metadata: { name: 'md.0' } },
+    field: '',
+    message: 'must be a DNS label',
+  },
+  {
+    name: 'machine needs a virtualMachine',
+    object: { ...kvMachine(), spec: {} },
+    field: 'spec.virtualMachine',
+    message: 'Required value',
+  },
+  {
+    name: 'machine VM brings no cloud-init',
+    object: kvMachine((s) => {
+      s.instance.disks.push({ name: 'ci' });
+      s.volumes.push({ name: 'ci', cloudInit: { userData: '#cloud-config\n' } });
+    }),
+    field: 'spec.virtualMachine.spec.volumes',
+    message: 'the provider adds the cloud-init volume',
+  },
+  {
+    name: 'machine VM leaves the bootstrap name alone',
+    object: kvMachine((s) => {
+      s.instance.disks.push({ name: 'cluster-api-bootstrap' });
+      s.volumes.push({ name: 'cluster-api-bootstrap', containerDisk: { image: 'example.com/disk:1' } });
+    }),
+    field: 'spec.virtualMachine.spec',
+    message: "the name cluster-api-bootstrap is the provider's",
+  },
+  {
+    name: 'machine runPolicy Always or Once',
+    object: kvMachine((s) => (s.runPolicy = 'Manual')),
+    field: 'spec.virtualMachine.spec.runPolicy',
+    message: 'a machine runs with runPolicy Always',
+  },
+  {
+    name: 'machine VM rules apply inside the machine',
+    object: kvMachine((s) => (s.instance.memory.size = '2GB')),
+    field: 'spec.virtualMachine.spec.instance.memory.size',
+    message: 'should match',
+  },
+  {
+    name: 'machine providerID fixed once set',
+    before: kvMachine(() => {}, { providerID: 'kubevisor://5f1c0b5e-0000-4000-8000-000000000001' }),
+    object: kvMachine(() => {}, { providerID: 'kubevisor://5f1c0b5e-0000-4000-8000-000000000002' }),
+    field: 'spec.providerID',
+    message: 'providerID cannot change once set',
+  },
+  {
+    name: 'machine VM immutable',
+    before: kvMachine(),
+    object: kvMachine((s) => (s.instance.memory.size = '2Gi')),
+    field: 'spec.virtualMachine',
+    message: 'virtualMachine is immutable',
+  },
+  {
+    name: 'machine template immutable',
+    before: kvTemplate(),
+    object: kvTemplate((s) => (s.instance.cpu.coresPerSocket = 4)),
+    field: 'spec',
+    message: 'a machine template is immutable',
+  },
+  {
+    name: 'machine template VM rules apply',
+    object: kvTemplate((s) => s.volumes.push({ name: 'ci', cloudInit: {} })),
+    field: 'spec.template.spec.virtualMachine.spec.volumes',
+    message: 'the provider adds the cloud-init volume',
+  },
 ];
 
 /** Valid objects that both enforcement points must accept, including a hotplug update that the rules allow. */
 export const VALID_UPDATES: readonly { name: string; before: KubevisorObject; object: KubevisorObject }[] = [
+  {
+    name: 'provider sets the cluster endpoint',
+    before: kvCluster({}),
+    object: kvCluster({ controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 } }),
+  },
+  {
+    name: 'provider sets a machine providerID',
+    before: kvMachine(),
+    object: kvMachine(() => {}, { providerID: 'kubevisor://5f1c0b5e-0000-4000-8000-000000000001' }),
+  },
   {
     name: 'hotpluggable PVC added and runPolicy changed',
     ...update(

@@ -4,7 +4,7 @@
  * bad-input table is rejected by the API server as it is at synth time, on the same field path.
  */
 import type { KubevisorObject, OpenAPISchema } from '../../api';
-import { KINDS, validateObject } from '../../api';
+import { KINDS, apiVersionOf, validateObject } from '../../api';
 import { renderVirtualMachine } from '../../constructs';
 import { EXAMPLES } from '../../stacks/examples';
 import { BAD_INPUT_CASES, VALID_UPDATES } from '../bad-input/cases';
@@ -107,10 +107,10 @@ test('deploy/crds are established and served with their printer columns and shor
     const crd = await client.get<KubeObject & { spec: { names: { shortNames: string[] } } }>(
       'apiextensions.k8s.io/v1',
       'CustomResourceDefinition',
-      `${info.plural}.kubevisor.io`,
+      `${info.plural}.${info.group ?? 'kubevisor.io'}`,
     );
     expect(crd.spec.names.shortNames).toEqual(info.shortNames);
-    expect((await client.resource('kubevisor.io/v1alpha1', info.kind)).plural).toBe(info.plural);
+    expect((await client.resource(apiVersionOf(info), info.kind)).plural).toBe(info.plural);
   }
 });
 

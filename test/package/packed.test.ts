@@ -119,10 +119,13 @@ test(
     expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
       'CustomResourceDefinition/virtualmachines.kubevisor.io',
       'CustomResourceDefinition/virtualmachinemigrations.kubevisor.io',
+      'CustomResourceDefinition/kubevisorclusters.infrastructure.cluster.x-k8s.io',
+      'CustomResourceDefinition/kubevisormachines.infrastructure.cluster.x-k8s.io',
+      'CustomResourceDefinition/kubevisormachinetemplates.infrastructure.cluster.x-k8s.io',
       'VirtualMachine/web',
       'Service/web',
     ]);
-    expect(docs[3].spec.selector).toEqual({ 'kubevisor.io/vm': 'web' });
+    expect(docs.find((d) => d.kind === 'Service').spec.selector).toEqual({ 'kubevisor.io/vm': 'web' });
     // The CRDs and the install are reachable through the package's exports.
     const resolve = (spec: string) =>
       execFileSync(process.execPath, ['-p', `require.resolve(${JSON.stringify(spec)})`], {

@@ -22,6 +22,17 @@ test('deploy/kubevisor.yaml is up to date with the platform constructs (run `npm
   expect(readFileSync(join(ROOT, INSTALL_FILE), 'utf8')).toBe(renderInstallFile());
 });
 
+test('the Cluster API kinds carry the v1beta2 contract label and the CRD names Cluster API computes', () => {
+  const infra = KINDS.filter((k) => k.group === 'infrastructure.cluster.x-k8s.io');
+  expect(infra.map((k) => k.kind)).toEqual(['KubevisorCluster', 'KubevisorMachine', 'KubevisorMachineTemplate']);
+  for (const info of infra) {
+    const crd = customResourceDefinition(info) as { metadata: { name: string; labels: Record<string, string> } };
+    // contract.CalculateCRDName: lower-case plural of the kind, then the group.
+    expect(crd.metadata.name).toBe(`${info.kind.toLowerCase()}s.infrastructure.cluster.x-k8s.io`);
+    expect(crd.metadata.labels).toEqual(expect.objectContaining({ 'cluster.x-k8s.io/v1beta2': 'v1alpha1' }));
+  }
+});
+
 describe.each(KINDS.map((k) => [k.kind, k] as const))('%s CRD', (_kind, info) => {
   const crd = customResourceDefinition(info) as { spec: Record<string, never> };
   const version = (crd.spec.versions as Record<string, unknown>[])[0] as {
@@ -30,10 +41,12 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('%s CRD', (_kind, info) =>
     schema: { openAPIV3Schema: Record<string, unknown> };
   };
 
-  test('has the status subresource, printer columns, short names and the kubevisor category', () => {
-    expect(version.subresources).toEqual({ status: {} });
-    expect(version.additionalPrinterColumns.length).toBeGreaterThanOrEqual(3);
-    expect(crd.spec.names).toEqual(expect.objectContaining({ shortNames: info.shortNames, categories: ['kubevisor'] }));
+  test('has the status subresource (when it has a status), printer columns, short names and the kubevisor category', () => {
+    const hasStatus = info.schema.properties?.status !== undefined;
+    expect(version.subresources).toEqual(hasStatus ? { status: {} } : undefined);
+    expect(version.additionalPrinterColumns.length).toBeGreaterThanOrEqual(hasStatus ? 3 : 2);
+    expect(crd.spec.names).toEqual(expect.objectContaining({ shortNames: info.shortNames }));
+    expect((crd.spec.names as { categories: string[] }).categories).toContain('kubevisor');
   });
 
   test('is structural: every node has a type (or is int-or-string), every string and list is bounded', () => {

@@ -57,7 +57,7 @@ describe('with default props', () => {
   test('holds the namespace, the CRDs, three identities, the workloads and the admission policy, in install order', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'Namespace/kubevisor-system',
-      ...KINDS.map((k) => `CustomResourceDefinition/${k.plural}.kubevisor.io`),
+      ...KINDS.map((k) => `CustomResourceDefinition/${k.plural}.${k.group ?? 'kubevisor.io'}`),
       'ServiceAccount/kubevisor-controller',
       'ClusterRole/kubevisor-controller',
       'ClusterRoleBinding/kubevisor-controller',
