@@ -16,21 +16,13 @@ import { renderVirtualMachine } from '../../constructs';
 import type { StandinRequestRecord } from '../standins/cloud-hypervisor-standin';
 import { installCrds } from './harness/crds';
 import type { KubeObject } from './harness/kube-client';
-import { KubeletStandin } from './harness/kubelet-standin';
 import { mountsBelow } from '../../operator/daemon/mounts';
-import { KubeletRegistrationStandin } from '../support/kubelet-registration-standin';
-import { startController, startOperatorProcess, type OperatorProcess } from './harness/operator-process';
+import { startController, type OperatorProcess } from './harness/operator-process';
+import { startDaemon, startVmNodes, stopVmNodes, type VmNode } from './harness/vm-nodes';
 import { sharedControlPlane, sharedControlPlaneInfo } from './harness/shared';
 import { waitFor } from './harness/wait';
-import { writeTokenKubeconfig } from './harness/kubeconfig';
 import { installControllerIdentity, type ControllerIdentity } from './harness/operator-identity';
-import {
-  DAEMON_NAMESPACE,
-  installDaemonIdentity,
-  nodeIdentity,
-  type DaemonIdentityInstall,
-  type NodeIdentity,
-} from './harness/node-identity';
+import { DAEMON_NAMESPACE, installDaemonIdentity, type DaemonIdentityInstall } from './harness/node-identity';
 
 const client = sharedControlPlane();
 const info = sharedControlPlaneInfo();
@@ -43,15 +35,7 @@ interface Vm extends KubeObject {
   status?: VirtualMachineStatus;
 }
 
-interface Node {
-  name: string;
-  kubelet: KubeletStandin;
-  registration: KubeletRegistrationStandin;
-  /** The daemon's credentials: a token bound to a daemon pod on this node, under the daemon's RBAC only. */
-  identity: NodeIdentity;
-  kubeconfig: string;
-  daemon: OperatorProcess;
-}
+type Node = VmNode;
 let daemonIdentity: DaemonIdentityInstall;
 /**
  * The controller's: the install's ServiceAccount and rules, in kubevisor-system, where its migration signer keeps the
@@ -69,26 +53,6 @@ const powerCalls = (requests: readonly StandinRequestRecord[]) =>
     .map((r) => r.path.split('/').pop());
 const count = (requests: readonly StandinRequestRecord[], endpoint: string) =>
   requests.filter((r) => r.path.endsWith(`/${endpoint}`) && r.status < 300).length;
-
-function startDaemon(n: Omit<Node, 'daemon'>) {
-  const { name: node, kubelet, registration } = n;
-  return startOperatorProcess('daemon', [
-    '--device-plugin-dir',
-    path.dirname(registration.socketPath),
-    '--node-ip',
-    '127.0.0.1',
-    '--node-name',
-    node,
-    '--kubeconfig',
-    n.kubeconfig,
-    '--kubelet-root',
-    kubelet.kubeletRoot,
-    '--pod-logs-dir',
-    kubelet.podLogsDir,
-    '--metrics-port',
-    '0',
-  ]);
-}
 
 const props = (extra: VirtualMachineProps = {}): VirtualMachineProps => ({
   runPolicy: 'Once',
@@ -196,16 +160,7 @@ beforeAll(async () => {
     '--namespace',
     ns,
   ]);
-  for (const name of info.nodeNames) {
-    const kubelet = new KubeletStandin({ client, nodeName: name, root: path.join(root, name) });
-    await kubelet.start();
-    const registration = await KubeletRegistrationStandin.start({ pluginDir: path.join(root, name, 'device-plugins') });
-    const identity = await nodeIdentity(client, name);
-    const kubeconfig = path.join(root, name, 'daemon.kubeconfig');
-    writeTokenKubeconfig(kubeconfig, { server: info.server, caPem: info.caPem, token: identity.token });
-    const node = { name, kubelet, registration, identity, kubeconfig };
-    nodes.push({ ...node, daemon: await startDaemon(node) });
-  }
+  await startVmNodes(client, info, root, nodes);
 });
 
 afterAll(async () => {
@@ -222,9 +177,7 @@ afterAll(async () => {
   );
   await Promise.all(nodes.map((n) => n.daemon.stop()));
   await controller?.stop();
-  await Promise.all(nodes.map((n) => n.kubelet.stop()));
-  await Promise.all(nodes.map((n) => n.registration.stop()));
-  await Promise.all(nodes.map((n) => n.identity.remove()));
+  await stopVmNodes(nodes);
   // In the reverse order of their install: the daemon's removes kubevisor-system if it made it.
   await controllerIdentity?.remove();
   await daemonIdentity?.remove();

@@ -96,7 +96,7 @@ const kubernetesServiceIp = '10.96.0.1';
 /** Pod IPs KWOK hands out; must not overlap the service range. */
 const podCidr = '10.244.0.0/16';
 /** The annotation that puts a node under KWOK's management (KWOK's documented convention). */
-const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
+export const kwokNodeAnnotation = 'kwok.x-k8s.io/node';
 
 const dirPrefix = 'kubevisor-cp-';
 
@@ -241,18 +241,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     current = 'etcd';
     const etcdPeer = `http://127.0.0.1:${ports.etcdPeer}`;
     const etcdClient = `http://127.0.0.1:${ports.etcdClient}`;
-    start('etcd', [
-      '--name=e2e',
-      `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdClient}`,
-      `--advertise-client-urls=${etcdClient}`,
-      `--listen-peer-urls=${etcdPeer}`,
-      `--initial-advertise-peer-urls=${etcdPeer}`,
-      `--initial-cluster=e2e=${etcdPeer}`,
-      // Throwaway data: skipping fsync makes every write (and so the whole suite) much faster.
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ]);
+    start('etcd', etcdArgs({ dataDir: path.join(dir, 'etcd'), clientUrl: etcdClient, peerUrl: etcdPeer }));
     await until('etcd /health', async () => {
       const { status, body } = await httpGet(`${etcdClient}/health`);
       return status === 200 && body.includes('"health":"true"') ? true : undefined;
@@ -339,15 +328,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         ? [`--kube-api-qps=${options.schedulerQps}`, `--kube-api-burst=${2 * options.schedulerQps}`]
         : []),
     ]);
-    start('kwok', [
-      `--kubeconfig=${kubeconfigPath}`,
-      `--config=${kwokStages}`,
-      `--manage-nodes-with-annotation-selector=${kwokNodeAnnotation}=fake`,
-      `--server-address=127.0.0.1:${ports.kwok}`,
-      `--cidr=${podCidr}`,
-      '--node-ip=10.240.0.1',
-      '--node-lease-duration-seconds=40',
-    ]);
+    start(
+      'kwok',
+      kwokArgs({ kubeconfigPath, stagesPath: kwokStages, port: ports.kwok, podCidr, nodeIp: '10.240.0.1' }),
+    );
     await until('kube-controller-manager /healthz', () =>
       healthz(`https://127.0.0.1:${ports.controllerManager}/healthz`),
     );
@@ -412,11 +396,61 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
 }
 
-interface NodeObject extends KubeObject {
+/** etcd's flags for a one-member throwaway cluster; with `tls`, clients must present a certificate `tls.caPath` signed. */
+export function etcdArgs(options: {
+  dataDir: string;
+  clientUrl: string;
+  peerUrl: string;
+  tls?: { certPath: string; keyPath: string; caPath: string };
+}): string[] {
+  const { dataDir, clientUrl, peerUrl, tls } = options;
+  return [
+    '--name=e2e',
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=e2e=${peerUrl}`,
+    ...(tls
+      ? [
+          `--cert-file=${tls.certPath}`,
+          `--key-file=${tls.keyPath}`,
+          `--trusted-ca-file=${tls.caPath}`,
+          '--client-cert-auth',
+        ]
+      : []),
+    // Throwaway data: skipping fsync makes every write (and so the whole suite) much faster.
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ];
+}
+
+/** KWOK's flags: it manages the nodes annotated `kwok.x-k8s.io/node: fake` and the pods bound to them. */
+export function kwokArgs(options: {
+  kubeconfigPath: string;
+  stagesPath: string;
+  /** Its health server, on 127.0.0.1. */
+  port: number;
+  podCidr: string;
+  nodeIp: string;
+}): string[] {
+  return [
+    `--kubeconfig=${options.kubeconfigPath}`,
+    `--config=${options.stagesPath}`,
+    `--manage-nodes-with-annotation-selector=${kwokNodeAnnotation}=fake`,
+    `--server-address=127.0.0.1:${options.port}`,
+    `--cidr=${options.podCidr}`,
+    `--node-ip=${options.nodeIp}`,
+    '--node-lease-duration-seconds=40',
+  ];
+}
+
+export interface NodeObject extends KubeObject {
   status?: { conditions?: { type: string; status: string }[] };
 }
 
-function isNodeReady(node: NodeObject): boolean {
+export function isNodeReady(node: NodeObject): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
@@ -458,7 +492,8 @@ export function kwokNode(name: string): KubeObject {
   };
 }
 
-async function healthz(url: string): Promise<true | undefined> {
+/** true when a component's health endpoint answers 200 `ok`; undefined (not yet) otherwise, for {@link waitFor}. */
+export async function healthz(url: string): Promise<true | undefined> {
   const { status, body } = await httpGet(url);
   return status === 200 && body.trim() === 'ok' ? true : undefined;
 }

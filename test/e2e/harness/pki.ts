@@ -153,3 +153,90 @@ function openssl(args: string[]): void {
     throw new Error(`openssl ${args[0]} failed (is the openssl CLI installed?): ${stderr || String(error)}`);
   }
 }
+
+/** What a certificate issued by {@link issueCertificate} is for. */
+export interface CertificateRequest {
+  commonName: string;
+  /** Groups, as the API server's x509 authenticator reads them (O=). */
+  organizations?: string[];
+  usage: 'serving' | 'client' | 'serving+client';
+  /** subjectAltName entries, e.g. `IP:127.0.0.5`, `DNS:localhost` (serving certificates). */
+  altNames?: string[];
+}
+
+/**
+ * A self-signed CA as `<name>.crt`/`<name>.key` in `dir`, for components outside {@link generatePki}'s fixed set (e.g.
+ * a webhook server's CA, a tenant cluster's external etcd).
+ */
+export function createCertificateAuthority(dir: string, name: string, commonName: string): CertFiles {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyPath = path.join(dir, `${name}.key`);
+  const certPath = path.join(dir, `${name}.crt`);
+  const config = writeConfig(dir, name, [
+    'basicConstraints = critical, CA:TRUE',
+    caKeyUsage,
+    'subjectKeyIdentifier = hash',
+  ]);
+  newEcKey(keyPath);
+  // prettier-ignore
+  openssl(['req', '-x509', '-new', '-key', keyPath, '-subj', subjectOf(commonName, []), '-days', validDays,
+    '-config', config, '-extensions', 'ext', '-out', certPath]);
+  return readCertFiles(certPath, keyPath);
+}
+
+/**
+ * A certificate for `request`, signed by `issuer` (any key type openssl reads, e.g. the RSA CA Cluster API generates
+ * for a workload cluster), as `<name>.crt`/`<name>.key` in `dir`. The new key is ECDSA P-256, like every other here.
+ */
+export function issueCertificate(
+  dir: string,
+  name: string,
+  issuer: Pick<CertFiles, 'certPath' | 'keyPath'>,
+  request: CertificateRequest,
+): CertFiles {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyPath = path.join(dir, `${name}.key`);
+  const certPath = path.join(dir, `${name}.crt`);
+  const csrPath = path.join(dir, `${name}.csr`);
+  const extendedKeyUsage = { serving: 'serverAuth', client: 'clientAuth', 'serving+client': 'serverAuth, clientAuth' };
+  const config = writeConfig(dir, name, [
+    'basicConstraints = critical, CA:FALSE',
+    'keyUsage = critical, digitalSignature, keyEncipherment',
+    `extendedKeyUsage = ${extendedKeyUsage[request.usage]}`,
+    'authorityKeyIdentifier = keyid',
+    ...(request.altNames?.length ? [`subjectAltName = ${request.altNames.join(', ')}`] : []),
+  ]);
+  newEcKey(keyPath);
+  const subject = subjectOf(request.commonName, request.organizations ?? []);
+  openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-config', config, '-out', csrPath]);
+  // prettier-ignore
+  openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath,
+    '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', validDays,
+    '-extfile', config, '-extensions', 'ext', '-out', certPath]);
+  return readCertFiles(certPath, keyPath);
+}
+
+const caKeyUsage = 'keyUsage = critical, keyCertSign, cRLSign, digitalSignature';
+
+/** A minimal openssl config whose `[ext]` section holds `extensions` (no system openssl.cnf defaults leak in). */
+function writeConfig(dir: string, name: string, extensions: string[]): string {
+  const config = path.join(dir, `${name}.cnf`);
+  fs.writeFileSync(
+    config,
+    ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', '[ext]', ...extensions, ''].join('\n'),
+  );
+  return config;
+}
+
+function newEcKey(keyPath: string): void {
+  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]);
+  fs.chmodSync(keyPath, 0o600);
+}
+
+function subjectOf(commonName: string, organizations: string[]): string {
+  return [...organizations.map((o) => `/O=${o}`), `/CN=${commonName}`].join('');
+}
+
+function readCertFiles(certPath: string, keyPath: string): CertFiles {
+  return { certPath, keyPath, certPem: fs.readFileSync(certPath, 'utf8'), keyPem: fs.readFileSync(keyPath, 'utf8') };
+}
