@@ -20,3 +20,19 @@ export type {
 export { DEFAULT_IMAGE } from '../platform/props';
 export { Crds } from './crds';
 export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';
+export { NestedCluster } from './nested-cluster';
+export type {
+  CniProps,
+  ControlPlaneProps,
+  EtcdProps,
+  ExternalEtcdProps,
+  HealthCheckProps,
+  MachineSize,
+  NestedClusterMetadata,
+  NestedClusterProps,
+  NestedEndpointProps,
+  NestedNetworkProps,
+  NodeImages,
+  NodeImagesByVersion,
+  WorkerPoolProps,
+} from '../nested-cluster-props';

@@ -11,3 +11,19 @@ export type { ContainerResources, ControllerProps, DaemonProps, Toleration } fro
 export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';
 export type { DeepInput, DeepInputs } from './inputs';
 export type { AddDiskOptions, CloudInitOptions } from '../virtual-machine';
+export * from './nested-cluster';
+export type {
+  CniProps,
+  ControlPlaneProps,
+  EtcdProps,
+  ExternalEtcdProps,
+  HealthCheckProps,
+  MachineSize,
+  NestedClusterMetadata,
+  NestedClusterProps,
+  NestedEndpointProps,
+  NestedNetworkProps,
+  NodeImages,
+  NodeImagesByVersion,
+  WorkerPoolProps,
+} from '../nested-cluster-props';

@@ -1,11 +1,12 @@
 /**
  * The example cdk8s app: the platform (operator, CRDs, node setup) in one chart, the example VMs (and a Service in
- * front of `web`) in another that depends on it, so the platform comes first in the output and in `kubectl apply`.
+ * front of `web`) in another that depends on it, so the platform comes first in the output and in `kubectl apply`, and
+ * the example nested cluster in a third (it needs Cluster API installed besides the platform).
  */
 import { App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
-import { KubevisorPlatform, NodeSetup, VirtualMachine, vmPodSelector } from '../../constructs/cdk8s';
-import { EXAMPLES, WEB_SERVICE } from '../examples';
+import { KubevisorPlatform, NestedCluster, NodeSetup, VirtualMachine, vmPodSelector } from '../../constructs/cdk8s';
+import { EXAMPLES, NESTED_CLUSTER_EXAMPLE, WEB_SERVICE } from '../examples';
 
 export function buildApp(outdir: string): App {
   const app = new App({ outdir });
@@ -21,5 +22,8 @@ export function buildApp(outdir: string): App {
     selector: kplus.Pods.select(examples, 'web-pods', { labels: vmPodSelector(web.name) }),
     ports: [{ port: WEB_SERVICE.port, targetPort: WEB_SERVICE.port }],
   });
+  const nested = new Chart(app, 'nested-cluster');
+  nested.addDependency(platform);
+  new NestedCluster(nested, 'tenant-a', NESTED_CLUSTER_EXAMPLE);
   return app;
 }
