@@ -8,6 +8,9 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { KUBEVISOR_VERSION, KVM_NODE_LABEL } from '../../api';
 import {
+  CLUSTER_API_AGGREGATE_LABEL,
+  CLUSTER_API_CONTROLLER_RULES,
+  CLUSTER_API_MANAGER_RULES,
   CONTROLLER_NAMESPACED_RULES,
   CONTROLLER_RULES,
   DAEMON_CLUSTER_RULES,
@@ -138,6 +141,25 @@ export class KubevisorPlatform extends Construct {
       [...CONTROLLER_NAMESPACED_RULES, ...SIGNER_NAMESPACED_RULES],
       controllerSa,
     );
+    if (props.clusterApi) {
+      // A role of its own: the install without Cluster API grants none of it.
+      clusterGrant(
+        this,
+        'controller-cluster-api-role',
+        'kubevisor-controller-cluster-api',
+        CLUSTER_API_CONTROLLER_RULES,
+        controllerSa,
+      );
+      // No binding: Cluster API's manager role aggregates every ClusterRole with this label.
+      new kplus.k8s.KubeClusterRole(this, 'cluster-api-manager-role', {
+        metadata: { name: 'kubevisor-cluster-api-manager', labels: { [CLUSTER_API_AGGREGATE_LABEL]: 'true' } },
+        rules: CLUSTER_API_MANAGER_RULES.map((r) => ({
+          apiGroups: [...r.apiGroups],
+          resources: [...r.resources],
+          verbs: [...r.verbs],
+        })),
+      });
+    }
 
     const c = props.controller ?? {};
     const controllerLabels = componentLabels('controller');
@@ -151,6 +173,7 @@ export class KubevisorPlatform extends Construct {
       '--metrics-port', String(CONTROLLER_METRICS_PORT),
       '--node-loss-grace', String(c.nodeLossGraceSeconds ?? 60),
       ...(c.watchNamespace ? ['--namespace', c.watchNamespace] : []),
+      ...(props.clusterApi ? ['--cluster-api'] : []),
     ]; // prettier-ignore
     this.controller = new kplus.Deployment(this, 'controller', {
       metadata: { name: 'kubevisor-controller', namespace: ns, labels: controllerLabels },

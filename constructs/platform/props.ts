@@ -118,6 +118,16 @@ export interface KubevisorPlatformProps {
   readonly controller?: ControllerProps;
   /** @default - see {@link DaemonProps} */
   readonly daemon?: DaemonProps;
+  /**
+   * Run the Cluster API infrastructure provider (KubevisorCluster, KubevisorMachine) in the controller
+   * (`--cluster-api`), with the RBAC it needs, and grant Cluster API's manager the provider's kinds (a ClusterRole
+   * labelled `cluster.x-k8s.io/aggregate-to-manager`). Needs Cluster API (v1beta2 contract) in the cluster, installed
+   * before or after the platform; until it is, the provider waits and VMs are managed as usual.
+   *
+   * @default false
+   * @see https://cluster-api.sigs.k8s.io/developer/providers/contracts/overview
+   */
+  readonly clusterApi?: boolean;
 }
 
 /** What each node needs to host VMs, prepared by a DaemonSet ({@link NodeSetupProps}). */

@@ -2,7 +2,7 @@
  * What the operator's processes may do, as RBAC rules: the one source for the platform install and for the e2e
  * suites, which run the node daemons under exactly these rules (with a token bound to a pod on their node).
  */
-import { GROUP } from '../../api';
+import { CLUSTER_API_GROUP, GROUP, INFRASTRUCTURE_GROUP } from '../../api';
 import { DEFAULT_CA_CONFIGMAP_NAME, DEFAULT_CA_SECRET_NAME, MIGRATION_SIGNER_NAME } from './names';
 
 export interface PolicyRule {
@@ -99,6 +99,59 @@ export const CONTROLLER_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
 ];
+
+/**
+ * The controller as the Cluster API infrastructure provider (`--cluster-api`), cluster-wide, on top of
+ * {@link CONTROLLER_RULES}; granted only when the platform's `clusterApi` prop is on. It reads Cluster API's Clusters
+ * and Machines, keeps its own kinds' finalizers, spec (the endpoint, the providerID written once) and status, makes one
+ * VM per machine and one control-plane Service per cluster. Not here: Secrets beyond CONTROLLER_RULES — the bootstrap
+ * data Secret is only named in the VM (the VM pod mounts it), never read by the controller.
+ *
+ * The cost: `create` and `delete` of VirtualMachines and Services in every namespace. The controller's code limits it to
+ * VMs and Services it controls (owner references; deletes carry a UID precondition), RBAC cannot.
+ */
+export const CLUSTER_API_CONTROLLER_RULES: readonly PolicyRule[] = [
+  { apiGroups: [CLUSTER_API_GROUP], resources: ['clusters', 'machines'], verbs: ['list', 'watch'] },
+  // Finalizers by guarded JSON patch; spec.controlPlaneEndpoint and spec.providerID by merge patch.
+  {
+    apiGroups: [INFRASTRUCTURE_GROUP],
+    resources: ['kubevisorclusters', 'kubevisormachines'],
+    verbs: ['list', 'watch', 'patch'],
+  },
+  {
+    apiGroups: [INFRASTRUCTURE_GROUP],
+    resources: ['kubevisorclusters/status', 'kubevisormachines/status'],
+    verbs: ['patch'],
+  },
+  // Owner references with blockOwnerDeletion (KubevisorCluster → Service, KubevisorMachine → VM), where the
+  // OwnerReferencesPermissionEnforcement admission plugin runs.
+  {
+    apiGroups: [INFRASTRUCTURE_GROUP],
+    resources: ['kubevisorclusters/finalizers', 'kubevisormachines/finalizers'],
+    verbs: ['update'],
+  },
+  // The control-plane Service: cached by label, read by name before it is first applied (another object may hold the
+  // name), kept by server-side apply (a create when absent), deleted with its cluster.
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  // One VM per machine, deleted with the machine (reads come with CONTROLLER_RULES).
+  { apiGroups: [GROUP], resources: ['virtualmachines'], verbs: ['create', 'delete'] },
+];
+
+/**
+ * Cluster API's own manager (its core controllers, under its ClusterRole that aggregates every role labelled
+ * {@link CLUSTER_API_AGGREGATE_LABEL}): the contract asks each provider to grant it its kinds, which it reads, labels,
+ * owns, clones from templates and deletes.
+ */
+export const CLUSTER_API_MANAGER_RULES: readonly PolicyRule[] = [
+  {
+    apiGroups: [INFRASTRUCTURE_GROUP],
+    resources: ['kubevisorclusters', 'kubevisormachines', 'kubevisormachinetemplates'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+];
+
+/** The label that adds a ClusterRole to Cluster API's manager role. */
+export const CLUSTER_API_AGGREGATE_LABEL = `${CLUSTER_API_GROUP}/aggregate-to-manager`;
 
 /** The controller's leader-election Lease, unless `--lease-name` names another (then grant that name instead). */
 export const DEFAULT_LEASE_NAME = 'kubevisor-controller';

@@ -103,6 +103,11 @@ export function platformPropsProblems(p: KubevisorPlatformProps): string[] {
             'is required: the controller must not tolerate every taint',
           );
       }),
+    (x) => {
+      // JavaScript callers and YAML-fed programs can pass anything; a string "false" must not turn the provider on.
+      if (p.clusterApi !== undefined && typeof p.clusterApi !== 'boolean')
+        invalid(x, 'clusterApi', p.clusterApi, 'must be true or false');
+    },
     (x) => resources(x, 'daemon.resources', p.daemon?.resources),
     (x) => priorityClass(x, 'daemon.priorityClassName', p.daemon?.priorityClassName),
     (x) => tolerations(x, 'daemon.tolerations', p.daemon?.tolerations),

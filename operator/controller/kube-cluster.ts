@@ -206,7 +206,7 @@ export class KubeCluster implements Cluster {
  * A JSON merge patch to /status that turns `old` into `next`: changed keys carry their new value, removed keys null.
  * The resourceVersion makes it conditional, so a reconcile working from a stale cache gets 409 and retries.
  */
-function statusPatch(
+export function statusPatch(
   obj: { metadata: { resourceVersion?: string } },
   old: object | undefined,
   next: object,
@@ -276,7 +276,7 @@ function nodeView(n: Node): Node {
 }
 
 /** managedFields are a large share of each cached object and no reconciler reads them. */
-function withoutManagedFields<T extends KubeObject>(o: T): T {
+export function withoutManagedFields<T extends KubeObject>(o: T): T {
   if (!o.metadata?.managedFields) return o;
   const { managedFields: _dropped, ...metadata } = o.metadata;
   return { ...o, metadata } as T;

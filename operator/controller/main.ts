@@ -1,5 +1,6 @@
 /**
- * `kubevisor controller`: the cluster-wide reconcile loop for VirtualMachines and VirtualMachineMigrations.
+ * `kubevisor controller`: the cluster-wide reconcile loop for VirtualMachines and VirtualMachineMigrations, and with
+ * `--cluster-api` the Cluster API infrastructure provider (KubevisorClusters, KubevisorMachines).
  *
  * Informers fill the caches; every change enqueues the affected keys; workers reconcile them level-triggered.
  * With leader election on, only the Lease holder runs informers and workers; losing the Lease exits the process
@@ -7,7 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Logger } from '../kube';
+import type { Informer, KubeObject, Logger } from '../kube';
 import {
   KubeClient,
   LeaderElector,
@@ -27,7 +28,10 @@ import type { Workers } from '../kube';
 import { DEFAULT_DAEMON_USERNAME, DEFAULT_PKI_NAMESPACE, startMigrationSigner } from '../migration-pki';
 import type { MigrationSigner } from '../migration-pki';
 import { DEFAULT_LEASE_NAME } from '../rbac';
+import { KubeClusterApi } from './cluster-api-cluster';
 import { KubeCluster } from './kube-cluster';
+import { reconcileKubevisorClusterKey } from './kubevisor-cluster-reconciler';
+import { reconcileKubevisorMachineKey } from './kubevisor-machine-reconciler';
 import { reconcileMigrationKey } from './migration-reconciler';
 import { DEFAULT_LIFECYCLE } from './vm-lifecycle';
 import { reconcileVmKey } from './vm-reconciler';
@@ -47,6 +51,8 @@ export interface ControllerOptions {
   /** Where the migration CA lives, and which user the node daemons are (the migration signer's policy). */
   pkiNamespace: string;
   daemonUsername: string;
+  /** Run the Cluster API infrastructure provider too (needs Cluster API's CRDs, v1beta2). */
+  clusterApi?: boolean;
   logger?: Logger;
 }
 
@@ -65,7 +71,9 @@ const USAGE = `Usage: kubevisor controller [options]
                              off or crashed, before it counts as a power-off (default: 30)
   --pki-namespace NS         namespace of the migration CA Secret and ConfigMap (default: kubevisor-system)
   --daemon-user NAME         the node daemons' ServiceAccount user, the only requester whose migration
-                             certificates are signed (default: system:serviceaccount:kubevisor-system:kubevisor-daemon)`;
+                             certificates are signed (default: system:serviceaccount:kubevisor-system:kubevisor-daemon)
+  --cluster-api              also reconcile KubevisorClusters and KubevisorMachines (the Cluster API infrastructure
+                             provider; needs Cluster API's CRDs, cluster.x-k8s.io/v1beta2)`;
 
 export function parseControllerArgs(argv: string[]): ControllerOptions {
   const { values } = parseArgs({
@@ -83,6 +91,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
       'guest-exit-report': { type: 'string', default: String(DEFAULT_LIFECYCLE.guestExitReportMs / 1000) },
       'pki-namespace': { type: 'string', default: DEFAULT_PKI_NAMESPACE },
       'daemon-user': { type: 'string', default: DEFAULT_DAEMON_USERNAME },
+      'cluster-api': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -110,6 +119,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
     guestExitReportMs: num('guest-exit-report', values['guest-exit-report'], 0) * 1000,
     pkiNamespace: values['pki-namespace'],
     daemonUsername: values['daemon-user'],
+    ...(values['cluster-api'] ? { clusterApi: true } : {}),
   };
 }
 
@@ -130,6 +140,22 @@ export async function runController(o: ControllerOptions): Promise<void> {
     return counts;
   });
   cluster.route({ vm: (k, urgent) => vmQueue.add(k, { urgent }), migration: (k) => migrationQueue.add(k) });
+  // The Cluster API provider: its own caches (the VM cache is shared) and queues.
+  const capi = o.clusterApi
+    ? new KubeClusterApi(client, cluster.vms as unknown as Informer<KubeObject>, {
+        logger,
+        ...(o.namespace ? { namespace: o.namespace } : {}),
+      })
+    : undefined;
+  const kcQueue = new WorkQueue({ name: 'kubevisorcluster' });
+  const kmQueue = new WorkQueue({ name: 'kubevisormachine' });
+  if (capi) {
+    metrics.watchQueue('kubevisorcluster', kcQueue);
+    metrics.watchQueue('kubevisormachine', kmQueue);
+    capi.route({ cluster: (k) => kcQueue.add(k), machine: (k) => kmQueue.add(k) });
+  }
+  const informers = [...cluster.informers, ...(capi?.informers ?? [])];
+  const stoppingProvider = () => kmQueue.isShuttingDown;
 
   const pod = { image: o.image };
   const lifecycle = {
@@ -141,7 +167,9 @@ export async function runController(o: ControllerOptions): Promise<void> {
   const server = await startHealthServer({
     port: o.metricsPort,
     metrics,
-    // With leader election the checks come with the elector (a standby has no informers running).
+    // With leader election the checks come with the elector (a standby has no informers running). Only the VM
+    // controller's caches: a controller waiting for Cluster API to be installed still serves VMs, and an unready leader
+    // would hold up rollouts and drains (the provider's wait is logged instead).
     readiness: o.leaderElect ? [] : [informersSynced(cluster.informers)],
     logger,
   });
@@ -149,7 +177,7 @@ export async function runController(o: ControllerOptions): Promise<void> {
 
   const start = async () => {
     logger.info('starting informers', { workers: o.workers });
-    for (const i of cluster.informers) i.start();
+    for (const i of informers) i.start();
     // Workers wait for every cache: a VM reconciled before its pods are listed would look as if its pod vanished.
     await Promise.all(cluster.informers.map((i) => i.waitForSync(120_000)));
     logger.info('caches synced; starting workers');
@@ -174,6 +202,47 @@ export async function runController(o: ControllerOptions): Promise<void> {
       }),
     );
     void startSigner();
+    if (capi) void startClusterApi(capi);
+  };
+
+  // The provider's workers start once its caches are synced. Cluster API may be installed after kubevisor (its lists
+  // answer 404 until then): the VM controller runs meanwhile, and the wait says what is missing.
+  const startClusterApi = async (store: KubeClusterApi): Promise<void> => {
+    // The queues shut down first on a signal; a stopped informer's wait rejects at once, so check before each wait.
+    while (!stoppingProvider()) {
+      try {
+        await Promise.all(store.informers.map((i) => i.waitForSync(60_000)));
+        break;
+      } catch {
+        if (stoppingProvider()) return;
+        const waiting = store.informers.filter((i) => !i.hasSynced()).map((i) => i.name);
+        logger.warn('Cluster API caches not synced yet; are Cluster API (v1beta2) and the kubevisor CRDs installed?', {
+          waiting,
+        });
+      }
+    }
+    if (stoppingProvider()) return;
+    logger.info('Cluster API caches synced; starting the infrastructure provider');
+    const count = Math.max(1, Math.floor(o.workers / 4));
+    const now = () => new Date();
+    const keyed =
+      (fn: typeof reconcileKubevisorClusterKey | typeof reconcileKubevisorMachineKey) => async (key: string) => {
+        const { namespace, name } = splitObjectKey(key);
+        const r = await fn(store, namespace ?? '', name, { now });
+        return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
+      };
+    workers.push(
+      runWorkers(kcQueue, count, keyed(reconcileKubevisorClusterKey), {
+        controller: 'kubevisorcluster',
+        logger,
+        observer: metrics,
+      }),
+      runWorkers(kmQueue, count, keyed(reconcileKubevisorMachineKey), {
+        controller: 'kubevisormachine',
+        logger,
+        observer: metrics,
+      }),
+    );
   };
 
   // The migration signer issues each node daemon its own certificate. Until its namespace exists (an install in
@@ -228,9 +297,9 @@ export async function runController(o: ControllerOptions): Promise<void> {
 
   installSignalHandlers(
     {
-      queues: [vmQueue, migrationQueue],
+      queues: [vmQueue, migrationQueue, kcQueue, kmQueue],
       workers,
-      informers: cluster.informers,
+      informers,
       ...(leader ? { leader } : {}),
       server: {
         stop: async () => {

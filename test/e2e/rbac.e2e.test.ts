@@ -9,7 +9,10 @@
  *    for: the namespace a role's ServiceAccount lived in is the install's kubevisor-system, any other a tenant's;
  * 2. applies the platform's own RBAC objects (ServiceAccounts, roles, bindings) and asks the API server, by
  *    SubjectAccessReview for each role's platform ServiceAccount, whether each needed call is allowed;
- * 3. asks the same for a table of calls each role must never be able to make, each for its own reason;
+ * 3. asks the same for a table of calls each role must never be able to make, each for its own reason.
+ *
+ * The needed calls are checked against the install with the Cluster API provider on (platform prop `clusterApi`: the
+ * nested-cluster suite runs the provider), the forbidden ones against the default install, which grants less.
  *
  * and prints `rbac: allowed N/N needed, denied M/M forbidden` once all of it holds. A needed call the platform's rules
  * refuse fails the test with the call named.
@@ -36,8 +39,8 @@ const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding
 const ROLES = Object.keys(OPERATOR_SERVICE_ACCOUNTS) as OperatorRole[];
 
 /** The platform's RBAC objects, exactly as the install renders them (the cdk8s constructs, synthesized in memory). */
-function platformRbacObjects(): KubeObject[] {
-  return renderPlatform()
+function platformRbacObjects(clusterApi = false): KubeObject[] {
+  return renderPlatform({ clusterApi })
     .filter((o) => RBAC_KINDS.has(o.kind))
     .map((o) => o as unknown as KubeObject);
 }
@@ -704,7 +707,7 @@ let users = new Map<string, OperatorRole>();
 let rules: ReturnType<typeof rulesByRole>;
 
 beforeAll(async () => {
-  platformObjects = platformRbacObjects();
+  platformObjects = platformRbacObjects(true);
   rules = rulesByRole(platformObjects);
   // The objects the rules name, by group/resource: for these names the name of a call matters to RBAC.
   const named = new Map<string, Set<string>>();
@@ -765,6 +768,33 @@ test('rbac: every call the operator made is allowed by the platform, every forbi
 
   const neededResults = await Promise.all(needed.map(async (call) => ({ call, ...(await allowed(call)) })));
   const refused = neededResults.filter((r) => !r.allowed);
+  // Back to the default install for the forbidden calls: without the provider's objects.
+  const defaults = new Set(platformRbacObjects().map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`));
+  const providerOnly = platformObjects.filter(
+    (o) => !defaults.has(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`),
+  );
+  expect(providerOnly.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding']);
+  for (const { apiVersion, kind, metadata } of providerOnly) {
+    await admin.delete(apiVersion, kind, metadata.name ?? '', metadata.namespace, { ignoreNotFound: true });
+  }
+  // The authorizer's caches follow the deletion shortly after: wait until a provider-only grant is gone.
+  const providerGrant: Call = {
+    role: 'controller',
+    verb: 'create',
+    group: GROUP,
+    resource: 'virtualmachines',
+    subresource: '',
+    namespace: TENANT,
+    name: '',
+  };
+  await waitFor(
+    'the provider-only grants revoked',
+    async () => ((await allowed(providerGrant)).allowed ? undefined : true),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    },
+  );
   const probeResults = await Promise.all(
     FORBIDDEN.map(async (probe) => ({
       probe,

@@ -17,6 +17,7 @@ import {
   serviceAccountUser,
 } from '../../../constructs/platform/names';
 import {
+  CLUSTER_API_CONTROLLER_RULES,
   CONTROLLER_NAMESPACED_RULES,
   CONTROLLER_RULES,
   SIGNER_CLUSTER_RULES,
@@ -78,7 +79,8 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
  */
 export async function installControllerIdentity(
   admin: KubeClient,
-  options: { platformNamespace: string },
+  /** clusterApi: also the rules the install adds for the Cluster API provider (platform prop `clusterApi`). */
+  options: { platformNamespace: string; clusterApi?: boolean },
 ): Promise<ControllerIdentity> {
   const namespace = options.platformNamespace;
   const account = CONTROLLER_SERVICE_ACCOUNT;
@@ -116,7 +118,11 @@ export async function installControllerIdentity(
       apiVersion: RBAC,
       kind: 'ClusterRole',
       metadata: { name: clusterName, labels },
-      rules: [...CONTROLLER_RULES, ...SIGNER_CLUSTER_RULES],
+      rules: [
+        ...CONTROLLER_RULES,
+        ...SIGNER_CLUSTER_RULES,
+        ...(options.clusterApi ? CLUSTER_API_CONTROLLER_RULES : []),
+      ],
     });
     await create({
       apiVersion: RBAC,
