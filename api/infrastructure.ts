@@ -25,20 +25,79 @@ export const CONTROL_PLANE_PORT = 6443;
  */
 export const BOOTSTRAP_VOLUME = 'cluster-api-bootstrap';
 
-const metadataLabels = map(string({ description: 'Label value.', maxLength: 63 }), {
-  description: 'Labels.',
-  maxProperties: 64,
+/**
+ * Cluster API's labels and annotations (the contract names them; Cluster API sets them on Machines), shared by the
+ * provider (operator/controller) and the nested cluster renderer (constructs/nested-cluster*.ts).
+ */
+export const CLUSTER_NAME_LABEL = `${CLUSTER_API_GROUP}/cluster-name`;
+export const CONTROL_PLANE_LABEL = `${CLUSTER_API_GROUP}/control-plane`;
+export const DEPLOYMENT_NAME_LABEL = `${CLUSTER_API_GROUP}/deployment-name`;
+/** On an infrastructure cluster: another system owns it, and the provider must not touch it at all. */
+export const MANAGED_BY_LABEL = `${CLUSTER_API_GROUP}/managed-by`;
+/** On any Cluster API object: reconcile nothing of it (clusterctl move, a user holding it). */
+export const PAUSED_ANNOTATION = `${CLUSTER_API_GROUP}/paused`;
+/** `group/version` of Cluster API's core kinds (Cluster, Machine) in the contract these kinds implement. */
+export const CLUSTER_API_VERSION = `${CLUSTER_API_GROUP}/${CLUSTER_API_CONTRACT}`;
+/**
+ * Type of the Secrets Cluster API writes (the kubeadm bootstrap data among them, labelled {@link CLUSTER_NAME_LABEL});
+ * the provider hands a machine's VM only a bootstrap Secret of this type and of the machine's cluster.
+ */
+export const CLUSTER_API_SECRET_TYPE = `${CLUSTER_API_GROUP}/secret`;
+/**
+ * On the control-plane Service: the KubevisorCluster it fronts (its Service-name form). Only the provider sets it; its
+ * Service cache selects by it.
+ */
+export const KUBEVISOR_CLUSTER_LABEL = `${INFRASTRUCTURE_GROUP}/kubevisor-cluster`;
+/**
+ * Scheme of the provider IDs: `kubevisor://<VM UID>` on the KubevisorMachine, and the same from the guest's kubelet
+ * (its cloud-init instance-id is the VM UID).
+ */
+export const PROVIDER_ID_SCHEME = 'kubevisor://';
+/** The pod labels selecting a cluster's control-plane VM pods (the provider copies them from the Machines). */
+export const controlPlaneSelector = (cluster: string): Record<string, string> => ({
+  [CLUSTER_NAME_LABEL]: cluster,
+  [CONTROL_PLANE_LABEL]: '',
 });
+/** A DNS-1035 label without its length bound (63): what a Service name must be. */
+export const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A label key's syntax (optional DNS-subdomain prefix and '/', then a name of at most 63 characters). */
+const LABEL_KEY_PATTERN =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+/** A label value's syntax (at most 63 characters, or empty). */
+const LABEL_VALUE_PATTERN = '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$';
+/** Keys of labels and annotations: the syntax, and the prefix (a DNS subdomain) at most 253 characters. */
+const keyRule = (what: string) => ({
+  rule: `self.all(k, k.matches('${LABEL_KEY_PATTERN}') && !k.matches('^[^/]{254,}/'))`,
+  message:
+    `${what} keys must be label keys: an optional DNS-subdomain prefix (at most 253 characters) and '/', then a ` +
+    "name of at most 63 characters (alphanumerics, '-', '_', '.'; starting and ending with an alphanumeric)",
+});
+
+const metadataLabels = map(
+  string({
+    description: 'Label value.',
+    maxLength: 63,
+    pattern: LABEL_VALUE_PATTERN,
+  }),
+  { description: 'Labels.', maxProperties: 64, rules: [keyRule('label')] },
+);
 const metadataAnnotations = map(string({ description: 'Annotation value.', maxLength: 4096 }), {
   description: 'Annotations.',
   maxProperties: 64,
+  rules: [keyRule('annotation')],
 });
 const objectMeta = (description: string) =>
   object({ labels: metadataLabels, annotations: metadataAnnotations }, { description, typeName: 'TemplateMetadata' });
 
 const endpoint = object(
   {
-    host: string({ description: 'Host name or IP address of the API server endpoint.', minLength: 1, maxLength: 512 }),
+    host: string({
+      description: 'Host name or IP address of the API server endpoint.',
+      minLength: 1,
+      maxLength: 512,
+      pattern: '^[^\\s/]+$',
+    }),
     port: integer({ description: 'Port of the API server endpoint.', minimum: 1, maximum: 65535 }),
   },
   {
@@ -69,14 +128,16 @@ export const kubevisorClusterSpec = object(
         type: string({
           description:
             'ClusterIP: reachable inside the management cluster (its cluster IP becomes the endpoint). ' +
-            'LoadBalancer: the load balancer address becomes the endpoint once one is assigned.',
+            'LoadBalancer: the load balancer address becomes the endpoint once one is assigned; only where the ' +
+            'platform allows it (controller flag --cluster-api-load-balancers), else Ready is False ' +
+            '(LoadBalancerNotAllowed).',
           enum: ['ClusterIP', 'LoadBalancer'] as const,
           default: 'ClusterIP',
           maxLength: 16,
         }),
-        annotations: metadataAnnotations,
         loadBalancerClass: string({
           description: 'Load balancer implementation (Service spec.loadBalancerClass), with type LoadBalancer.',
+          minLength: 1,
           maxLength: 316,
         }),
       },
@@ -104,6 +165,19 @@ export const kubevisorClusterSpec = object(
         message: 'controlPlaneEndpoint cannot change once set (kubeconfigs and certificates name it)',
         fieldPath: '.controlPlaneEndpoint',
       },
+      {
+        // The endpoint is the Service's address (or something fronting it): another type or class is another address.
+        rule:
+          '!has(oldSelf.controlPlaneEndpoint) || (' +
+          "(has(self.controlPlaneService) && has(self.controlPlaneService.type) ? self.controlPlaneService.type : 'ClusterIP') == " +
+          "(has(oldSelf.controlPlaneService) && has(oldSelf.controlPlaneService.type) ? oldSelf.controlPlaneService.type : 'ClusterIP') && " +
+          "(has(self.controlPlaneService) && has(self.controlPlaneService.loadBalancerClass) ? self.controlPlaneService.loadBalancerClass : '') == " +
+          "(has(oldSelf.controlPlaneService) && has(oldSelf.controlPlaneService.loadBalancerClass) ? oldSelf.controlPlaneService.loadBalancerClass : ''))",
+        message:
+          'controlPlaneService cannot change once controlPlaneEndpoint is set (the endpoint names the address of ' +
+          'the Service as it is)',
+        fieldPath: '.controlPlaneService',
+      },
     ],
   },
 );
@@ -121,7 +195,7 @@ export const kubevisorMachineSpec = object(
   {
     providerID: string({
       description:
-        'kubevisor://<VM UID>, set by the provider once the VM exists; the kubelet in the guest reports the same ' +
+        `${PROVIDER_ID_SCHEME}<VM UID>, set by the provider once the VM exists; the kubelet in the guest reports the same ` +
         '(its cloud-init instance-id is the VM UID).',
       minLength: 1,
       maxLength: 512,

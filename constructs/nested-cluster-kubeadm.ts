@@ -2,6 +2,7 @@
  * The kubeadm configuration of a nested cluster's nodes (Cluster API's KubeadmConfigSpec, v1beta2), for the control
  * plane's `kubeadm init`/`join` and the workers' `kubeadm join`.
  */
+import { PROVIDER_ID_SCHEME } from '../api';
 import { contentHash } from './nested-cluster-names';
 import type { ExternalEtcdProps } from './nested-cluster-props';
 import { NESTED_CLUSTER_DEFAULTS } from './nested-cluster-props';
@@ -13,7 +14,7 @@ import { NESTED_CLUSTER_DEFAULTS } from './nested-cluster-props';
  */
 export const PROVIDER_ID_KUBELET_ARG = {
   name: 'provider-id',
-  value: 'kubevisor://{{ ds.meta_data.instance_id }}',
+  value: `${PROVIDER_ID_SCHEME}{{ ds.meta_data.instance_id }}`,
 } as const;
 
 /** What `kubeadm init` and `kubeadm join` register each node with. */

@@ -107,11 +107,8 @@ export function machineTemplate(
   };
 }
 
-/** The pod labels selecting the control plane's VM pods (Cluster API's labels, which the provider puts on the VMs). */
-export const controlPlaneSelector = (cluster: string) => ({
-  [CAPI_LABELS.clusterName]: cluster,
-  [CAPI_LABELS.controlPlane]: '',
-});
+/** The pod labels selecting the control plane's VM pods: the provider's Service selects by the same (api/). */
+export { controlPlaneSelector } from '../api';
 
 /** The pod labels selecting one MachineDeployment's VM pods. */
 export const poolSelector = (cluster: string, deployment: string) => ({

@@ -4,11 +4,18 @@
  * label of at most 63 characters without truncation.
  */
 import { createHash } from 'node:crypto';
-import { INFRASTRUCTURE_GROUP } from '../api';
+import {
+  CLUSTER_API_CONTRACT,
+  CLUSTER_API_GROUP,
+  CLUSTER_NAME_LABEL,
+  CONTROL_PLANE_LABEL,
+  DEPLOYMENT_NAME_LABEL,
+  INFRASTRUCTURE_GROUP,
+} from '../api';
 
 /** Cluster API's groups (v1beta2 references name the group and kind, not the apiVersion). */
 export const CAPI_GROUPS = {
-  core: 'cluster.x-k8s.io',
+  core: CLUSTER_API_GROUP,
   controlPlane: 'controlplane.cluster.x-k8s.io',
   bootstrap: 'bootstrap.cluster.x-k8s.io',
   addons: 'addons.cluster.x-k8s.io',
@@ -16,7 +23,7 @@ export const CAPI_GROUPS = {
 } as const;
 
 /** The version of Cluster API's kinds the renderer writes (Cluster API v1.14). */
-export const CAPI_VERSION = 'v1beta2';
+export const CAPI_VERSION = CLUSTER_API_CONTRACT;
 
 /** `group/version` of a Cluster API group. */
 export const capiApiVersion = (group: keyof Omit<typeof CAPI_GROUPS, 'infrastructure'>) =>
@@ -24,9 +31,9 @@ export const capiApiVersion = (group: keyof Omit<typeof CAPI_GROUPS, 'infrastruc
 
 /** The labels Cluster API puts on machines and that select them. */
 export const CAPI_LABELS = {
-  clusterName: 'cluster.x-k8s.io/cluster-name',
-  controlPlane: 'cluster.x-k8s.io/control-plane',
-  deploymentName: 'cluster.x-k8s.io/deployment-name',
+  clusterName: CLUSTER_NAME_LABEL,
+  controlPlane: CONTROL_PLANE_LABEL,
+  deploymentName: DEPLOYMENT_NAME_LABEL,
 } as const;
 
 /** On the Cluster: the CNI ClusterResourceSet selects the cluster by it. */

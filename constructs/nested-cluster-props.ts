@@ -152,7 +152,9 @@ export interface NestedNetworkProps {
 export interface NestedEndpointProps {
   /**
    * `ClusterIP`: reachable inside the management cluster (Cluster API's controllers run there). `LoadBalancer`: the
-   * load balancer's address becomes the endpoint once one is assigned.
+   * load balancer's address becomes the endpoint once one is assigned — only where the platform allows it (platform
+   * prop `clusterApi: { loadBalancers: true }`, controller flag `--cluster-api-load-balancers`); elsewhere the
+   * KubevisorCluster stays Ready False `LoadBalancerNotAllowed` and no Service is made.
    *
    * @default "ClusterIP"
    */

@@ -2,7 +2,7 @@
  * Checks of the nested cluster's props, before anything is rendered: every problem at once, each as `field: Invalid
  * value: <value>: <rule>` with the prop's path, as the platform's props are checked (constructs/platform/).
  */
-import { LIMITS, compareQuantities, parseQuantity } from '../api';
+import { DNS_1035_LABEL, LIMITS, compareQuantities, parseQuantity } from '../api';
 import type { Cidr } from './nested-cluster-cidr';
 import { overlaps, parseCidr } from './nested-cluster-cidr';
 import { CONTROL_PLANE_SUFFIX, MAX_CLUSTER_AND_POOL_NAME, MAX_CLUSTER_NAME } from './nested-cluster-names';
@@ -27,7 +27,6 @@ const invalid = (problems: Problems, field: string, value: unknown, rule: string
 const required = (problems: Problems, field: string, rule: string) =>
   problems.push(`${field}: Required value: ${rule}`);
 
-const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_KEY =
@@ -53,7 +52,7 @@ function wholeNumber(problems: Problems, field: string, v: number | undefined, m
 }
 
 function dns1035(problems: Problems, field: string, v: string) {
-  if (!DNS_1035.test(v))
+  if (!DNS_1035_LABEL.test(v))
     invalid(problems, field, v, "must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter");
 }
 
@@ -242,19 +241,13 @@ function network(problems: Problems, n: NestedNetworkProps | undefined) {
   });
 }
 
+/**
+ * What the KubevisorCluster cannot say: a port without a host. The endpoint's values (service type, load balancer
+ * class, host, port) are the CRD's to check (api/infrastructure.ts); the renderer validates the KubevisorCluster
+ * against it, so they are reported at synth with the object's field path.
+ */
 function endpoint(problems: Problems, e: NestedEndpointProps | undefined) {
   if (!e) return;
-  if (e.service !== undefined && e.service !== 'ClusterIP' && e.service !== 'LoadBalancer')
-    invalid(problems, 'endpoint.service', e.service, 'must be ClusterIP or LoadBalancer');
-  if (e.loadBalancerClass !== undefined) {
-    if (e.service !== 'LoadBalancer')
-      invalid(problems, 'endpoint.loadBalancerClass', e.loadBalancerClass, "applies only with service 'LoadBalancer'");
-    else if (e.loadBalancerClass.length < 1 || e.loadBalancerClass.length > 316)
-      invalid(problems, 'endpoint.loadBalancerClass', e.loadBalancerClass, 'must have 1 to 316 characters');
-  }
-  if (e.host !== undefined && (e.host.length < 1 || e.host.length > 512 || /[\s/]/.test(e.host)))
-    invalid(problems, 'endpoint.host', e.host, 'must be a host name or IP address (1 to 512 characters)');
-  wholeNumber(problems, 'endpoint.port', e.port, 1, 65535);
   if (e.port !== undefined && e.host === undefined)
     invalid(problems, 'endpoint.port', e.port, 'applies only with endpoint.host (the Service always listens on 6443)');
 }

@@ -678,12 +678,11 @@ export type ApiEndpoint = {
 export type ControlPlaneService = {
   /**
    * ClusterIP: reachable inside the management cluster (its cluster IP becomes the endpoint). LoadBalancer:
-   * the load balancer address becomes the endpoint once one is assigned.
+   * the load balancer address becomes the endpoint once one is assigned; only where the platform allows it
+   * (controller flag --cluster-api-load-balancers), else Ready is False (LoadBalancerNotAllowed).
    * @default "ClusterIP"
    */
   type?: 'ClusterIP' | 'LoadBalancer';
-  /** Annotations. */
-  annotations?: Record<string, string>;
   /** Load balancer implementation (Service spec.loadBalancerClass), with type LoadBalancer. */
   loadBalancerClass?: string;
 };

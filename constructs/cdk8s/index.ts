@@ -10,6 +10,7 @@ export { KubevisorValidationError } from '../validation';
 export { KubevisorPlatform } from './platform';
 export { NodeSetup } from './node-setup';
 export type {
+  ClusterApiProps,
   ContainerResources,
   ControllerProps,
   DaemonProps,

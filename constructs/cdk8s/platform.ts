@@ -174,6 +174,9 @@ export class KubevisorPlatform extends Construct {
       '--node-loss-grace', String(c.nodeLossGraceSeconds ?? 60),
       ...(c.watchNamespace ? ['--namespace', c.watchNamespace] : []),
       ...(props.clusterApi ? ['--cluster-api'] : []),
+      ...(typeof props.clusterApi === 'object' && props.clusterApi.loadBalancers
+        ? ['--cluster-api-load-balancers']
+        : []),
     ]; // prettier-ignore
     this.controller = new kplus.Deployment(this, 'controller', {
       metadata: { name: 'kubevisor-controller', namespace: ns, labels: controllerLabels },

@@ -95,6 +95,19 @@ export interface DaemonProps {
   readonly kubeletRootDir?: string;
 }
 
+/** The Cluster API infrastructure provider's options ({@link KubevisorPlatformProps.clusterApi}). */
+export interface ClusterApiProps {
+  /**
+   * Let KubevisorClusters ask for a LoadBalancer control-plane Service (`spec.controlPlaneService.type`, controller flag
+   * `--cluster-api-load-balancers`). Off, such a KubevisorCluster gets Ready False `LoadBalancerNotAllowed` and no
+   * Service: whoever may create KubevisorClusters would otherwise get load balancers (and the addresses of any
+   * load balancer class) through the controller's cluster-wide Service rights.
+   *
+   * @default false
+   */
+  readonly loadBalancers?: boolean;
+}
+
 /** The kubevisor platform: CRDs, the controller, the node daemon, their identities and least-privilege RBAC. */
 export interface KubevisorPlatformProps {
   /**
@@ -122,12 +135,14 @@ export interface KubevisorPlatformProps {
    * Run the Cluster API infrastructure provider (KubevisorCluster, KubevisorMachine) in the controller
    * (`--cluster-api`), with the RBAC it needs, and grant Cluster API's manager the provider's kinds (a ClusterRole
    * labelled `cluster.x-k8s.io/aggregate-to-manager`). Needs Cluster API (v1beta2 contract) in the cluster, installed
-   * before or after the platform; until it is, the provider waits and VMs are managed as usual.
+   * before or after the platform; until it is, the provider waits and VMs are managed as usual. `true` is `{}`; an
+   * object turns the provider on with its options ({@link ClusterApiProps}: LoadBalancer Services are off unless
+   * `loadBalancers: true`).
    *
    * @default false
    * @see https://cluster-api.sigs.k8s.io/developer/providers/contracts/overview
    */
-  readonly clusterApi?: boolean;
+  readonly clusterApi?: boolean | ClusterApiProps;
 }
 
 /** What each node needs to host VMs, prepared by a DaemonSet ({@link NodeSetupProps}). */

@@ -104,8 +104,9 @@ export const CONTROLLER_RULES: readonly PolicyRule[] = [
  * The controller as the Cluster API infrastructure provider (`--cluster-api`), cluster-wide, on top of
  * {@link CONTROLLER_RULES}; granted only when the platform's `clusterApi` prop is on. It reads Cluster API's Clusters
  * and Machines, keeps its own kinds' finalizers, spec (the endpoint, the providerID written once) and status, makes one
- * VM per machine and one control-plane Service per cluster. Not here: Secrets beyond CONTROLLER_RULES — the bootstrap
- * data Secret is only named in the VM (the VM pod mounts it), never read by the controller.
+ * VM per machine and one control-plane Service per cluster. Not here: Secrets beyond CONTROLLER_RULES — before making
+ * a machine's VM the controller checks the bootstrap data Secret with the `get` it already has (its type and cluster
+ * label, never handing the VM a Secret Cluster API did not write for that cluster); the VM pod mounts its data.
  *
  * The cost: `create` and `delete` of VirtualMachines and Services in every namespace. The controller's code limits it to
  * VMs and Services it controls (owner references; deletes carry a UID precondition), RBAC cannot.

@@ -105,8 +105,17 @@ export function platformPropsProblems(p: KubevisorPlatformProps): string[] {
       }),
     (x) => {
       // JavaScript callers and YAML-fed programs can pass anything; a string "false" must not turn the provider on.
-      if (p.clusterApi !== undefined && typeof p.clusterApi !== 'boolean')
-        invalid(x, 'clusterApi', p.clusterApi, 'must be true or false');
+      const c: unknown = p.clusterApi;
+      if (c === undefined || typeof c === 'boolean') return;
+      if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+        invalid(x, 'clusterApi', c, 'must be true, false or { loadBalancers?: boolean }');
+        return;
+      }
+      for (const [k, v] of Object.entries(c)) {
+        if (k !== 'loadBalancers') invalid(x, `clusterApi.${k}`, v, 'is not an option (loadBalancers is)');
+        else if (v !== undefined && typeof v !== 'boolean')
+          invalid(x, 'clusterApi.loadBalancers', v, 'must be true or false');
+      }
     },
     (x) => resources(x, 'daemon.resources', p.daemon?.resources),
     (x) => priorityClass(x, 'daemon.priorityClassName', p.daemon?.priorityClassName),

@@ -7,7 +7,7 @@ export type { VirtualMachineProps, VolumeSource, NetworkSource, InterfaceBinding
 export type { Affinity, ResourceRequirements, Toleration as VmToleration, VmProbe } from '../../api';
 export { KubevisorValidationError, assertValid } from '../validation';
 export * from './platform';
-export type { ContainerResources, ControllerProps, DaemonProps, Toleration } from '../platform/props';
+export type { ClusterApiProps, ContainerResources, ControllerProps, DaemonProps, Toleration } from '../platform/props';
 export { RUN_LABEL, VM_LABEL, vmPodSelector } from '../vm-pod-labels';
 export type { DeepInput, DeepInputs } from './inputs';
 export type { AddDiskOptions, CloudInitOptions } from '../virtual-machine';

@@ -8,7 +8,15 @@
  * Off by default: without Cluster API's CRDs the Cluster and Machine lists answer 404 (the informers retry until the
  * CRDs appear, and the provider's workers wait for them; the VM controller does not).
  */
-import { API_VERSION, INFRASTRUCTURE_API_VERSION } from '../../api';
+import {
+  API_VERSION,
+  CLUSTER_NAME_LABEL,
+  CONTROL_PLANE_LABEL,
+  DEPLOYMENT_NAME_LABEL,
+  INFRASTRUCTURE_API_VERSION,
+  KUBEVISOR_CLUSTER_LABEL,
+  PAUSED_ANNOTATION,
+} from '../../api';
 import type { KubeClient, KubeObject, KubeObjectRef, Logger } from '../kube';
 import { Informer, keyOf } from '../kube';
 import type {
@@ -20,9 +28,10 @@ import type {
   KubevisorMachineObject,
   MachineVmView,
   ObjectView,
+  SecretView,
   ServiceView,
 } from './kubevisor-cluster-api';
-import { CLUSTER_API_VERSION, CLUSTER_NAME_LABEL, capiOwner } from './kubevisor-cluster-api';
+import { CLUSTER_API_VERSION, capiOwner } from './kubevisor-cluster-api';
 import { statusPatch, withoutManagedFields } from './kube-cluster';
 
 type Kc = KubeObject & KubevisorClusterObject;
@@ -33,30 +42,52 @@ type Service = KubeObject & ServiceView;
 
 const ns = (o: { metadata: { namespace?: string } }) => o.metadata.namespace;
 
-/** The metadata the provider reads (Cluster API objects carry long status and managedFields; none of it is cached). */
-function metadataView(m: ObjectView): ObjectView {
-  const { name, namespace, uid, resourceVersion, generation, deletionTimestamp, finalizers, labels, annotations } = m;
+/** Only these keys of a map (labels, annotations), or undefined when none is there. */
+function only(m: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> | undefined {
+  const kept = Object.entries(m ?? {}).filter(([k]) => keys.includes(k));
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
+/** The labels and annotations of Cluster API's objects the reconcilers read; nothing else of theirs is cached. */
+const CAPI_LABELS_READ = [CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, DEPLOYMENT_NAME_LABEL] as const;
+const CAPI_ANNOTATIONS_READ = [PAUSED_ANNOTATION] as const;
+
+/**
+ * The metadata the provider reads of a Cluster API object (a Cluster or Machine anywhere in the cluster): identity,
+ * owners, Cluster API's three labels and the paused annotation. Their other labels, annotations, finalizers and
+ * managedFields are not cached.
+ */
+function capiMetadataView(m: ObjectView): ObjectView {
+  const { name, namespace, uid, resourceVersion } = m;
+  const labels = only(m.labels, CAPI_LABELS_READ);
+  const annotations = only(m.annotations, CAPI_ANNOTATIONS_READ);
   return {
     name,
     namespace,
     uid,
     resourceVersion,
-    generation,
-    deletionTimestamp,
-    finalizers,
-    labels,
-    annotations,
-    ownerReferences: m.ownerReferences,
+    ...(labels ? { labels } : {}),
+    ...(annotations ? { annotations } : {}),
+    ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
   };
 }
+
+/** The metadata the provider reads of its own Service (owners, labels, deletion). */
+function serviceMetadataView(m: ObjectView): ObjectView {
+  const { name, namespace, uid, resourceVersion, deletionTimestamp, labels, ownerReferences } = m;
+  return { name, namespace, uid, resourceVersion, deletionTimestamp, labels, ownerReferences };
+}
+
+const refView = (r: { apiGroup?: string; kind?: string; name?: string } | undefined) =>
+  r && { apiGroup: r.apiGroup, kind: r.kind, name: r.name };
 
 function clusterView(c: CapiCluster): CapiCluster {
   const infrastructureProvisioned = c.status?.initialization?.infrastructureProvisioned;
   return {
     apiVersion: c.apiVersion,
     kind: c.kind,
-    metadata: metadataView(c.metadata),
-    spec: { paused: c.spec?.paused },
+    metadata: capiMetadataView(c.metadata),
+    spec: { paused: c.spec?.paused, infrastructureRef: refView(c.spec?.infrastructureRef) },
     status: { initialization: { infrastructureProvisioned } },
   } as CapiCluster;
 }
@@ -65,10 +96,11 @@ function machineView(m: CapiMachine): CapiMachine {
   return {
     apiVersion: m.apiVersion,
     kind: m.kind,
-    metadata: metadataView(m.metadata),
+    metadata: capiMetadataView(m.metadata),
     spec: {
       clusterName: m.spec?.clusterName,
       bootstrap: { dataSecretName: m.spec?.bootstrap?.dataSecretName },
+      infrastructureRef: refView(m.spec?.infrastructureRef),
     },
   } as CapiMachine;
 }
@@ -78,7 +110,7 @@ function serviceView(s: Service): Service {
   return {
     apiVersion: s.apiVersion,
     kind: s.kind,
-    metadata: metadataView(s.metadata),
+    metadata: serviceMetadataView(s.metadata),
     spec: spec && {
       type: spec.type,
       clusterIP: spec.clusterIP,
@@ -163,12 +195,13 @@ export class KubeClusterApi implements ClusterApiStore {
       kind: 'Machine',
       transform: machineView,
     });
-    // Only Services labelled with a cluster name (the provider's carry it): not every Service of the cluster.
+    // Only Services carrying the provider's own label: not every Service of the cluster, nor every Service someone
+    // labelled with a cluster name.
     this.services = new Informer<Service>({
       ...common,
       name: 'control-plane-services',
       path: `/api/v1${path}/services`,
-      labelSelector: CLUSTER_NAME_LABEL,
+      labelSelector: KUBEVISOR_CLUSTER_LABEL,
       apiVersion: 'v1',
       kind: 'Service',
       transform: serviceView,
@@ -260,7 +293,17 @@ export class KubeClusterApi implements ClusterApiStore {
     return this.vms.get(namespace, name) as unknown as MachineVmView | undefined;
   }
 
+  async readSecret(namespace: string, name: string): Promise<SecretView | undefined> {
+    // `get` of Secrets is the controller's already (CONTROLLER_RULES); only the type and metadata are kept.
+    const s = await this.client.tryGet<KubeObject & { type?: string }>('v1', 'Secret', name, namespace);
+    return s && { metadata: serviceMetadataView(s.metadata as ObjectView), type: s.type };
+  }
+
+  async createService(service: Record<string, unknown>): Promise<void> {
+    await this.client.create(service as unknown as KubeObject);
+  }
   async applyService(service: Record<string, unknown>): Promise<void> {
+    // metadata.uid and metadata.resourceVersion in the applied object are preconditions (409 when they differ).
     await this.client.apply(service as unknown as KubeObject, { force: true });
   }
   async deleteService(namespace: string, name: string, uid: string): Promise<void> {

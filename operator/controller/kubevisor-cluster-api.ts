@@ -13,19 +13,18 @@ import type {
   VirtualMachineSpec,
   VirtualMachineStatus,
 } from '../../api';
-import { CLUSTER_API_GROUP } from '../../api';
+import { CLUSTER_API_GROUP, INFRASTRUCTURE_GROUP, PAUSED_ANNOTATION } from '../../api';
 import type { OwnerReference } from '../kube/object';
 
-/** Cluster API's labels and annotations (the contract names them; Cluster API sets them on Machines). */
-export const CLUSTER_NAME_LABEL = `${CLUSTER_API_GROUP}/cluster-name`;
-export const CONTROL_PLANE_LABEL = `${CLUSTER_API_GROUP}/control-plane`;
-export const DEPLOYMENT_NAME_LABEL = `${CLUSTER_API_GROUP}/deployment-name`;
-/** On an infrastructure cluster: another system owns it, and the provider must not touch it at all. */
-export const MANAGED_BY_LABEL = `${CLUSTER_API_GROUP}/managed-by`;
-/** On any Cluster API object: reconcile nothing of it (clusterctl move, a user holding it). */
-export const PAUSED_ANNOTATION = `${CLUSTER_API_GROUP}/paused`;
-/** The version of Cluster API's own kinds the provider reads (contract v1beta2). */
-export const CLUSTER_API_VERSION = `${CLUSTER_API_GROUP}/v1beta2`;
+// Cluster API's labels and annotations are declared once, beside the kinds (api/infrastructure.ts).
+export {
+  CLUSTER_API_VERSION,
+  CLUSTER_NAME_LABEL,
+  CONTROL_PLANE_LABEL,
+  DEPLOYMENT_NAME_LABEL,
+  MANAGED_BY_LABEL,
+  PAUSED_ANNOTATION,
+} from '../../api';
 
 /** Metadata as the reconcilers read it. */
 export interface ObjectView {
@@ -41,17 +40,34 @@ export interface ObjectView {
   ownerReferences?: OwnerReference[];
 }
 
+/** A v1beta2 contract reference (Cluster and Machine spec.infrastructureRef). */
+export interface ContractReference {
+  apiGroup?: string;
+  kind?: string;
+  name?: string;
+}
+
 /** A Cluster API Cluster (v1beta2), as far as the provider reads it. */
 export interface CapiClusterView {
   metadata: ObjectView;
-  spec?: { paused?: boolean };
+  spec?: { paused?: boolean; infrastructureRef?: ContractReference };
   status?: { initialization?: { infrastructureProvisioned?: boolean } };
 }
 
 /** A Cluster API Machine (v1beta2), as far as the provider reads it. */
 export interface CapiMachineView {
   metadata: ObjectView;
-  spec?: { clusterName?: string; bootstrap?: { dataSecretName?: string } };
+  spec?: {
+    clusterName?: string;
+    bootstrap?: { dataSecretName?: string };
+    infrastructureRef?: ContractReference;
+  };
+}
+
+/** A Secret, as far as the provider checks it (never its data). */
+export interface SecretView {
+  metadata: ObjectView;
+  type?: string;
 }
 
 export interface KubevisorClusterObject {
@@ -103,13 +119,21 @@ export interface ClusterApiStore {
   kubevisorMachine(namespace: string, name: string): KubevisorMachineObject | undefined;
   cluster(namespace: string, name: string): CapiClusterView | undefined;
   machine(namespace: string, name: string): CapiMachineView | undefined;
-  /** The cached Service (only Services labelled with a cluster name are cached). */
+  /** The cached Service (only Services carrying the provider's label are cached). */
   service(namespace: string, name: string): ServiceView | undefined;
   /** A Service read from the API server: one the cache cannot hold (unlabelled, someone else's), or not yet. */
   readService(namespace: string, name: string): Promise<ServiceView | undefined>;
   vm(namespace: string, name: string): MachineVmView | undefined;
+  /** A Secret's type and metadata read from the API server (the bootstrap data Secret), undefined when absent. */
+  readSecret(namespace: string, name: string): Promise<SecretView | undefined>;
 
-  /** Server-side apply of the Service the provider keeps (force: the provider's fields are the provider's). */
+  /** Creates the Service the provider keeps (fails with 409 AlreadyExists when the name is taken). */
+  createService(service: Record<string, unknown>): Promise<void>;
+  /**
+   * Server-side apply of the Service the provider keeps (force: the provider's fields are the provider's). The
+   * Service carries the observed `metadata.uid` and `metadata.resourceVersion`: a Service replaced or changed since it
+   * was read is refused (409), never rewritten.
+   */
   applyService(service: Record<string, unknown>): Promise<void>;
   /** Deletes the Service of this UID; a missing one counts as deleted. */
   deleteService(namespace: string, name: string, uid: string): Promise<void>;
@@ -128,6 +152,32 @@ export interface ClusterApiStore {
 /** The owner reference of `kind` in Cluster API's group (any version: Cluster API may move to a newer one). */
 export function capiOwner(metadata: ObjectView, kind: 'Cluster' | 'Machine'): OwnerReference | undefined {
   return metadata.ownerReferences?.find((r) => r.kind === kind && r.apiVersion.split('/')[0] === CLUSTER_API_GROUP);
+}
+
+/**
+ * Whether the owner is the object the owner reference names (its UID) and names this object back as its
+ * infrastructure (spec.infrastructureRef): a reference by name alone lets anyone claim another's Cluster or Machine.
+ */
+export function ownerMismatch(
+  owner: OwnerReference,
+  ownerView: { metadata: ObjectView; spec?: { infrastructureRef?: ContractReference } },
+  self: { kind: 'KubevisorCluster' | 'KubevisorMachine'; name: string },
+): string | undefined {
+  const kind = self.kind === 'KubevisorCluster' ? 'Cluster' : 'Machine';
+  if (owner.uid !== ownerView.metadata.uid) {
+    return `the owner reference names ${kind} ${owner.name} with UID ${owner.uid}, but ${kind} ${owner.name} has UID ${ownerView.metadata.uid}`;
+  }
+  const ref = ownerView.spec?.infrastructureRef;
+  if (
+    !ref ||
+    ref.kind !== self.kind ||
+    ref.name !== self.name ||
+    (ref.apiGroup !== undefined && ref.apiGroup !== INFRASTRUCTURE_GROUP)
+  ) {
+    const names = ref ? `${ref.kind ?? '?'} ${ref.name ?? '?'}` : 'nothing';
+    return `${kind} ${owner.name} does not name this ${self.kind} in spec.infrastructureRef (it names ${names})`;
+  }
+  return undefined;
 }
 
 /** The controller owner reference of an object (the API server allows one). */

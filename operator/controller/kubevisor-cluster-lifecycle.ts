@@ -3,26 +3,30 @@
  * its owner Cluster and the control-plane Service to the status it should have and the actions that get it there.
  *
  * Externally managed (label cluster.x-k8s.io/managed-by) → nothing at all. Paused (Cluster spec.paused, or the
- * cluster.x-k8s.io/paused annotation) → only the Paused condition. Deleted → the Service goes, then the finalizer.
- * Otherwise: wait for Cluster API to set the owner Cluster → finalizer → keep the control-plane Service (created,
- * and put back whenever someone edits what the provider declares) → the endpoint: the user's, else the Service's load
- * balancer address or cluster IP, written once to spec.controlPlaneEndpoint → status.initialization.provisioned.
+ * cluster.x-k8s.io/paused annotation) → only the Paused condition. Deleted → Ready False Deleting while the Service
+ * goes, then the finalizer. Otherwise: wait for Cluster API to set the owner Cluster, and for that Cluster (its UID) to
+ * name this object back in spec.infrastructureRef → finalizer → a LoadBalancer Service only where the platform allows
+ * it → keep the control-plane Service (created when absent, and put back whenever someone edits what the provider
+ * declares) → the endpoint: the user's, else the Service's load balancer address or cluster IP, written once to
+ * spec.controlPlaneEndpoint → status.initialization.provisioned.
  */
 import { createHash } from 'node:crypto';
 import type { ApiEndpoint, KubevisorClusterStatus } from '../../api';
-import { CONTROL_PLANE_PORT, INFRASTRUCTURE_API_VERSION } from '../../api';
-import type { CapiClusterView, KubevisorClusterObject, ServiceView } from './kubevisor-cluster-api';
 import {
   CLUSTER_NAME_LABEL,
-  CONTROL_PLANE_LABEL,
+  CONTROL_PLANE_PORT,
+  DNS_1035_LABEL,
+  INFRASTRUCTURE_API_VERSION,
+  KUBEVISOR_CLUSTER_LABEL,
   MANAGED_BY_LABEL,
-  capiOwner,
-  controllerUid,
-  hasFinalizer,
-  pausedBy,
-  readyOf,
-} from './kubevisor-cluster-api';
+  controlPlaneSelector,
+} from '../../api';
+import type { CapiClusterView, KubevisorClusterObject, ServiceView } from './kubevisor-cluster-api';
+import { capiOwner, controllerUid, hasFinalizer, ownerMismatch, pausedBy, readyOf } from './kubevisor-cluster-api';
 import { setCondition } from './vm-lifecycle';
+
+/** The controller flag that lets KubevisorClusters ask for LoadBalancer Services (platform prop `clusterApi`). */
+export const LOAD_BALANCERS_FLAG = '--cluster-api-load-balancers';
 
 export const KUBEVISOR_CLUSTER_FINALIZER = 'kubevisorcluster.infrastructure.cluster.x-k8s.io';
 /** Name of the Service's one port (the nested API server). */
@@ -34,14 +38,21 @@ export const ClusterReason = {
   WaitingForService: 'WaitingForService',
   WaitingForLoadBalancer: 'WaitingForLoadBalancer',
   ServiceConflict: 'ServiceConflict',
+  /** The owner reference's Cluster is another object (UID), or does not name this KubevisorCluster back. */
+  OwnerMismatch: 'OwnerMismatch',
+  /** type LoadBalancer, where the platform does not allow it ({@link LOAD_BALANCERS_FLAG}). */
+  LoadBalancerNotAllowed: 'LoadBalancerNotAllowed',
   Provisioned: 'Provisioned',
+  Deleting: 'Deleting',
 } as const;
 
 export type KubevisorClusterAction =
   | { type: 'addFinalizer' }
   | { type: 'removeFinalizer' }
-  /** `create`: no Service of that name existed when the pass read. */
-  | { type: 'applyService'; service: Record<string, unknown>; create: boolean }
+  /** No Service of that name existed when the pass read: create it (never merged into one made meanwhile). */
+  | { type: 'createService'; service: Record<string, unknown> }
+  /** The provider's Service as read, put back: carries the observed UID and resourceVersion (a guarded apply). */
+  | { type: 'applyService'; service: Record<string, unknown> }
   | { type: 'deleteService'; name: string; uid: string }
   | { type: 'setEndpoint'; endpoint: ApiEndpoint }
   | { type: 'event'; reason: string; message: string; warning: boolean };
@@ -58,10 +69,14 @@ export interface KubevisorClusterInput {
   readonly cluster: CapiClusterView | undefined;
   /** The Service named by {@link controlPlaneServiceName}, whoever made it. */
   readonly service: ServiceView | undefined;
+  /**
+   * Whether the platform lets KubevisorClusters have LoadBalancer Services ({@link LOAD_BALANCERS_FLAG}): a load
+   * balancer may claim addresses (its class, the implementation's annotations) that the tenant must not choose.
+   * @default false
+   */
+  readonly allowLoadBalancers?: boolean;
   readonly now: Date;
 }
-
-const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * The control-plane Service's name: the KubevisorCluster's own when it is a valid Service name (a DNS-1035 label:
@@ -69,7 +84,7 @@ const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * so two long names sharing their first 56 characters still get distinct Services.
  */
 export function controlPlaneServiceName(kcName: string): string {
-  if (DNS_1035_LABEL.test(kcName)) return kcName;
+  if (kcName.length <= 63 && DNS_1035_LABEL.test(kcName)) return kcName;
   const hash = createHash('sha256').update(kcName).digest('hex').slice(0, 5);
   const readable = kcName
     .replace(/[^-a-z0-9]/g, '-')
@@ -83,15 +98,15 @@ export function controlPlaneServiceName(kcName: string): string {
 export function desiredService(kc: KubevisorClusterObject, clusterName: string): Record<string, unknown> {
   const cps = kc.spec?.controlPlaneService ?? {};
   const type = cps.type ?? 'ClusterIP';
-  const annotations = cps.annotations ?? {};
+  const name = controlPlaneServiceName(kc.metadata.name);
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: controlPlaneServiceName(kc.metadata.name),
+      name,
       namespace: kc.metadata.namespace,
-      labels: { [CLUSTER_NAME_LABEL]: clusterName },
-      ...(Object.keys(annotations).length ? { annotations: { ...annotations } } : {}),
+      // The provider's own label (its Service cache selects by it), and Cluster API's.
+      labels: { [CLUSTER_NAME_LABEL]: clusterName, [KUBEVISOR_CLUSTER_LABEL]: name },
       ownerReferences: [
         {
           apiVersion: INFRASTRUCTURE_API_VERSION,
@@ -106,7 +121,7 @@ export function desiredService(kc: KubevisorClusterObject, clusterName: string):
     spec: {
       type,
       // The VM pods carry their VM's labels, which the machine reconciler sets from the Machine's.
-      selector: { [CLUSTER_NAME_LABEL]: clusterName, [CONTROL_PLANE_LABEL]: '' },
+      selector: controlPlaneSelector(clusterName),
       ports: [
         { name: CONTROL_PLANE_PORT_NAME, port: CONTROL_PLANE_PORT, targetPort: CONTROL_PLANE_PORT, protocol: 'TCP' },
       ],
@@ -121,11 +136,12 @@ const includes = (have: Record<string, string> | undefined, want: Record<string,
 
 /**
  * Whether the Service differs from the provider's declaration in anything the provider declares (an edit, or a spec
- * change). What others add (annotations, finalizers, allocated node ports) is theirs and stays.
+ * change). What others add (annotations, finalizers, allocated node ports, a load balancer class a webhook defaults
+ * where the spec names none) is theirs and stays.
  */
 export function serviceDrifted(service: ServiceView, desired: Record<string, unknown>): boolean {
   const want = desired as {
-    metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+    metadata: { labels: Record<string, string> };
     spec: { type: string; selector: Record<string, string>; loadBalancerClass?: string; ports: unknown[] };
   };
   const ports = (service.spec?.ports ?? []).map(({ name, port, targetPort, protocol }) => ({
@@ -138,9 +154,8 @@ export function serviceDrifted(service: ServiceView, desired: Record<string, unk
     (service.spec?.type ?? 'ClusterIP') !== want.spec.type ||
     !sameJson(service.spec?.selector ?? {}, want.spec.selector) ||
     !sameJson(ports, want.spec.ports) ||
-    service.spec?.loadBalancerClass !== want.spec.loadBalancerClass ||
-    !includes(service.metadata.labels, want.metadata.labels) ||
-    !includes(service.metadata.annotations, want.metadata.annotations)
+    (want.spec.loadBalancerClass !== undefined && service.spec?.loadBalancerClass !== want.spec.loadBalancerClass) ||
+    !includes(service.metadata.labels, want.metadata.labels)
   );
 }
 
@@ -176,7 +191,7 @@ export function serviceEndpoint(
 }
 
 export function decideKubevisorCluster(input: KubevisorClusterInput): KubevisorClusterDecision {
-  const { kc, cluster, service, now } = input;
+  const { kc, cluster, service, now, allowLoadBalancers = false } = input;
   const meta = kc.metadata;
   // Another system owns this infrastructure (contract): not even a condition is written.
   if (meta.labels?.[MANAGED_BY_LABEL] !== undefined) return { actions: [] };
@@ -200,10 +215,15 @@ export function decideKubevisorCluster(input: KubevisorClusterInput): KubevisorC
   const ours = service !== undefined && controllerUid(service.metadata) === meta.uid;
   if (meta.deletionTimestamp) {
     if (!hasFinalizer(meta, KUBEVISOR_CLUSTER_FINALIZER)) return { actions };
-    // The Service is owner-referenced too, so the garbage collector would take it; deleting it here makes the
-    // cluster's deletion complete when Cluster API sees this object gone.
-    if (ours && !service.metadata.deletionTimestamp) {
-      actions.push({ type: 'deleteService', name: service.metadata.name, uid: service.metadata.uid });
+    // The Service is owner-referenced too, so the garbage collector would take it; deleting it here (and waiting for
+    // it to be gone: a load balancer is released first) makes the cluster's deletion complete when Cluster API sees
+    // this object gone.
+    if (ours) {
+      if (!service.metadata.deletionTimestamp) {
+        actions.push({ type: 'deleteService', name: service.metadata.name, uid: service.metadata.uid });
+      }
+      ready('False', ClusterReason.Deleting, `waiting for Service ${service.metadata.name} to be deleted`);
+      return { status, actions };
     }
     actions.push({ type: 'removeFinalizer' });
     return { actions };
@@ -218,7 +238,24 @@ export function decideKubevisorCluster(input: KubevisorClusterInput): KubevisorC
     ready('False', ClusterReason.WaitingForCluster, `waiting for Cluster ${owner.name}`);
     return { status, actions };
   }
+  const mismatch = ownerMismatch(owner, cluster, { kind: 'KubevisorCluster', name: meta.name });
+  if (mismatch) {
+    ready('False', ClusterReason.OwnerMismatch, `${mismatch}; waiting for Cluster API to set the owner`);
+    return { status, actions };
+  }
   if (!hasFinalizer(meta, KUBEVISOR_CLUSTER_FINALIZER)) actions.push({ type: 'addFinalizer' });
+
+  const type = kc.spec?.controlPlaneService?.type ?? 'ClusterIP';
+  if (type === 'LoadBalancer' && !allowLoadBalancers) {
+    ready(
+      'False',
+      ClusterReason.LoadBalancerNotAllowed,
+      'spec.controlPlaneService.type LoadBalancer is not allowed on this platform: the controller runs without ' +
+        `${LOAD_BALANCERS_FLAG} (platform prop clusterApi: { loadBalancers: true }); use ClusterIP, or ask the ` +
+        'platform operator',
+    );
+    return { status, actions };
+  }
 
   const name = controlPlaneServiceName(meta.name);
   status.serviceName = name;
@@ -240,14 +277,22 @@ export function decideKubevisorCluster(input: KubevisorClusterInput): KubevisorC
   // A spec change since the last pass is applied even when every declared field still matches: server-side apply
   // then also removes what the provider no longer declares (an annotation taken out of the spec).
   const specChanged = readyOf(old.conditions)?.observedGeneration !== generation;
-  if (!service || specChanged || serviceDrifted(service, desired)) {
-    actions.push({ type: 'applyService', service: desired, create: !service });
+  if (!service) {
+    actions.push({ type: 'createService', service: desired });
+  } else if (specChanged || serviceDrifted(service, desired)) {
+    const metadata = desired.metadata as Record<string, unknown>;
+    // Guarded: a Service deleted and made again (by anyone) since this pass read it is never rewritten.
+    const guarded = {
+      ...desired,
+      metadata: { ...metadata, uid: service.metadata.uid, resourceVersion: service.metadata.resourceVersion },
+    };
+    actions.push({ type: 'applyService', service: guarded });
   }
 
   const set = kc.spec?.controlPlaneEndpoint;
   let endpoint: ApiEndpoint | undefined = set?.host ? set : undefined;
   if (!endpoint) {
-    const offered = serviceEndpoint(service, kc.spec?.controlPlaneService?.type ?? 'ClusterIP');
+    const offered = serviceEndpoint(service, type);
     if (!('endpoint' in offered)) {
       ready('False', offered.reason, offered.message);
       return { status, actions };

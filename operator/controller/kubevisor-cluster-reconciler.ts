@@ -3,7 +3,7 @@
  * to do, does it, and writes status only when it changed. Idempotent: a crash between two steps is repaired by the next
  * pass (the Service is applied again, the endpoint written once).
  */
-import { isApiError } from '../kube/errors';
+import { isAlreadyExists, isApiError } from '../kube/errors';
 import type { ClusterApiStore, ServiceView } from './kubevisor-cluster-api';
 import { capiOwner } from './kubevisor-cluster-api';
 import {
@@ -16,11 +16,18 @@ import { setCondition } from './vm-lifecycle';
 /** Ready reason when the API server refuses the Service the spec asks for (e.g. a changed load balancer class). */
 export const SERVICE_INVALID = 'ServiceInvalid';
 
+/** How soon a pass that lost a create race (the Service appeared meanwhile) looks again. */
+export const CREATE_RACE_REQUEUE_MS = 1000;
+
 export async function reconcileKubevisorClusterKey(
   store: ClusterApiStore,
   namespace: string,
   name: string,
-  options: { readonly now?: () => Date } = {},
+  options: {
+    readonly now?: () => Date;
+    /** LoadBalancer Services allowed (controller flag --cluster-api-load-balancers). @default false */
+    readonly allowLoadBalancers?: boolean;
+  } = {},
 ): Promise<{ requeueAfterMs?: number }> {
   const cached = store.kubevisorCluster(namespace, name);
   if (!cached) return {};
@@ -30,14 +37,35 @@ export async function reconcileKubevisorClusterKey(
   const cluster = owner ? store.cluster(namespace, owner.name) : undefined;
   const serviceName = controlPlaneServiceName(name);
   const now = (options.now ?? (() => new Date()))();
+  const allowLoadBalancers = options.allowLoadBalancers ?? false;
   let service: ServiceView | undefined = store.service(namespace, serviceName);
-  let decision = decideKubevisorCluster({ kc, cluster, service, now });
-  // The cache holds only labelled Services: before creating one, make sure no other object already has the name (an
-  // apply would merge into it).
-  if (!service && decision.actions.some((a) => a.type === 'applyService')) {
+  let decision = decideKubevisorCluster({ kc, cluster, service, now, allowLoadBalancers });
+  // The cache holds only the provider's labelled Services: before creating one, look for another object of the name
+  // (the create would fail; an older Service of the provider's, made before the label, is put back instead).
+  if (!service && decision.actions.some((a) => a.type === 'createService')) {
     service = await store.readService(namespace, serviceName);
-    if (service) decision = decideKubevisorCluster({ kc, cluster, service, now });
+    if (service) decision = decideKubevisorCluster({ kc, cluster, service, now, allowLoadBalancers });
   }
+  let requeueAfterMs: number | undefined;
+  const refused = (error: unknown): boolean => {
+    // Refused as invalid: retrying cannot help until the spec changes, so the condition says why instead.
+    if (!isApiError(error, 422) || !decision.status) return false;
+    const message = `the API server refused Service ${serviceName}: ${error.serverMessage || error.message}`;
+    const before = kc.status?.conditions?.find((c) => c.type === 'Ready');
+    decision.status.conditions = setCondition(
+      decision.status.conditions,
+      'Ready',
+      'False',
+      SERVICE_INVALID,
+      message,
+      now,
+      kc.metadata.generation,
+    );
+    if (before?.reason !== SERVICE_INVALID) {
+      void store.event(kc, 'Warning', SERVICE_INVALID, message).catch(() => undefined);
+    }
+    return true;
+  };
 
   for (const a of decision.actions) {
     switch (a.type) {
@@ -56,30 +84,30 @@ export async function reconcileKubevisorClusterKey(
       case 'removeFinalizer':
         await store.removeFinalizer(kc, KUBEVISOR_CLUSTER_FINALIZER);
         return {};
+      case 'createService':
+        try {
+          await store.createService(a.service);
+          void store.event(kc, 'Normal', 'ServiceCreated', `created Service ${serviceName}`).catch(() => undefined);
+        } catch (error) {
+          // Made by someone else since this pass read: never merged into; the next pass sees whose it is.
+          if (isAlreadyExists(error)) requeueAfterMs = CREATE_RACE_REQUEUE_MS;
+          else if (!refused(error)) throw error;
+        }
+        break;
       case 'applyService':
         try {
           await store.applyService(a.service);
-          const [reason, message] = a.create
-            ? ['ServiceCreated', `created Service ${serviceName}`]
-            : ['ServiceApplied', `applied Service ${serviceName} (the spec changed, or the Service differed from it)`];
-          void store.event(kc, 'Normal', reason, message).catch(() => undefined);
+          void store
+            .event(
+              kc,
+              'Normal',
+              'ServiceApplied',
+              `applied Service ${serviceName} (the spec changed, or the Service differed from it)`,
+            )
+            .catch(() => undefined);
         } catch (error) {
-          // Refused as invalid: retrying cannot help until the spec changes, so the condition says why instead.
-          if (!isApiError(error, 422) || !decision.status) throw error;
-          const message = `the API server refused Service ${serviceName}: ${error.serverMessage || error.message}`;
-          const before = kc.status?.conditions?.find((c) => c.type === 'Ready');
-          decision.status.conditions = setCondition(
-            decision.status.conditions,
-            'Ready',
-            'False',
-            SERVICE_INVALID,
-            message,
-            now,
-            kc.metadata.generation,
-          );
-          if (before?.reason !== SERVICE_INVALID) {
-            void store.event(kc, 'Warning', SERVICE_INVALID, message).catch(() => undefined);
-          }
+          // A 409 (the Service changed or was replaced since it was read) fails the pass: retried from fresh reads.
+          if (!refused(error)) throw error;
         }
         break;
       case 'deleteService':
@@ -103,5 +131,5 @@ export async function reconcileKubevisorClusterKey(
   if (decision.status && JSON.stringify(decision.status) !== JSON.stringify(kc.status ?? {})) {
     await store.updateStatus(kc, decision.status);
   }
-  return {};
+  return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
 }

@@ -4,26 +4,35 @@
  * get it there.
  *
  * Paused (Cluster spec.paused, or the cluster.x-k8s.io/paused annotation) → only the Paused condition. Deleted → the
- * VM is deleted, and the finalizer goes once the VM is gone. Otherwise: wait for the owner Machine → finalizer → wait
- * for the Cluster's infrastructure and the Machine's bootstrap data → create the VM (the machine's template plus a
+ * VM is deleted, and the finalizer goes once the VM is gone. Otherwise: wait for the owner Machine (its UID, naming
+ * this object back in spec.infrastructureRef) → finalizer → wait for the Cluster's infrastructure and the Machine's
+ * bootstrap data (a Cluster API Secret of the machine's cluster) → create the VM (the machine's template plus a
  * cloud-init disk that references the bootstrap Secret) → providerID kubevisor://<VM UID>, addresses, node →
  * status.initialization.provisioned once the VM runs. A VM that stops for good (runPolicy Once), is deleted or replaced
  * makes the machine terminal (Ready False, VirtualMachineTerminated): the machine is never rebuilt in place, Cluster
  * API's remediation replaces it.
  */
 import type { KubevisorMachineStatus, KubevisorObject, MachineAddress, VirtualMachineSpec } from '../../api';
-import { API_VERSION, BOOTSTRAP_VOLUME, INFRASTRUCTURE_API_VERSION, formatFieldError, validateObject } from '../../api';
-import type { CapiClusterView, CapiMachineView, KubevisorMachineObject, MachineVmView } from './kubevisor-cluster-api';
 import {
+  API_VERSION,
+  BOOTSTRAP_VOLUME,
+  CLUSTER_API_SECRET_TYPE,
   CLUSTER_NAME_LABEL,
   CONTROL_PLANE_LABEL,
   DEPLOYMENT_NAME_LABEL,
-  capiOwner,
-  controllerUid,
-  hasFinalizer,
-  pausedBy,
-  readyOf,
+  INFRASTRUCTURE_API_VERSION,
+  PROVIDER_ID_SCHEME,
+  formatFieldError,
+  validateObject,
+} from '../../api';
+import type {
+  CapiClusterView,
+  CapiMachineView,
+  KubevisorMachineObject,
+  MachineVmView,
+  SecretView,
 } from './kubevisor-cluster-api';
+import { capiOwner, controllerUid, hasFinalizer, ownerMismatch, pausedBy, readyOf } from './kubevisor-cluster-api';
 import { setCondition } from './vm-lifecycle';
 
 export const KUBEVISOR_MACHINE_FINALIZER = 'kubevisormachine.infrastructure.cluster.x-k8s.io';
@@ -32,11 +41,17 @@ export const KUBEVISOR_MACHINE_FINALIZER = 'kubevisormachine.infrastructure.clus
  * The provider ID of the machine whose VM has this UID. The guest's kubelet reports the same: the VM's cloud-init
  * meta-data instance-id is its UID, so a kubelet flag `provider-id: kubevisor://{{ ds.meta_data.instance_id }}` matches.
  */
-export const providerIdOf = (vmUid: string) => `kubevisor://${vmUid}`;
+export const providerIdOf = (vmUid: string) => `${PROVIDER_ID_SCHEME}${vmUid}`;
 
 /** Reasons of the Ready condition (Cluster API mirrors it into the Machine's InfrastructureReady). */
 export const MachineReason = {
   WaitingForMachine: 'WaitingForMachine',
+  /** The owner reference's Machine is another object (UID), or does not name this KubevisorMachine back. */
+  OwnerMismatch: 'OwnerMismatch',
+  /** The KubevisorMachine's cluster-name label names another cluster than its Machine's spec.clusterName. */
+  ClusterNameMismatch: 'ClusterNameMismatch',
+  /** The bootstrap Secret is missing, not of Cluster API's type, or of another cluster. */
+  BootstrapDataInvalid: 'BootstrapDataInvalid',
   WaitingForClusterInfrastructure: 'WaitingForClusterInfrastructure',
   WaitingForBootstrapData: 'WaitingForBootstrapData',
   InvalidVirtualMachine: 'InvalidVirtualMachine',
@@ -63,7 +78,17 @@ export interface KubevisorMachineDecision {
   /** The status to write; undefined when the object goes away in this pass. */
   status?: KubevisorMachineStatus;
   actions: KubevisorMachineAction[];
+  /**
+   * The VM is about to be made and the bootstrap Secret was not read: decide again with
+   * {@link KubevisorMachineInput.bootstrapSecret}. No action of this decision may be taken.
+   */
+  needsBootstrapSecret?: true;
+  /** Look again after this long (a bootstrap Secret that may yet be fixed; nothing watches Secrets). */
+  requeueAfterMs?: number;
 }
+
+/** How soon a machine whose bootstrap Secret is not usable looks again. */
+export const BOOTSTRAP_RECHECK_MS = 30_000;
 
 export interface KubevisorMachineInput {
   readonly km: KubevisorMachineObject;
@@ -73,16 +98,37 @@ export interface KubevisorMachineInput {
   readonly cluster: CapiClusterView | undefined;
   /** The VM of the machine's name, whoever made it. */
   readonly vm: MachineVmView | undefined;
+  /**
+   * The Secret the Machine names as its bootstrap data, read from the API server: null when absent, undefined when not
+   * read (then a decision that would create the VM asks for it, {@link KubevisorMachineDecision.needsBootstrapSecret}).
+   */
+  readonly bootstrapSecret?: SecretView | null;
   readonly now: Date;
 }
 
-/** The machine's cluster: its own cluster-name label (Cluster API sets it), else the Machine's. */
-export function clusterNameOf(km: KubevisorMachineObject, machine: CapiMachineView | undefined): string | undefined {
-  return (
-    km.metadata.labels?.[CLUSTER_NAME_LABEL] ||
-    machine?.spec?.clusterName ||
-    machine?.metadata.labels?.[CLUSTER_NAME_LABEL]
-  );
+/**
+ * The machine's cluster: its Machine's spec.clusterName (the Machine is checked to own this object). The
+ * KubevisorMachine's own cluster-name label is anyone's to write; a label naming another cluster is refused.
+ */
+export function clusterNameOf(_km: KubevisorMachineObject, machine: CapiMachineView | undefined): string | undefined {
+  return machine?.spec?.clusterName || undefined;
+}
+
+/** Why the bootstrap Secret may not be handed to the VM, or undefined when it may. */
+export function bootstrapSecretProblem(
+  secret: SecretView | null,
+  name: string,
+  clusterName: string,
+): string | undefined {
+  if (!secret) return `bootstrap data Secret ${name} not found`;
+  if (secret.type !== CLUSTER_API_SECRET_TYPE) {
+    return `bootstrap data Secret ${name} has type ${secret.type ?? 'Opaque'}, not ${CLUSTER_API_SECRET_TYPE} (Cluster API's)`;
+  }
+  const label = secret.metadata.labels?.[CLUSTER_NAME_LABEL];
+  if (label !== clusterName) {
+    return `bootstrap data Secret ${name} is not of cluster ${clusterName} (label ${CLUSTER_NAME_LABEL}: ${label ?? 'none'})`;
+  }
+  return undefined;
 }
 
 /**
@@ -148,7 +194,7 @@ export function machineAddresses(vm: MachineVmView, previous: readonly MachineAd
 }
 
 export function decideKubevisorMachine(input: KubevisorMachineInput): KubevisorMachineDecision {
-  const { km, machine, cluster, vm, now } = input;
+  const { km, machine, cluster, vm, bootstrapSecret, now } = input;
   const meta = km.metadata;
   const old = km.status ?? {};
   const status: KubevisorMachineStatus = JSON.parse(JSON.stringify(old)) as KubevisorMachineStatus;
@@ -202,6 +248,22 @@ export function decideKubevisorMachine(input: KubevisorMachineInput): KubevisorM
     ready('False', MachineReason.WaitingForMachine, message);
     return { status, actions };
   }
+  const mismatch = ownerMismatch(owner, machine, { kind: 'KubevisorMachine', name: meta.name });
+  if (mismatch) {
+    ready('False', MachineReason.OwnerMismatch, `${mismatch}; waiting for Cluster API to set the owner`);
+    return { status, actions };
+  }
+  const clusterName = clusterNameOf(km, machine);
+  const labelled = meta.labels?.[CLUSTER_NAME_LABEL];
+  if (labelled !== undefined && labelled !== clusterName) {
+    ready(
+      'False',
+      MachineReason.ClusterNameMismatch,
+      `the label ${CLUSTER_NAME_LABEL} names cluster ${labelled}, but Machine ${machine.metadata.name} is of ` +
+        `cluster ${clusterName ?? '(none)'} (spec.clusterName)`,
+    );
+    return { status, actions };
+  }
   if (!hasFinalizer(meta, KUBEVISOR_MACHINE_FINALIZER)) actions.push({ type: 'addFinalizer' });
   // The VM stopped for good once: the node it was is gone (its bootstrap ran once), so it stays terminal whatever the
   // VM does next, until Cluster API replaces the machine.
@@ -223,8 +285,7 @@ export function decideKubevisorMachine(input: KubevisorMachineInput): KubevisorM
     if (km.spec.providerID || old.vmName) {
       return terminal(`VirtualMachine ${vmName} was deleted; the machine is not rebuilt (Cluster API replaces it)`);
     }
-    const clusterName = clusterNameOf(km, machine);
-    if (!cluster || !cluster.status?.initialization?.infrastructureProvisioned) {
+    if (!clusterName || !cluster || !cluster.status?.initialization?.infrastructureProvisioned) {
       const which = clusterName ? `Cluster ${clusterName}` : 'the Cluster';
       ready(
         'False',
@@ -242,7 +303,17 @@ export function decideKubevisorMachine(input: KubevisorMachineInput): KubevisorM
       );
       return { status, actions };
     }
-    const desired = machineVm(km, machine, clusterName ?? cluster.metadata.name, dataSecretName);
+    // Only a Secret Cluster API wrote for this cluster: the VM pod mounts whatever Secret the Machine names.
+    if (bootstrapSecret === undefined) return { status, actions, needsBootstrapSecret: true };
+    const problem = bootstrapSecretProblem(bootstrapSecret, dataSecretName, clusterName);
+    if (problem) {
+      if (oldReady?.reason !== MachineReason.BootstrapDataInvalid || oldReady.message !== problem) {
+        actions.push({ type: 'event', reason: MachineReason.BootstrapDataInvalid, message: problem, warning: true });
+      }
+      ready('False', MachineReason.BootstrapDataInvalid, problem);
+      return { status, actions, requeueAfterMs: BOOTSTRAP_RECHECK_MS };
+    }
+    const desired = machineVm(km, machine, clusterName, dataSecretName);
     const errors = validateObject(desired);
     if (errors.length) {
       const message = `the VirtualMachine this machine makes is invalid: ${errors.map(formatFieldError).join('; ')}`;

@@ -1,6 +1,7 @@
 /**
  * `kubevisor controller`: the cluster-wide reconcile loop for VirtualMachines and VirtualMachineMigrations, and with
- * `--cluster-api` the Cluster API infrastructure provider (KubevisorClusters, KubevisorMachines).
+ * `--cluster-api` the Cluster API infrastructure provider (KubevisorClusters, KubevisorMachines), and with
+ * `--cluster-api-load-balancers` also LoadBalancer control-plane Services.
  *
  * Informers fill the caches; every change enqueues the affected keys; workers reconcile them level-triggered.
  * With leader election on, only the Lease holder runs informers and workers; losing the Lease exits the process
@@ -53,6 +54,11 @@ export interface ControllerOptions {
   daemonUsername: string;
   /** Run the Cluster API infrastructure provider too (needs Cluster API's CRDs, v1beta2). */
   clusterApi?: boolean;
+  /**
+   * Let KubevisorClusters ask for LoadBalancer control-plane Services (with --cluster-api): whoever may create a
+   * KubevisorCluster then gets load balancers through the controller's rights.
+   */
+  clusterApiLoadBalancers?: boolean;
   logger?: Logger;
 }
 
@@ -73,7 +79,10 @@ const USAGE = `Usage: kubevisor controller [options]
   --daemon-user NAME         the node daemons' ServiceAccount user, the only requester whose migration
                              certificates are signed (default: system:serviceaccount:kubevisor-system:kubevisor-daemon)
   --cluster-api              also reconcile KubevisorClusters and KubevisorMachines (the Cluster API infrastructure
-                             provider; needs Cluster API's CRDs, cluster.x-k8s.io/v1beta2)`;
+                             provider; needs Cluster API's CRDs, cluster.x-k8s.io/v1beta2)
+  --cluster-api-load-balancers
+                             with --cluster-api: let KubevisorClusters have LoadBalancer control-plane Services
+                             (default: refused, Ready False LoadBalancerNotAllowed)`;
 
 export function parseControllerArgs(argv: string[]): ControllerOptions {
   const { values } = parseArgs({
@@ -92,6 +101,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
       'pki-namespace': { type: 'string', default: DEFAULT_PKI_NAMESPACE },
       'daemon-user': { type: 'string', default: DEFAULT_DAEMON_USERNAME },
       'cluster-api': { type: 'boolean', default: false },
+      'cluster-api-load-balancers': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -120,6 +130,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions {
     pkiNamespace: values['pki-namespace'],
     daemonUsername: values['daemon-user'],
     ...(values['cluster-api'] ? { clusterApi: true } : {}),
+    ...(values['cluster-api-load-balancers'] ? { clusterApiLoadBalancers: true } : {}),
   };
 }
 
@@ -225,10 +236,11 @@ export async function runController(o: ControllerOptions): Promise<void> {
     logger.info('Cluster API caches synced; starting the infrastructure provider');
     const count = Math.max(1, Math.floor(o.workers / 4));
     const now = () => new Date();
+    const allowLoadBalancers = o.clusterApiLoadBalancers ?? false;
     const keyed =
       (fn: typeof reconcileKubevisorClusterKey | typeof reconcileKubevisorMachineKey) => async (key: string) => {
         const { namespace, name } = splitObjectKey(key);
-        const r = await fn(store, namespace ?? '', name, { now });
+        const r = await fn(store, namespace ?? '', name, { now, allowLoadBalancers });
         return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
       };
     workers.push(

@@ -11,7 +11,9 @@ import { EXAMPLES, NESTED_CLUSTER_EXAMPLE, WEB_SERVICE } from '../examples';
 export function buildApp(outdir: string): App {
   const app = new App({ outdir });
   const platform = new Chart(app, 'platform', { disableResourceNameHashes: true });
-  new KubevisorPlatform(platform, 'kubevisor');
+  // clusterApi: the controller is also the infrastructure provider of the nested cluster below (it waits, logging,
+  // until Cluster API is installed).
+  new KubevisorPlatform(platform, 'kubevisor', { clusterApi: true });
   new NodeSetup(platform, 'node-setup');
   const examples = new Chart(app, 'examples');
   examples.addDependency(platform);

@@ -79,24 +79,28 @@ const kvCluster = (spec: Spec): KubevisorObject => ({
   spec,
 });
 /** The machine's VM is the base VM without its cloud-init (the provider adds the bootstrap data). */
-function machineVm(mutate: (vmSpec: Spec) => void = () => {}): Spec {
+function machineVm(mutate: (vmSpec: Spec) => void = () => {}, metadata?: Spec): Spec {
   const s = structuredClone(baseVm().spec) as Spec;
   s.instance.disks = s.instance.disks.filter((d: { name: string }) => d.name !== 'cloudinit');
   s.volumes = s.volumes.filter((v: { name: string }) => v.name !== 'cloudinit');
   mutate(s);
-  return { spec: s };
+  return { ...(metadata ? { metadata } : {}), spec: s };
 }
-const kvMachine = (mutate: (vmSpec: Spec) => void = () => {}, extra: Spec = {}): KubevisorObject => ({
+const kvMachine = (
+  mutate: (vmSpec: Spec) => void = () => {},
+  extra: Spec = {},
+  vmMetadata?: Spec,
+): KubevisorObject => ({
   apiVersion: INFRA,
   kind: 'KubevisorMachine',
   metadata: { name: 'tenant-md-0-abcde' },
-  spec: { virtualMachine: machineVm(mutate), ...extra },
+  spec: { virtualMachine: machineVm(mutate, vmMetadata), ...extra },
 });
-const kvTemplate = (mutate: (vmSpec: Spec) => void = () => {}): KubevisorObject => ({
+const kvTemplate = (mutate: (vmSpec: Spec) => void = () => {}, vmMetadata?: Spec): KubevisorObject => ({
   apiVersion: INFRA,
   kind: 'KubevisorMachineTemplate',
   metadata: { name: 'tenant-md-0-1a2b3c4d' },
-  spec: { template: { spec: { virtualMachine: machineVm(mutate) } } },
+  spec: { template: { spec: { virtualMachine: machineVm(mutate, vmMetadata) } } },
 });
 
 const hotplugPvc = { name: 'data', persistentVolumeClaim: { claimName: 'data', hotpluggable: true } };
@@ -935,6 +939,58 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     message: 'loadBalancerClass applies only to type LoadBalancer',
   },
   {
+    name: 'cluster service keeps no annotations (tenants choose no load balancer IP claims)',
+    object: kvCluster({ controlPlaneService: { type: 'ClusterIP', annotations: { 'metallb.universe.tf/ip': '1' } } }),
+    field: 'spec.controlPlaneService.annotations',
+    message: 'unknown field',
+  },
+  {
+    name: 'cluster service fixed once the endpoint is set',
+    before: kvCluster({ controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 } }),
+    object: kvCluster({
+      controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 },
+      controlPlaneService: { type: 'LoadBalancer' },
+    }),
+    field: 'spec.controlPlaneService',
+    message: 'controlPlaneService cannot change once controlPlaneEndpoint is set',
+  },
+  {
+    name: 'cluster endpoint host has no whitespace or slash',
+    object: kvCluster({ controlPlaneEndpoint: { host: 'https://api.tenant.example', port: 6443 } }),
+    field: 'spec.controlPlaneEndpoint.host',
+    message: 'should match',
+  },
+  {
+    name: 'cluster loadBalancerClass not empty',
+    object: kvCluster({ controlPlaneService: { type: 'LoadBalancer', loadBalancerClass: '' } }),
+    field: 'spec.controlPlaneService.loadBalancerClass',
+    message: 'should be at least 1 chars long',
+  },
+  {
+    name: 'machine VM label keys are label keys',
+    object: kvMachine(() => {}, {}, { labels: { 'team name': 'a' } }),
+    field: 'spec.virtualMachine.metadata.labels',
+    message: 'label keys must be label keys',
+  },
+  {
+    name: 'machine VM label key prefix at most 253',
+    object: kvMachine(() => {}, {}, { labels: { [`${'a'.repeat(254)}/team`]: 'a' } }),
+    field: 'spec.virtualMachine.metadata.labels',
+    message: 'label keys must be label keys',
+  },
+  {
+    name: 'machine VM label values are label values',
+    object: kvMachine(() => {}, {}, { labels: { team: 'a b' } }),
+    field: 'spec.virtualMachine.metadata.labels.team',
+    message: 'should match',
+  },
+  {
+    name: 'machine template annotation keys are label keys',
+    object: kvTemplate(() => {}, { annotations: { '-note': 'x' } }),
+    field: 'spec.template.spec.virtualMachine.metadata.annotations',
+    message: 'annotation keys must be label keys',
+  },
+  {
     name: 'machine name must be a DNS label',
     object: { ...kvMachine(), metadata: { name: 'md.0' } },
     field: '',
@@ -1011,6 +1067,19 @@ export const VALID_UPDATES: readonly { name: string; before: KubevisorObject; ob
     name: 'provider sets the cluster endpoint',
     before: kvCluster({}),
     object: kvCluster({ controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 } }),
+  },
+  {
+    name: 'machine VM labels and annotations of valid syntax',
+    before: kvMachine(
+      () => {},
+      {},
+      { labels: { 'example.com/team': 'a-b.c', empty: '' }, annotations: { note: ' x ' } },
+    ),
+    object: kvMachine(
+      () => {},
+      {},
+      { labels: { 'example.com/team': 'a-b.c', empty: '' }, annotations: { note: ' x ' } },
+    ),
   },
   {
     name: 'provider sets a machine providerID',

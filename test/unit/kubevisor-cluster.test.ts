@@ -5,7 +5,7 @@
  * Service's (load balancer address or cluster IP) and written once, and deletion removes the Service then the finalizer.
  */
 import type { Condition, KubevisorClusterStatus } from '../../api';
-import { INFRASTRUCTURE_API_VERSION } from '../../api';
+import { INFRASTRUCTURE_API_VERSION, INFRASTRUCTURE_GROUP } from '../../api';
 import type {
   CapiClusterView,
   ClusterApiStore,
@@ -48,7 +48,7 @@ function kubevisorCluster(over: Partial<KubevisorClusterObject> = {}): Kubevisor
 
 const capiCluster = (paused = false): CapiClusterView => ({
   metadata: { name: 'demo', namespace: NS, uid: 'cluster-uid' },
-  spec: { paused },
+  spec: { paused, infrastructureRef: { apiGroup: INFRASTRUCTURE_GROUP, kind: 'KubevisorCluster', name: 'demo' } },
 });
 
 /** The Service the provider made for `kc`, as the API server holds it (allocated cluster IP, defaults). */
@@ -58,7 +58,7 @@ function ownService(
 ): ServiceView {
   const desired = desiredService(kc, 'demo') as unknown as ServiceView;
   return {
-    metadata: { ...desired.metadata, uid: 'svc-uid' },
+    metadata: { ...desired.metadata, uid: 'svc-uid', resourceVersion: '7' },
     spec: { ...desired.spec, clusterIP: over.clusterIP ?? '10.96.0.10' },
     status: { loadBalancer: { ingress: over.ingress ?? [] } },
   };
@@ -94,7 +94,7 @@ describe('the control-plane Service', () => {
     expect(s.metadata).toEqual({
       name: 'demo',
       namespace: NS,
-      labels: { 'cluster.x-k8s.io/cluster-name': 'demo' },
+      labels: { 'cluster.x-k8s.io/cluster-name': 'demo', 'infrastructure.cluster.x-k8s.io/kubevisor-cluster': 'demo' },
       ownerReferences: [
         {
           apiVersion: INFRASTRUCTURE_API_VERSION,
@@ -112,15 +112,30 @@ describe('the control-plane Service', () => {
       ports: [{ name: 'kube-apiserver', port: 6443, targetPort: 6443, protocol: 'TCP' }],
     });
   });
-  test('takes type, load balancer class and annotations from spec.controlPlaneService', () => {
+  test('takes type and load balancer class from spec.controlPlaneService, and no annotations from anywhere', () => {
     const kc = kubevisorCluster({
       spec: {
-        controlPlaneService: { type: 'LoadBalancer', loadBalancerClass: 'example.com/lb', annotations: { a: 'b' } },
+        // An object written before the field was removed: whatever it holds never reaches the Service.
+        controlPlaneService: {
+          type: 'LoadBalancer',
+          loadBalancerClass: 'example.com/lb',
+          annotations: { 'metallb.universe.tf/loadBalancerIPs': '192.0.2.1' },
+        } as never,
       },
     });
     const s = desiredService(kc, 'demo') as { metadata: { annotations?: object }; spec: object };
     expect(s.spec).toEqual(expect.objectContaining({ type: 'LoadBalancer', loadBalancerClass: 'example.com/lb' }));
-    expect(s.metadata.annotations).toEqual({ a: 'b' });
+    expect(s.metadata.annotations).toBeUndefined();
+  });
+  test('a load balancer class a webhook set is not drift when the spec names none; a declared one is compared', () => {
+    const lb = kubevisorCluster({ spec: { controlPlaneService: { type: 'LoadBalancer' } } });
+    const own = ownService(lb);
+    const defaulted = { ...own, spec: { ...own.spec, loadBalancerClass: 'example.com/default' } };
+    expect(serviceDrifted(defaulted, desiredService(lb, 'demo'))).toBe(false);
+    const declared = kubevisorCluster({
+      spec: { controlPlaneService: { type: 'LoadBalancer', loadBalancerClass: 'example.com/lb' } },
+    });
+    expect(serviceDrifted(defaulted, desiredService(declared, 'demo'))).toBe(true);
   });
   test('counts as drifted when an edit changes what the provider declares, not when others add to it', () => {
     const kc = kubevisorCluster();
@@ -191,8 +206,7 @@ describe('the lifecycle', () => {
   test('first pass: finalizer, then the Service; waits for its cluster IP', () => {
     const kc = kubevisorCluster({ metadata: { finalizers: [] } as never });
     const d = decideKubevisorCluster({ kc, cluster: capiCluster(), service: undefined, now: NOW });
-    expect(types(d.actions)).toEqual(['addFinalizer', 'applyService']);
-    expect(d.actions[1]).toEqual(expect.objectContaining({ create: true }));
+    expect(types(d.actions)).toEqual(['addFinalizer', 'createService']);
     expect(d.status?.serviceName).toBe('demo');
     expect(d.status?.initialization?.provisioned).toBeUndefined();
     expect(ready(d.status)).toEqual(expect.objectContaining({ status: 'False', reason: 'WaitingForService' }));
@@ -233,7 +247,8 @@ describe('the lifecycle', () => {
 
   test('LoadBalancer: waits for an ingress address (WaitingForLoadBalancer), then takes the first ip or hostname', () => {
     const kc = kubevisorCluster({ spec: { controlPlaneService: { type: 'LoadBalancer' } } });
-    const waiting = decideKubevisorCluster({ kc, cluster: capiCluster(), service: ownService(kc), now: NOW });
+    const lb = { allowLoadBalancers: true };
+    const waiting = decideKubevisorCluster({ kc, cluster: capiCluster(), service: ownService(kc), now: NOW, ...lb });
     expect(ready(waiting.status)).toEqual(
       expect.objectContaining({ status: 'False', reason: 'WaitingForLoadBalancer' }),
     );
@@ -245,6 +260,7 @@ describe('the lifecycle', () => {
       cluster: capiCluster(),
       service: ownService(kc, { ingress: [{ ip: '203.0.113.7' }] }),
       now: NOW,
+      ...lb,
     });
     expect(withIp.actions).toContainEqual({ type: 'setEndpoint', endpoint: { host: '203.0.113.7', port: 6443 } });
     const withName = decideKubevisorCluster({
@@ -252,6 +268,7 @@ describe('the lifecycle', () => {
       cluster: capiCluster(),
       service: ownService(kc, { ingress: [{ hostname: 'lb.example.com' }] }),
       now: NOW,
+      ...lb,
     });
     expect(withName.actions).toContainEqual({ type: 'setEndpoint', endpoint: { host: 'lb.example.com', port: 6443 } });
   });
@@ -259,7 +276,13 @@ describe('the lifecycle', () => {
   test('a Service still of the old type offers no endpoint while it is being changed', () => {
     const kc = kubevisorCluster({ spec: { controlPlaneService: { type: 'LoadBalancer' } } });
     const stale = ownService(kubevisorCluster());
-    const d = decideKubevisorCluster({ kc, cluster: capiCluster(), service: stale, now: NOW });
+    const d = decideKubevisorCluster({
+      kc,
+      cluster: capiCluster(),
+      service: stale,
+      now: NOW,
+      allowLoadBalancers: true,
+    });
     expect(types(d.actions)).toEqual(['applyService']);
     expect(ready(d.status)?.reason).toBe('WaitingForService');
   });
@@ -267,7 +290,7 @@ describe('the lifecycle', () => {
   test('a user-set endpoint is respected: provisioned at once, no endpoint written, the Service still kept', () => {
     const kc = kubevisorCluster({ spec: { controlPlaneEndpoint: { host: 'api.example.com', port: 443 } } });
     const d = decideKubevisorCluster({ kc, cluster: capiCluster(), service: undefined, now: NOW });
-    expect(types(d.actions)).toEqual(['applyService']);
+    expect(types(d.actions)).toEqual(['createService']);
     expect(d.status?.initialization).toEqual({ provisioned: true });
     expect(ready(d.status)).toEqual(
       expect.objectContaining({ status: 'True', message: expect.stringContaining('api.example.com:443') }),
@@ -284,7 +307,47 @@ describe('the lifecycle', () => {
     const edited = ownService(kc);
     edited.spec = { ...edited.spec, selector: { 'cluster.x-k8s.io/cluster-name': 'demo' } };
     const d = decideKubevisorCluster({ kc: settled, cluster: capiCluster(), service: edited, now: NOW });
-    expect(d.actions).toEqual([expect.objectContaining({ type: 'applyService', create: false })]);
+    expect(types(d.actions)).toEqual(['applyService']);
+    // Guarded by what was read: a Service replaced or changed since is refused by the API server, not rewritten.
+    const applied = (d.actions[0] as unknown as { service: { metadata: Record<string, unknown> } }).service;
+    expect(applied.metadata).toEqual(expect.objectContaining({ uid: 'svc-uid', resourceVersion: '7' }));
+  });
+
+  test('LoadBalancer without the platform’s leave: Ready False LoadBalancerNotAllowed naming the flag, no Service', () => {
+    const kc = kubevisorCluster({ spec: { controlPlaneService: { type: 'LoadBalancer' } } });
+    const d = decideKubevisorCluster({ kc, cluster: capiCluster(), service: undefined, now: NOW });
+    expect(types(d.actions)).toEqual([]);
+    expect(ready(d.status)).toEqual(
+      expect.objectContaining({
+        status: 'False',
+        reason: 'LoadBalancerNotAllowed',
+        message: expect.stringContaining('--cluster-api-load-balancers'),
+      }),
+    );
+    expect(ready(d.status)?.message).toContain('loadBalancers: true');
+    // An existing Service is not turned into a load balancer either.
+    const existing = decideKubevisorCluster({
+      kc,
+      cluster: capiCluster(),
+      service: ownService(kubevisorCluster()),
+      now: NOW,
+    });
+    expect(types(existing.actions)).toEqual([]);
+  });
+
+  test.each([
+    ['another Cluster of the same name (UID)', { metadata: { name: 'demo', namespace: NS, uid: 'someone-else' } }],
+    [
+      'a Cluster naming another KubevisorCluster',
+      { spec: { infrastructureRef: { apiGroup: INFRASTRUCTURE_GROUP, kind: 'KubevisorCluster', name: 'other' } } },
+    ],
+    ['a Cluster naming no infrastructure', { spec: {} }],
+  ])('an owner reference to %s is not trusted: Ready False OwnerMismatch, nothing made', (_why, over) => {
+    const cluster = { ...capiCluster(), ...over } as CapiClusterView;
+    const kc = kubevisorCluster({ metadata: { finalizers: [] } as never });
+    const d = decideKubevisorCluster({ kc, cluster, service: undefined, now: NOW });
+    expect(d.actions).toEqual([]);
+    expect(ready(d.status)).toEqual(expect.objectContaining({ status: 'False', reason: 'OwnerMismatch' }));
   });
 
   test('a spec change is applied even when every declared field still matches (an annotation taken out)', () => {
@@ -314,11 +377,19 @@ describe('the lifecycle', () => {
     expect(again.actions).toEqual([]);
   });
 
-  test('deletion: the Service goes, then the finalizer, without waiting for the Cluster', () => {
+  test('deletion: Ready False Deleting while the Service goes, then the finalizer, without waiting for the Cluster', () => {
     const kc = kubevisorCluster({ metadata: { deletionTimestamp: NOW.toISOString() } as never });
     const d = decideKubevisorCluster({ kc, cluster: undefined, service: ownService(kc), now: NOW });
-    expect(d.actions).toEqual([{ type: 'deleteService', name: 'demo', uid: 'svc-uid' }, { type: 'removeFinalizer' }]);
-    expect(d.status).toBeUndefined();
+    expect(d.actions).toEqual([{ type: 'deleteService', name: 'demo', uid: 'svc-uid' }]);
+    expect(ready(d.status)).toEqual(expect.objectContaining({ status: 'False', reason: 'Deleting' }));
+    const going = ownService(kc);
+    going.metadata = { ...going.metadata, deletionTimestamp: NOW.toISOString() };
+    const waiting = decideKubevisorCluster({ kc, cluster: undefined, service: going, now: NOW });
+    expect(waiting.actions).toEqual([]);
+    expect(ready(waiting.status)?.reason).toBe('Deleting');
+    expect(decideKubevisorCluster({ kc, cluster: undefined, service: undefined, now: NOW }).actions).toEqual([
+      { type: 'removeFinalizer' },
+    ]);
     // Someone else's Service of that name stays.
     const foreign: ServiceView = { metadata: { name: 'demo', uid: 'other' } };
     expect(decideKubevisorCluster({ kc, cluster: undefined, service: foreign, now: NOW }).actions).toEqual([
@@ -335,6 +406,7 @@ class FakeStore implements ClusterApiStore {
   calls: string[] = [];
   applied: Record<string, unknown>[] = [];
   applyError?: Error;
+  createError?: Error;
   constructor(
     public kc: KubevisorClusterObject,
     public clusterView: CapiClusterView | undefined,
@@ -362,6 +434,14 @@ class FakeStore implements ClusterApiStore {
   }
   vm() {
     return undefined;
+  }
+  async readSecret() {
+    return undefined;
+  }
+  async createService(service: Record<string, unknown>) {
+    this.calls.push('createService');
+    if (this.createError) throw this.createError;
+    this.applied.push(service);
   }
   async applyService(service: Record<string, unknown>) {
     this.calls.push('applyService');
@@ -407,7 +487,7 @@ describe('the reconciler', () => {
     expect(store.calls).toEqual([
       'readService',
       `addFinalizer ${KUBEVISOR_CLUSTER_FINALIZER}`,
-      'applyService',
+      'createService',
       'updateStatus',
     ]);
     expect(store.events).toEqual(['Normal ServiceCreated']);
@@ -433,8 +513,29 @@ describe('the reconciler', () => {
     expect(store.events).toEqual(['Warning ServiceConflict']);
   });
 
-  test('a Service the API server refuses as invalid is reported on Ready (ServiceInvalid), not retried blindly', async () => {
+  test('a Service made by someone else between the read and the create is not merged into: requeued', async () => {
     const store = new FakeStore(kubevisorCluster(), capiCluster());
+    store.createError = new KubeApiError(409, 'AlreadyExists', 'services "demo" already exists', [], 'POST', '/x', {});
+    const r = await reconcileKubevisorClusterKey(store, NS, 'demo', { now: () => NOW });
+    expect(store.calls).toEqual(['readService', 'createService', 'updateStatus']);
+    expect(store.applied).toEqual([]);
+    expect(r.requeueAfterMs).toBeGreaterThan(0);
+    expect(store.events).toEqual([]);
+  });
+
+  test('a guarded apply refused with 409 (Service replaced meanwhile) fails the pass; nothing else is written', async () => {
+    const kc = kubevisorCluster();
+    const edited = ownService(kc);
+    edited.spec = { ...edited.spec, selector: {} };
+    const store = new FakeStore(kc, capiCluster(), edited);
+    store.applyError = new KubeApiError(409, 'Conflict', 'the object has been modified', [], 'PATCH', '/x', {});
+    await expect(reconcileKubevisorClusterKey(store, NS, 'demo', { now: () => NOW })).rejects.toThrow('modified');
+    expect(store.calls).toEqual(['applyService']);
+  });
+
+  test('a Service the API server refuses as invalid is reported on Ready (ServiceInvalid), not retried blindly', async () => {
+    const kc = kubevisorCluster({ spec: { controlPlaneEndpoint: { host: '10.96.0.10', port: 6443 } } });
+    const store = new FakeStore(kc, capiCluster(), ownService(kc));
     store.applyError = new KubeApiError(
       422,
       'Invalid',
@@ -459,10 +560,15 @@ describe('the reconciler', () => {
     await expect(reconcileKubevisorClusterKey(store, NS, 'demo', { now: () => NOW })).rejects.toThrow('boom');
   });
 
-  test('deletion removes the Service (by UID) and then the finalizer; no status is written', async () => {
+  test('deletion removes the Service (by UID) with Ready False Deleting, then the finalizer once it is gone', async () => {
     const kc = kubevisorCluster({ metadata: { deletionTimestamp: NOW.toISOString() } as never });
     const store = new FakeStore(kc, undefined, ownService(kc));
     await reconcileKubevisorClusterKey(store, NS, 'demo', { now: () => NOW });
-    expect(store.calls).toEqual(['deleteService demo svc-uid', `removeFinalizer ${KUBEVISOR_CLUSTER_FINALIZER}`]);
+    expect(store.calls).toEqual(['deleteService demo svc-uid', 'updateStatus']);
+    expect(ready(store.kc.status)?.reason).toBe('Deleting');
+    store.calls = [];
+    store.cached = undefined;
+    await reconcileKubevisorClusterKey(store, NS, 'demo', { now: () => NOW });
+    expect(store.calls).toEqual([`removeFinalizer ${KUBEVISOR_CLUSTER_FINALIZER}`]);
   });
 });

@@ -6,7 +6,13 @@
  * on Ready; treats a VM that ended for good, was deleted or replaced as terminal; deletes the VM and waits for it to go.
  */
 import type { Condition, KubevisorMachineStatus, VirtualMachineStatus } from '../../api';
-import { API_VERSION, BOOTSTRAP_VOLUME, INFRASTRUCTURE_API_VERSION, validateObject } from '../../api';
+import {
+  API_VERSION,
+  BOOTSTRAP_VOLUME,
+  INFRASTRUCTURE_API_VERSION,
+  INFRASTRUCTURE_GROUP,
+  validateObject,
+} from '../../api';
 import type {
   CapiClusterView,
   CapiMachineView,
@@ -14,10 +20,12 @@ import type {
   InfrastructureObject,
   KubevisorMachineObject,
   MachineVmView,
+  SecretView,
 } from '../../operator/controller/kubevisor-cluster-api';
 import { KubeApiError } from '../../operator/kube/errors';
 import {
   KUBEVISOR_MACHINE_FINALIZER,
+  clusterNameOf,
   decideKubevisorMachine,
   machineAddresses,
   machineVm,
@@ -86,7 +94,19 @@ const machine = (over: { labels?: Record<string, string>; dataSecretName?: strin
   spec: {
     clusterName: 'demo',
     bootstrap: 'dataSecretName' in over ? { dataSecretName: over.dataSecretName } : { dataSecretName: 'demo-cp-xyz' },
+    infrastructureRef: { apiGroup: INFRASTRUCTURE_GROUP, kind: 'KubevisorMachine', name: 'demo-cp-abcde' },
   },
+});
+
+/** The bootstrap data Secret as Cluster API's kubeadm bootstrap writes it (type and cluster label). */
+const bootstrapSecret = (over: { type?: string; cluster?: string } = {}): SecretView => ({
+  metadata: {
+    name: 'demo-cp-xyz',
+    namespace: NS,
+    uid: 's-uid',
+    labels: { 'cluster.x-k8s.io/cluster-name': over.cluster ?? 'demo' },
+  },
+  type: over.type ?? 'cluster.x-k8s.io/secret',
 });
 
 const cluster = (over: { paused?: boolean; provisioned?: boolean } = {}): CapiClusterView => ({
@@ -136,6 +156,7 @@ const decide = (input: Partial<Parameters<typeof decideKubevisorMachine>[0]>) =>
     machine: machine(),
     cluster: cluster(),
     vm: undefined,
+    bootstrapSecret: bootstrapSecret(),
     now: NOW,
     ...input,
   });
@@ -419,6 +440,7 @@ class FakeStore implements ClusterApiStore {
   events: string[] = [];
   created: Record<string, unknown>[] = [];
   createError?: Error;
+  secret: SecretView | undefined = bootstrapSecret();
   constructor(
     public km: KubevisorMachineObject,
     public machineView: CapiMachineView | undefined,
@@ -445,6 +467,13 @@ class FakeStore implements ClusterApiStore {
   }
   vm() {
     return this.vmView;
+  }
+  async readSecret(_ns: string, name: string) {
+    this.calls.push(`readSecret ${name}`);
+    return this.secret;
+  }
+  async createService() {
+    throw new Error('not a machine write');
   }
   async applyService() {
     throw new Error('not a machine write');
@@ -486,7 +515,7 @@ describe('the reconciler', () => {
   test('finds Machine and Cluster, creates the VM, then records what it observes of it', async () => {
     const store = new FakeStore(kubevisorMachine({ metadata: { finalizers: [] } }), machine(), cluster());
     await reconcileKubevisorMachineKey(store, NS, 'demo-cp-abcde', { now: () => NOW });
-    expect(store.calls).toEqual(['addFinalizer', 'createVm', 'updateStatus']);
+    expect(store.calls).toEqual(['readSecret demo-cp-xyz', 'addFinalizer', 'createVm', 'updateStatus']);
     expect(store.events).toEqual(['Normal VirtualMachineCreated']);
     expect((store.created[0] as { metadata: { name: string } }).metadata.name).toBe('demo-cp-abcde');
 
@@ -522,5 +551,97 @@ describe('the reconciler', () => {
     store.vmView = undefined;
     await reconcileKubevisorMachineKey(store, NS, 'demo-cp-abcde', { now: () => NOW });
     expect(store.calls).toEqual(['removeFinalizer']);
+  });
+
+  test('a VM the API server refuses (422) is reported on Ready (InvalidVirtualMachine), once, not rethrown', async () => {
+    const store = new FakeStore(kubevisorMachine(), machine(), cluster());
+    store.createError = new KubeApiError(
+      422,
+      'Invalid',
+      'spec.instance.memory.size: exceeds the namespace quota',
+      [],
+      'POST',
+      '/x',
+      {},
+    );
+    await expect(reconcileKubevisorMachineKey(store, NS, 'demo-cp-abcde', { now: () => NOW })).resolves.toEqual({});
+    expect(ready(store.km.status)).toEqual(
+      expect.objectContaining({
+        status: 'False',
+        reason: 'InvalidVirtualMachine',
+        message: expect.stringContaining('exceeds the namespace quota'),
+      }),
+    );
+    expect(store.events).toEqual(['Warning InvalidVirtualMachine']);
+    await reconcileKubevisorMachineKey(store, NS, 'demo-cp-abcde', { now: () => NOW });
+    expect(store.events).toEqual(['Warning InvalidVirtualMachine']);
+  });
+
+  test('a bootstrap Secret that is missing, of another type or of another cluster: no VM, BootstrapDataInvalid', async () => {
+    for (const secret of [
+      undefined,
+      bootstrapSecret({ type: 'Opaque' }),
+      bootstrapSecret({ cluster: 'someone-else' }),
+    ]) {
+      const store = new FakeStore(kubevisorMachine(), machine(), cluster());
+      store.secret = secret;
+      const r = await reconcileKubevisorMachineKey(store, NS, 'demo-cp-abcde', { now: () => NOW });
+      expect(store.calls).toEqual(['readSecret demo-cp-xyz', 'updateStatus']);
+      expect(store.created).toEqual([]);
+      expect(ready(store.km.status)).toEqual(
+        expect.objectContaining({ status: 'False', reason: 'BootstrapDataInvalid' }),
+      );
+      expect(store.events).toEqual(['Warning BootstrapDataInvalid']);
+      // Nothing watches Secrets: the machine looks again.
+      expect(r.requeueAfterMs).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('who owns the machine', () => {
+  test('the lifecycle asks for the bootstrap Secret before it makes a VM, and makes none without it', () => {
+    const d = decide({ bootstrapSecret: undefined });
+    expect(d.needsBootstrapSecret).toBe(true);
+    expect(types(d.actions)).not.toContain('createVm');
+  });
+
+  test.each([
+    ['another Machine of the same name (UID)', { metadata: { ...machine().metadata, uid: 'someone-else' } }],
+    [
+      'a Machine naming another KubevisorMachine',
+      {
+        spec: {
+          ...machine().spec,
+          infrastructureRef: { apiGroup: INFRASTRUCTURE_GROUP, kind: 'KubevisorMachine', name: 'other' },
+        },
+      },
+    ],
+    [
+      'a Machine naming another kind',
+      {
+        spec: {
+          ...machine().spec,
+          infrastructureRef: { apiGroup: 'example.com', kind: 'KubevisorMachine', name: 'demo-cp-abcde' },
+        },
+      },
+    ],
+  ])('an owner reference to %s is not trusted: Ready False OwnerMismatch, no VM', (_why, over) => {
+    const d = decide({ km: kubevisorMachine({ metadata: { finalizers: [] } }), machine: { ...machine(), ...over } });
+    expect(d.actions).toEqual([]);
+    expect(ready(d.status)).toEqual(expect.objectContaining({ status: 'False', reason: 'OwnerMismatch' }));
+  });
+
+  test('the cluster is the Machine’s spec.clusterName; a cluster-name label naming another is refused', () => {
+    const lying = kubevisorMachine({ metadata: { labels: { 'cluster.x-k8s.io/cluster-name': 'victim' } } });
+    expect(clusterNameOf(lying, machine())).toBe('demo');
+    const d = decide({ km: lying });
+    expect(types(d.actions)).toEqual([]);
+    expect(ready(d.status)).toEqual(
+      expect.objectContaining({
+        status: 'False',
+        reason: 'ClusterNameMismatch',
+        message: expect.stringContaining('victim'),
+      }),
+    );
   });
 });

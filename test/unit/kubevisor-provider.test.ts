@@ -39,6 +39,7 @@ describe('the provider on a stand-in API server', () => {
     const { standin } = context();
     standin.kinds.push(
       { apiVersion: 'v1', kind: 'Service', plural: 'services', namespaced: true },
+      { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true },
       { apiVersion: CAPI, kind: 'Cluster', plural: 'clusters', namespaced: true },
       { apiVersion: CAPI, kind: 'Machine', plural: 'machines', namespaced: true },
       {
@@ -161,7 +162,11 @@ describe('the provider on a stand-in API server', () => {
         namespace: NS,
         labels: { 'cluster.x-k8s.io/cluster-name': 'demo', 'cluster.x-k8s.io/control-plane': '' },
       },
-      spec: { clusterName: 'demo', bootstrap: {} },
+      spec: {
+        clusterName: 'demo',
+        bootstrap: {},
+        infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'KubevisorMachine', name: 'demo-cp-1' },
+      },
     });
     upsert({
       apiVersion: INFRASTRUCTURE_API_VERSION,
@@ -198,9 +203,20 @@ describe('the provider on a stand-in API server', () => {
       status: { initialization: { infrastructureProvisioned: true } },
     });
     await waitUntil(() => machineReason() === 'WaitingForBootstrapData', 'the machine waiting for bootstrap data');
+    // The bootstrap data as Cluster API's kubeadm bootstrap writes it: its Secret type, the cluster's label.
+    upsert({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'demo-cp-1-bootstrap', namespace: NS, labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from('#cloud-config\n').toString('base64') },
+    });
     upsert({
       ...standin.stored(CAPI, 'Machine', 'demo-cp-1', NS)!,
-      spec: { clusterName: 'demo', bootstrap: { dataSecretName: 'demo-cp-1-bootstrap' } },
+      spec: {
+        ...(standin.stored(CAPI, 'Machine', 'demo-cp-1', NS)!.spec as object),
+        bootstrap: { dataSecretName: 'demo-cp-1-bootstrap' },
+      },
     });
     await waitUntil(() => standin.stored(VM_API, 'VirtualMachine', 'demo-cp-1', NS) !== undefined, 'the VM');
     const vm = standin.stored(VM_API, 'VirtualMachine', 'demo-cp-1', NS)!;
@@ -263,6 +279,39 @@ describe('the provider on a stand-in API server', () => {
     await waitUntil(() => standin.stored('v1', 'Service', 'demo', NS) === undefined, 'the Service deleted');
   });
 
+  test('the caches keep only what the reconcilers read, and only the provider’s labelled Services', async () => {
+    const store = await startProvider();
+    upsert({
+      apiVersion: CAPI,
+      kind: 'Cluster',
+      metadata: {
+        name: 'c',
+        namespace: NS,
+        labels: { 'cluster.x-k8s.io/cluster-name': 'c', 'team.example.com/secret-project': 'x' },
+        annotations: { 'cluster.x-k8s.io/paused': '', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+        finalizers: ['cluster.cluster.x-k8s.io'],
+      },
+      spec: { paused: false, clusterNetwork: { pods: { cidrBlocks: ['10.0.0.0/8'] } } },
+    });
+    const labelled = (name: string, labels: Record<string, string>) =>
+      upsert({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS, labels }, spec: {} });
+    labelled('someones', { 'cluster.x-k8s.io/cluster-name': 'c' });
+    labelled('providers', {
+      'cluster.x-k8s.io/cluster-name': 'c',
+      'infrastructure.cluster.x-k8s.io/kubevisor-cluster': 'c',
+    });
+    await waitUntil(
+      () => store.cluster(NS, 'c') !== undefined && store.service(NS, 'providers') !== undefined,
+      'caches',
+    );
+    const c = store.cluster(NS, 'c')!;
+    expect(c.metadata.labels).toEqual({ 'cluster.x-k8s.io/cluster-name': 'c' });
+    expect(c.metadata.annotations).toEqual({ 'cluster.x-k8s.io/paused': '' });
+    expect(c.metadata.finalizers).toBeUndefined();
+    expect(c.spec).not.toHaveProperty('clusterNetwork');
+    expect(store.service(NS, 'someones')).toBeUndefined();
+  });
+
   test('a foreign VM holding the machine’s name is reported, and its deletion wakes the machine', async () => {
     const { standin } = context();
     await startProvider();
@@ -276,7 +325,17 @@ describe('the provider on a stand-in API server', () => {
       apiVersion: CAPI,
       kind: 'Machine',
       metadata: { name: 'm', namespace: NS, labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
-      spec: { clusterName: 'demo', bootstrap: { dataSecretName: 'm-bootstrap' } },
+      spec: {
+        clusterName: 'demo',
+        bootstrap: { dataSecretName: 'm-bootstrap' },
+        infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'KubevisorMachine', name: 'w' },
+      },
+    });
+    upsert({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'm-bootstrap', namespace: NS, labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
+      type: 'cluster.x-k8s.io/secret',
     });
     upsert({ apiVersion: VM_API, kind: 'VirtualMachine', metadata: { name: 'w', namespace: NS }, spec: {} });
     upsert({
@@ -366,19 +425,43 @@ describe('the install', () => {
     expect(controller.filter((g) => g.startsWith('|services|'))).toEqual([]);
   });
 
-  test('the provider reads no Secret: the bootstrap data is only named in the VM', () => {
+  test('the provider adds no Secret rule: it checks the bootstrap Secret with the controller’s own get', () => {
+    expect(CONTROLLER_RULES.some((r) => r.resources.includes('secrets') && r.verbs.includes('get'))).toBe(true);
     expect(CLUSTER_API_CONTROLLER_RULES.some((r) => r.resources.includes('secrets'))).toBe(false);
   });
 
-  test('clusterApi must be a boolean', () => {
+  test('clusterApi must be a boolean or the provider’s options', () => {
     expect(platformPropsProblems({ clusterApi: 'false' as unknown as boolean })).toEqual([
-      'clusterApi: Invalid value: "false": must be true or false',
+      'clusterApi: Invalid value: "false": must be true, false or { loadBalancers?: boolean }',
+    ]);
+    expect(platformPropsProblems({ clusterApi: { loadBalancers: 'yes' as unknown as boolean } })).toEqual([
+      'clusterApi.loadBalancers: Invalid value: "yes": must be true or false',
+    ]);
+    expect(platformPropsProblems({ clusterApi: { loadbalancers: true } as never })).toEqual([
+      'clusterApi.loadbalancers: Invalid value: true: is not an option (loadBalancers is)',
     ]);
     expect(platformPropsProblems({ clusterApi: true })).toEqual([]);
+    expect(platformPropsProblems({ clusterApi: { loadBalancers: true } })).toEqual([]);
   });
 
-  test('the controller flag', () => {
+  test('LoadBalancer Services only with clusterApi.loadBalancers: the flag', () => {
+    for (const clusterApi of [true, {}, { loadBalancers: false }]) {
+      const a = args(renderPlatform({ clusterApi }));
+      expect(a).toContain('--cluster-api');
+      expect(a).not.toContain('--cluster-api-load-balancers');
+    }
+    expect(args(renderPlatform({ clusterApi: { loadBalancers: true } }))).toEqual(
+      expect.arrayContaining(['--cluster-api', '--cluster-api-load-balancers']),
+    );
+    expect(args(renderPlatform({ clusterApi: false }))).not.toContain('--cluster-api');
+  });
+
+  test('the controller flags', () => {
     expect(parseControllerArgs(['--image', 'x', '--cluster-api']).clusterApi).toBe(true);
     expect(parseControllerArgs(['--image', 'x']).clusterApi).toBeUndefined();
+    expect(parseControllerArgs(['--image', 'x']).clusterApiLoadBalancers).toBeUndefined();
+    expect(
+      parseControllerArgs(['--image', 'x', '--cluster-api', '--cluster-api-load-balancers']).clusterApiLoadBalancers,
+    ).toBe(true);
   });
 });

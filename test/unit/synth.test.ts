@@ -24,7 +24,7 @@ test('npm run synth writes the platform, then the examples, whose VirtualMachine
   const files = readdirSync(out).sort();
   expect(files).toEqual(['0000-platform.k8s.yaml', '0001-examples.k8s.yaml', '0002-nested-cluster.k8s.yaml']);
   const read = (f: string) => parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS());
-  expect(read(files[0])).toEqual(renderPlatform());
+  expect(read(files[0])).toEqual(renderPlatform({ clusterApi: true }));
   const docs = read(files[1]);
   expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
     'VirtualMachine/web',
