@@ -32,6 +32,16 @@ export interface VmPodSecret {
    * VM's. An existing pod is accepted when it matches either this or the pod rendered now.
    */
   readonly podFromSecret: (existing: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /**
+   * A write that must have succeeded before the pod is created (the VM's finalizer, so that no pod exists without it).
+   * The Secret is created meanwhile; should the write fail, the Secret is removed again and its error thrown.
+   */
+  readonly before?: Promise<unknown>;
+  /**
+   * Resolve as soon as the pod exists and hand the Secret over in the background (the caller's next write need not
+   * wait for it). Should the hand-over fail, the Secret stays unsettled and settleVmSecret hands it over later.
+   */
+  readonly handOverInBackground?: boolean;
 }
 
 export interface Cluster {
@@ -69,6 +79,16 @@ export interface Cluster {
   /** Removes a finalizer with a JSON patch guarded by a `test` of the resourceVersion. */
   removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void>;
   event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /**
+   * True while the cached VM is a version this controller has itself replaced (its write's watch event has not come
+   * yet): a pass now would work from a stale status. The cluster wakes the VM once the cache catches up.
+   */
+  vmCacheBehind?(namespace: string, name: string): boolean;
+  /**
+   * True while pod `name`, which this controller created as `uid`, has not reached the pod cache yet: a pass that does
+   * not see it must not take it for gone (and create it again: a conflict and two reads).
+   */
+  podCreatedNotSeen?(namespace: string, name: string, uid: string): boolean;
 }
 
 /**

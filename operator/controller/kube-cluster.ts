@@ -3,10 +3,11 @@
  * the API server. It also maps every cache event to the keys that must be reconciled (a pod or node change wakes
  * its VM; a VM or pod change wakes the VM's migrations).
  */
+import { performance } from 'node:perf_hooks';
 import type { VirtualMachineMigrationStatus, VirtualMachineStatus } from '../../api';
 import { API_VERSION, CPU_FEATURES_LABEL } from '../../api';
 import type { KubeClient, KubeObject, Logger } from '../kube';
-import { Informer, keyOf } from '../kube';
+import { Informer, keyOf, sameJson } from '../kube';
 import { HOTPLUG_VM_LABEL, POD_VOLUMES_ANNOTATION, VM_LABEL } from '../pod-layout';
 import type { Cluster, MigrationObject, VmObject, VmPodSecret } from './cluster';
 import { PodCreator } from './pod-create';
@@ -27,12 +28,55 @@ const vmKeyOfPod = (p: Pod): string[] => {
   return vm ? [keyOf((p.metadata as { namespace?: string }).namespace, vm)] : [];
 };
 
+/** How long a pod this controller created may stay out of the pod cache before a pass takes it for gone. */
+export const POD_NOT_SEEN_MS = 30_000;
+
 export interface KubeClusterOptions {
   /** Only watch this namespace. @default all namespaces */
   readonly namespace?: string;
   readonly logger?: Logger;
   /** Full relist period of the informers. @default 300000 */
   readonly resyncMs?: number;
+  /** Events sent at once (in the background). @default 4 */
+  readonly eventConcurrency?: number;
+  /** Events waiting to be sent; beyond this, new ones are dropped. @default 1000 */
+  readonly eventBacklog?: number;
+}
+
+/** Runs tasks in the background, at most `concurrency` at once, keeping at most `backlog` waiting (newest dropped). */
+class BackgroundTasks {
+  private readonly waiting: (() => Promise<unknown>)[] = [];
+  private running = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly backlog: number,
+    private readonly logger?: Logger,
+  ) {}
+
+  push(task: () => Promise<unknown>): void {
+    if (this.waiting.length >= this.backlog) {
+      if (this.dropped++ % 1000 === 0)
+        this.logger?.warn('event backlog full; dropping events', { dropped: this.dropped });
+      return;
+    }
+    this.waiting.push(task);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.concurrency && this.waiting.length > 0) {
+      const task = this.waiting.shift()!;
+      this.running++;
+      void task()
+        .catch(() => undefined)
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
+    }
+  }
 }
 
 export class KubeCluster implements Cluster {
@@ -42,12 +86,20 @@ export class KubeCluster implements Cluster {
   readonly nodes: Informer<Node>;
   readonly attachments: Informer<Pod>;
   private readonly creator: PodCreator;
+  private readonly events: BackgroundTasks;
+  /** VM key → versions of it this controller's own writes have replaced (until the cache shows a newer one). */
+  private readonly supersededVm = new Map<string, Set<string>>();
+  /** Pods created by this controller that the pod cache has not shown yet, by key: their UID and when. */
+  private readonly podsNotSeen = new Map<string, { uid: string; at: number }>();
+  /** VMs a pass skipped because the cache was behind: woken urgently when it catches up. */
+  private readonly waitingForVmCache = new Set<string>();
 
   constructor(
     private readonly client: KubeClient,
     options: KubeClusterOptions = {},
   ) {
     this.creator = new PodCreator(client);
+    this.events = new BackgroundTasks(options.eventConcurrency ?? 4, options.eventBacklog ?? 1000, options.logger);
     const ns = options.namespace ? `/namespaces/${encodeURIComponent(options.namespace)}` : '';
     const common = {
       client,
@@ -108,7 +160,13 @@ export class KubeCluster implements Cluster {
   route(enqueue: { vm(key: string, urgent: boolean): void; migration(key: string): void }): void {
     const vmChanged = (v: Vm) => {
       const key = keyOf(v.metadata.namespace, v.metadata.name);
-      enqueue.vm(key, false);
+      const rv = v.metadata.resourceVersion;
+      let caughtUp = false;
+      if (rv === undefined || !this.supersededVm.get(key)?.has(rv)) {
+        this.supersededVm.delete(key);
+        caughtUp = this.waitingForVmCache.delete(key);
+      }
+      enqueue.vm(key, caughtUp);
       for (const m of this.migrations.byIndex('vm', key))
         enqueue.migration(keyOf(m.metadata.namespace, m.metadata.name));
     };
@@ -127,9 +185,14 @@ export class KubeCluster implements Cluster {
     this.vms.onAdd(vmChanged);
     this.vms.onUpdate((_o, n) => vmChanged(n));
     this.vms.onDelete(vmChanged);
-    this.pods.onAdd(podChanged);
-    this.pods.onUpdate((o, n) => (podChanged(o), podChanged(n)));
-    this.pods.onDelete(podChanged);
+    // A pod this controller created is no longer expected once the cache has seen it (or its deletion).
+    const podSeen = (p: Pod) => {
+      const key = keyOf((p.metadata as { namespace?: string }).namespace, p.metadata.name);
+      if (this.podsNotSeen.get(key)?.uid === p.metadata.uid) this.podsNotSeen.delete(key);
+    };
+    this.pods.onAdd((p) => (podSeen(p), podChanged(p)));
+    this.pods.onUpdate((o, n) => (podSeen(n), podChanged(o), podChanged(n)));
+    this.pods.onDelete((p) => (podSeen(p), podChanged(p)));
     // Only readiness matters for nodes; heartbeats that change nothing else wake nobody.
     this.nodes.onUpdate((o, n) => {
       if (readyOf(o) !== readyOf(n)) nodeChanged(n);
@@ -162,8 +225,31 @@ export class KubeCluster implements Cluster {
     return this.attachments.byIndex('vm', keyOf(namespace, vmName));
   }
 
-  createPod(pod: Record<string, unknown>, secret?: VmPodSecret): Promise<string | undefined> {
-    return this.creator.createPod(pod, secret);
+  async createPod(pod: Record<string, unknown>, secret?: VmPodSecret): Promise<string | undefined> {
+    const uid = await this.creator.createPod(pod, secret);
+    const { name, namespace, labels } = pod.metadata as {
+      name: string;
+      namespace?: string;
+      labels?: Record<string, string>;
+    };
+    // Only VM pods: the pod cache never shows the others (attachment pods have a cache of their own).
+    if (uid && labels?.[VM_LABEL] && this.pods.get(namespace, name)?.metadata.uid !== uid) {
+      this.podsNotSeen.set(keyOf(namespace, name), { uid, at: performance.now() });
+    }
+    return uid;
+  }
+
+  /**
+   * True while pod `name`, created by this controller as `uid`, has not reached the pod cache yet (for at most
+   * {@link POD_NOT_SEEN_MS}): a pass that misses it there must not take it for gone and create it again.
+   */
+  podCreatedNotSeen(namespace: string, name: string, uid: string): boolean {
+    const key = keyOf(namespace, name);
+    const expected = this.podsNotSeen.get(key);
+    if (!expected) return false;
+    if (expected.uid === uid && performance.now() - expected.at < POD_NOT_SEEN_MS) return true;
+    this.podsNotSeen.delete(key);
+    return false;
   }
   settleVmSecret(namespace: string, name: string, vmUid: string, podUid?: string): Promise<void> {
     return this.creator.settleVmSecret(namespace, name, vmUid, podUid);
@@ -175,30 +261,63 @@ export class KubeCluster implements Cluster {
     });
   }
   async updateVmStatus(vm: VmObject, status: VirtualMachineStatus): Promise<void> {
-    await this.client.patchStatus(vm as unknown as KubeObject, statusPatch(vm, vm.status, status));
+    const written = await this.client.patchStatus(vm as unknown as KubeObject, statusPatch(vm, vm.status, status));
+    this.wroteVm(vm, written.metadata.resourceVersion);
   }
   async updateMigrationStatus(m: MigrationObject, status: VirtualMachineMigrationStatus): Promise<void> {
     await this.client.patchStatus(m as unknown as KubeObject, statusPatch(m, m.status, status));
   }
   async setVmMigration(vm: VmObject, migration: VirtualMachineStatus['migration'] | null): Promise<void> {
-    await this.client.patchStatus(vm as unknown as KubeObject, {
+    const written = await this.client.patchStatus(vm as unknown as KubeObject, {
       metadata: { resourceVersion: vm.metadata.resourceVersion },
       status: { migration },
     });
+    this.wroteVm(vm, written.metadata.resourceVersion);
   }
   async addFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<string | undefined> {
-    return (await this.client.addFinalizer(obj as unknown as KubeObject, finalizer)).metadata.resourceVersion;
+    const rv = (await this.client.addFinalizer(obj as unknown as KubeObject, finalizer)).metadata.resourceVersion;
+    if (obj.kind === 'VirtualMachine') this.wroteVm(obj as VmObject, rv);
+    return rv;
+  }
+
+  /**
+   * True while the VM cache still shows a version this controller has already replaced by a write of its own. A pass
+   * on it would redo what that write did (create its pod again, write its status again with a stale resourceVersion:
+   * a conflict); the watch event of the write wakes the VM again, urgently, so the wait costs no place in the queue.
+   */
+  vmCacheBehind(namespace: string, name: string): boolean {
+    const key = keyOf(namespace, name);
+    const superseded = this.supersededVm.get(key);
+    if (!superseded) return false;
+    const cached = this.vms.get(namespace, name)?.metadata.resourceVersion;
+    if (cached !== undefined && superseded.has(cached)) {
+      this.waitingForVmCache.add(key);
+      return true;
+    }
+    this.supersededVm.delete(key);
+    return false;
+  }
+
+  /** Records that `vm` (as this pass read it) was replaced by version `written`. */
+  private wroteVm(vm: VmObject, written: string | undefined): void {
+    const before = vm.metadata.resourceVersion;
+    // A write that changed nothing keeps the version: the cache is not behind it.
+    if (before === undefined || written === undefined || written === before) return;
+    const key = keyOf(vm.metadata.namespace, vm.metadata.name);
+    let superseded = this.supersededVm.get(key);
+    if (!superseded) this.supersededVm.set(key, (superseded = new Set()));
+    superseded.add(before);
   }
   async removeFinalizer(obj: VmObject | MigrationObject, finalizer: string): Promise<void> {
     await this.client.removeFinalizer(obj as unknown as KubeObject, finalizer);
   }
-  async event(
-    obj: VmObject | MigrationObject,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    await this.client.createEvent(obj as unknown as KubeObject, { type, reason, message });
+  /**
+   * Events are sent in the background, a few at a time, so they never hold up a reconcile nor compete with its writes
+   * under a burst (as client-go's broadcaster, a full backlog drops the newest: an Event is best effort).
+   */
+  event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    this.events.push(() => this.client.createEvent(obj as unknown as KubeObject, { type, reason, message }));
+    return Promise.resolve();
   }
 }
 
@@ -216,7 +335,7 @@ export function statusPatch(
   const after = next as Record<string, unknown>;
   for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (after[k] === undefined) status[k] = null;
-    else if (JSON.stringify(after[k]) !== JSON.stringify(before[k])) status[k] = after[k];
+    else if (!sameJson(after[k], before[k])) status[k] = after[k];
   }
   return { metadata: { resourceVersion: obj.metadata.resourceVersion }, status };
 }

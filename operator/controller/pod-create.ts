@@ -34,6 +34,8 @@ function notOurs(kind: 'Pod' | 'Secret', o: Owned, path: string): NameTakenError
 export class PodCreator {
   /** Names of Secrets already settled (bounded: a name is only ever settled again in vain). */
   private readonly settled = new Set<string>();
+  /** Hand-overs still running in the background, by Secret key: settling waits for them rather than race them. */
+  private readonly handingOver = new Map<string, Promise<void>>();
 
   constructor(private readonly client: KubeClient) {}
 
@@ -41,7 +43,22 @@ export class PodCreator {
     if (!request) return (await this.createOrAccept(pod as Owned)).metadata.uid;
     const { name, namespace } = nameOf(pod);
     const vmUid = controllerOf(pod as Owned)?.uid ?? '';
-    let secret = await this.tryCreate(request.secret as Owned);
+    // Settled again once this create has handed the Secret over (a create that stops half way leaves it to settle).
+    this.settled.delete(`${namespace}/${name}`);
+    let secret: Owned | undefined;
+    if (request.before) {
+      // The Secret in parallel with the write that must precede the pod (one round trip fewer per VM pod).
+      const [made, before] = await Promise.allSettled([this.tryCreate(request.secret as Owned), request.before]);
+      if (before.status === 'rejected') {
+        if (made.status === 'fulfilled' && made.value)
+          await this.removeIfVmOwned(made.value, vmUid).catch(() => undefined);
+        throw before.reason;
+      }
+      if (made.status === 'rejected') throw made.reason;
+      secret = made.value;
+    } else {
+      secret = await this.tryCreate(request.secret as Owned);
+    }
     if (!secret) {
       const existing = await this.client.get<Owned>('v1', 'Secret', name, namespace);
       const existingPod = await this.client.tryGet<Owned>('v1', 'Pod', name, namespace);
@@ -71,7 +88,19 @@ export class PodCreator {
       }
       created = existingPod;
     }
-    await this.handOver(secret, created);
+    const key = `${namespace}/${name}`;
+    // Handed over: the pod now owns its Secret, and settling it (a GET per pod under a burst) would find nothing to do.
+    const handing = this.handOver(secret, created).then(() => this.markSettled(key));
+    if (request.handOverInBackground) {
+      const pending = handing
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.handingOver.get(key) === pending) this.handingOver.delete(key);
+        });
+      this.handingOver.set(key, pending);
+    } else {
+      await handing;
+    }
     return created.metadata.uid;
   }
 
@@ -81,6 +110,7 @@ export class PodCreator {
    */
   async settleVmSecret(namespace: string, name: string, vmUid: string, podUid?: string): Promise<void> {
     const key = `${namespace}/${name}`;
+    await this.handingOver.get(key);
     if (this.settled.has(key)) return;
     const secret = await this.client.tryGet<Owned>('v1', 'Secret', name, namespace);
     if (secret && controllerOf(secret)?.uid === vmUid) {
@@ -89,6 +119,11 @@ export class PodCreator {
       if (pod) await this.handOver(secret, pod);
       else await this.removeIfVmOwned(secret, vmUid);
     }
+    this.markSettled(key);
+  }
+
+  private markSettled(key: string): void {
+    if (this.settled.has(key)) return;
     if (this.settled.size >= 10_000) this.settled.delete(this.settled.values().next().value!);
     this.settled.add(key);
   }

@@ -414,6 +414,8 @@ function readiness(
   pod: PodView,
 ): ['True' | 'False', string, string] {
   if (phase === 'Paused') return ['False', 'Paused', 'the guest is paused (spec.power.paused)'];
+  // Until the pod is bound the condition stays as the pod's creation set it: one status write fewer per VM.
+  if (phase === 'Scheduling') return ['False', 'Starting', 'VM pod is starting'];
   if (phase !== 'Running' || !guest?.bootTime) {
     return ['False', 'GuestNotRunning', 'waiting for the node daemon to boot the guest'];
   }

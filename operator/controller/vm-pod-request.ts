@@ -32,7 +32,8 @@ export function createVmPod(
   vm: VmObject & { metadata: { namespace: string } },
   role: VmPodRole,
   options: VmPodOptions,
+  create: Pick<VmPodSecret, 'before' | 'handOverInBackground'> = {},
 ): Promise<string | undefined> {
   const { pod, secret } = vmPodRequest(vm, role, options);
-  return cluster.createPod(pod, secret);
+  return cluster.createPod(pod, { ...secret, ...create });
 }

@@ -4,6 +4,7 @@
  * safe to repeat, so a crash between two steps is repaired by the next pass.
  */
 import { podMetadataLeftOut } from '../../constructs/pod-metadata';
+import { sameJson } from '../kube';
 import type { VmPodOptions } from '../../constructs/vm-pod';
 import { renderAttachmentPod, vmPodName } from '../../constructs/vm-pod';
 import { notAppliedToPod } from '../../constructs/vm-pod-stored';
@@ -16,6 +17,9 @@ import { DEFAULT_LIFECYCLE, VM_FINALIZER, reconcileVm, setCondition } from './vm
 
 /** How often a VM whose pod name is taken looks again (the foreign pod may not carry the VM label, so no event comes). */
 export const NAME_TAKEN_RETRY_MS = 15_000;
+
+/** How late a VM skipped for a cache behind its own write looks again if no watch event came meanwhile. */
+export const CACHE_BEHIND_RETRY_MS = 2_000;
 
 export interface VmReconcilerOptions {
   readonly pod: VmPodOptions;
@@ -32,6 +36,9 @@ export async function reconcileVmKey(
 ): Promise<{ requeueAfterMs?: number }> {
   const cached = cluster.vm(namespace, name);
   if (!cached) return {};
+  // Our own last write is not in the cache yet: its watch event brings the key back. The late look is only a fallback
+  // should that event be lost.
+  if (cluster.vmCacheBehind?.(namespace, name)) return { requeueAfterMs: CACHE_BEHIND_RETRY_MS };
   // A copy: the cache's objects are shared and read-only, and this pass tracks its own writes' resourceVersion.
   let vm = { ...cached, metadata: { ...cached.metadata } };
   const pods = podsOf(cluster, vm, namespace);
@@ -43,6 +50,7 @@ export async function reconcileVmKey(
   );
   const now = (options.now ?? (() => new Date()))();
   let nameTaken: NameTakenError | undefined;
+  let podNotSeen = false;
   const decision = reconcileVm(
     vm,
     pods,
@@ -52,20 +60,44 @@ export async function reconcileVmKey(
     options.lifecycle ?? DEFAULT_LIFECYCLE,
   );
 
+  // The finalizer goes on while the pod's Secret is created (createPod waits for it before the pod itself), and before
+  // any status write, which needs its resourceVersion.
+  let finalizer: Promise<void> | undefined;
   for (const a of decision.actions) {
     switch (a.type) {
       case 'addFinalizer': {
-        const resourceVersion = await cluster.addFinalizer(vm, VM_FINALIZER);
-        vm = {
-          ...vm,
-          metadata: { ...vm.metadata, resourceVersion, finalizers: [...(vm.metadata.finalizers ?? []), VM_FINALIZER] },
-        };
+        const read = vm;
+        finalizer = cluster.addFinalizer(read, VM_FINALIZER).then((resourceVersion) => {
+          vm = {
+            ...vm,
+            metadata: {
+              ...vm.metadata,
+              resourceVersion,
+              finalizers: [...(read.metadata.finalizers ?? []), VM_FINALIZER],
+            },
+          };
+        });
+        // Awaited below; handled here too, so a pass that fails first does not leave a rejection unhandled.
+        finalizer.catch(() => undefined);
+        // Nothing else waits for it unless a pod is to be created.
+        if (!decision.actions.some((x) => x.type === 'createPod')) await finalizer;
         break;
       }
       case 'removeFinalizer':
         await cluster.removeFinalizer(vm, VM_FINALIZER);
         return {};
       case 'createPod': {
+        // The pod this VM's status records was created by this controller a moment ago and is not in the pod cache
+        // yet: its add event wakes the VM (urgently); creating it again would only find it there.
+        const recorded = decision.status.vmPodUID;
+        if (
+          recorded &&
+          decision.status.vmPodName === vmPodName(name, vm.metadata.uid, { run: a.run }) &&
+          cluster.podCreatedNotSeen?.(namespace, decision.status.vmPodName, recorded)
+        ) {
+          podNotSeen = true;
+          break;
+        }
         // The pod of the run before this one may have gone before its Secret was handed to it.
         const previous = vm.status?.vmPodName;
         if (previous && previous !== decision.status.vmPodName) {
@@ -78,10 +110,13 @@ export async function reconcileVmKey(
             { ...vm, metadata: { ...vm.metadata, namespace } },
             { run: a.run },
             options.pod,
+            // The status write that records the pod need not wait for its Secret's hand-over (settled later if it fails).
+            { ...(finalizer ? { before: finalizer } : {}), handOverInBackground: true },
           );
         } catch (e) {
           if (!(e instanceof NameTakenError)) throw e;
           nameTaken = e;
+          await finalizer;
           break;
         }
         // From now on only the pod of this UID is the VM's pod of that name (see podsOf).
@@ -100,6 +135,7 @@ export async function reconcileVmKey(
         break;
     }
   }
+  await finalizer;
   // Hand the Secret of every pod of the VM to it, in case a create stopped between the two (once per pod).
   for (const p of pods) await cluster.settleVmSecret(namespace, p.metadata.name, vm.metadata.uid, p.metadata.uid);
   const current = pods.find((p) => p.metadata.name === decision.status.vmPodName);
@@ -116,10 +152,13 @@ export async function reconcileVmKey(
     }
   }
   if (nameTaken) reportNameTaken(cluster, vm, decision.status, nameTaken, now);
-  if (!vm.metadata.deletionTimestamp && JSON.stringify(decision.status) !== JSON.stringify(vm.status ?? {})) {
+  // Compared as JSON documents, not serialisations: the cached status comes back from the API server with its keys
+  // sorted, and a write that changes nothing would still cost a request (and, under a burst, a queue slot).
+  if (!vm.metadata.deletionTimestamp && !sameJson(decision.status, vm.status ?? {})) {
     await cluster.updateVmStatus(vm, decision.status);
   }
   if (nameTaken) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, NAME_TAKEN_RETRY_MS) };
+  if (podNotSeen) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, CACHE_BEHIND_RETRY_MS) };
   return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
 }
 

@@ -13,14 +13,14 @@ import { KubeApiError, apiErrorFromResponse, apiErrorFromStatus, isApiError, isN
 import { EventCache, REPORTING_COMPONENT, buildEvent, eventTimestamp, type EventSpec } from './events';
 import { addFinalizerPatch, removeFinalizerPatch, type JsonPatchOperation } from './json-patch';
 import type { KubeList, KubeObject, ObjectMeta } from './object';
-import { RequestCounter, verbOf, type RequestCounts } from './request-count';
+import { RequestCounter, resourceOf, verbOf, type RequestCounts, type RequestCountsByResource } from './request-count';
 import { JsonLineSplitter } from './watch-stream';
 
 export { KubeApiError, type KubeStatusCause } from './errors';
 export type { KubeCredentials } from './config';
 export type { KubeObject, KubeList } from './object';
 export type { EventSpec, EventType } from './events';
-export type { RequestCounts } from './request-count';
+export type { RequestCounts, RequestCountsByResource } from './request-count';
 
 /** The operator's server-side-apply field manager; one constant name for every write it makes. */
 export const FIELD_MANAGER = 'kubevisor';
@@ -193,6 +193,11 @@ export class KubeClient {
   /** Requests sent so far, by verb (a copy). */
   get requestCount(): RequestCounts {
     return this.counter.snapshot();
+  }
+
+  /** Requests sent so far, by verb and resource (a copy). */
+  get requestCountByResource(): RequestCountsByResource {
+    return this.counter.snapshotByResource();
   }
 
   /** The same server and credentials, acting as another user (for RBAC tests). */
@@ -662,7 +667,7 @@ export class KubeClient {
     payload: Buffer | undefined,
     signal: AbortSignal | undefined,
   ): { req: http.ClientRequest; response: Promise<http.IncomingMessage> } {
-    this.counter.count(verbOf(method, url.pathname, url.searchParams.get('watch')));
+    this.counter.count(verbOf(method, url.pathname, url.searchParams.get('watch')), resourceOf(url.pathname));
     const headers: Record<string, string | string[]> = {
       accept: 'application/json',
       'user-agent': this.userAgent,

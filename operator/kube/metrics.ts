@@ -3,7 +3,7 @@
 // controller-runtime's where one exists (reconcile total/time by controller and result,
 // work-queue depth), prefixed `kubevisor_`.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { KUBE_VERBS, type RequestCounts } from './request-count';
+import { KUBE_VERBS, type RequestCounts, type RequestCountsByResource } from './request-count';
 import type { ReconcileObserver, ReconcileOutcome } from './workers';
 
 export interface MetricsOptions {
@@ -23,7 +23,10 @@ export class OperatorMetrics implements ReconcileObserver {
   readonly reconcileTotal: Counter<'controller' | 'result'>;
   readonly reconcileDuration: Histogram<'controller' | 'result'>;
   private readonly queues = new Map<string, QueueStats>();
-  private readonly clients: (() => RequestCounts)[] = [];
+  private readonly clients: {
+    counts: () => RequestCounts;
+    byResource?: () => RequestCountsByResource;
+  }[] = [];
   private vmPhaseSource?: () => Record<string, number>;
   private leaderSource?: () => boolean;
 
@@ -77,15 +80,28 @@ export class OperatorMetrics implements ReconcileObserver {
     const clients = this.clients;
     new Counter({
       name: 'kubevisor_kube_requests_total',
-      help: 'Requests to the Kubernetes API server, by verb.',
-      labelNames: ['verb'],
+      help: 'Requests to the Kubernetes API server, by verb and resource (with its subresource; empty for discovery).',
+      labelNames: ['verb', 'resource'],
       registers,
       collect() {
         this.reset();
-        for (const verb of KUBE_VERBS) {
-          const total = clients.reduce((sum, counts) => sum + counts()[verb], 0);
-          this.inc({ verb }, total);
+        const totals = new Map<string, { verb: string; resource: string; count: number }>();
+        const add = (verb: string, resource: string, count: number) => {
+          const key = `${verb} ${resource}`;
+          const entry = totals.get(key);
+          if (entry) entry.count += count;
+          else totals.set(key, { verb, resource, count });
+        };
+        for (const client of clients) {
+          if (client.byResource) for (const r of client.byResource()) add(r.verb, r.resource, r.count);
+          else {
+            const counts = client.counts();
+            for (const verb of KUBE_VERBS) if (counts[verb] > 0) add(verb, '', counts[verb]);
+          }
         }
+        // Discovery and other non-resource paths carry no resource label.
+        for (const { verb, resource, count } of totals.values())
+          this.inc(resource ? { verb, resource } : { verb }, count);
       },
     });
     const vmPhases = (): Record<string, number> => this.vmPhaseSource?.() ?? {};
@@ -122,9 +138,15 @@ export class OperatorMetrics implements ReconcileObserver {
     this.queues.set(name, queue);
   }
 
-  /** Exports a client's request counts by verb (summed over all watched clients). */
-  watchClient(client: { readonly requestCount: RequestCounts }): void {
-    this.clients.push(() => client.requestCount);
+  /** Exports a client's request counts by verb and resource (summed over all watched clients). */
+  watchClient(client: {
+    readonly requestCount: RequestCounts;
+    readonly requestCountByResource?: RequestCountsByResource;
+  }): void {
+    this.clients.push({
+      counts: () => client.requestCount,
+      ...('requestCountByResource' in client ? { byResource: () => client.requestCountByResource ?? [] } : {}),
+    });
   }
 
   /** The controller's hook: called at each scrape, returns VM counts by phase (e.g. from its informer cache). */

@@ -61,3 +61,29 @@ export function splitObjectKey(key: string): { namespace?: string; name: string 
   const slash = key.indexOf('/');
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
+
+/**
+ * True when `a` and `b` are the same JSON document: key order does not matter (the API server returns the keys of a
+ * custom resource sorted, while the controller builds them in its own order) and undefined members count as absent.
+ * A write decided by comparing serialisations would change nothing but still cost a request.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null) return false;
+  if (typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    return a.length === other.length && a.every((v, i) => sameJson(v === undefined ? null : v, other[i] ?? null));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  for (const k of keys) {
+    const u = x[k];
+    const v = y[k];
+    if (u === undefined && v === undefined) continue;
+    if (!sameJson(u, v)) return false;
+  }
+  return true;
+}

@@ -17,11 +17,32 @@ export const KUBE_VERBS: readonly KubeVerb[] = [
 
 export type RequestCounts = Readonly<Record<KubeVerb, number>> & { readonly total: number };
 
+/** Requests by verb and resource (`pods`, `virtualmachines/status`, `''` for discovery and other non-resource paths). */
+export type RequestCountsByResource = readonly {
+  readonly verb: KubeVerb;
+  readonly resource: string;
+  readonly count: number;
+}[];
+
 export class RequestCounter {
   private readonly counts = new Map<KubeVerb, number>();
+  /** verb → resource → count */
+  private readonly byResource = new Map<KubeVerb, Map<string, number>>();
 
-  count(verb: KubeVerb): void {
+  count(verb: KubeVerb, resource = ''): void {
     this.counts.set(verb, (this.counts.get(verb) ?? 0) + 1);
+    let resources = this.byResource.get(verb);
+    if (!resources) this.byResource.set(verb, (resources = new Map()));
+    resources.set(resource, (resources.get(resource) ?? 0) + 1);
+  }
+
+  /** A copy, by verb and resource. */
+  snapshotByResource(): RequestCountsByResource {
+    const out: { verb: KubeVerb; resource: string; count: number }[] = [];
+    for (const verb of KUBE_VERBS) {
+      for (const [resource, count] of this.byResource.get(verb) ?? []) out.push({ verb, resource, count });
+    }
+    return out;
   }
 
   /** A copy: later requests do not change it. */
@@ -57,6 +78,25 @@ export function verbOf(method: string, pathname: string, watchParam?: string | n
       if (watchParam === 'true' || watchParam === '1' || /^\/apis?\/(?:.+\/)?watch\//.test(pathname)) return 'watch';
       return collection ? 'list' : 'get';
   }
+}
+
+/**
+ * The resource of a request path as RBAC names it, with its subresource: `pods`, `pods/binding`,
+ * `virtualmachines/status`, `namespaces` (and `namespaces/status`); `''` for discovery and non-resource paths.
+ * The API group is left out: the operator's resources have distinct names.
+ */
+export function resourceOf(pathname: string): string {
+  const parts = pathname.split('/').filter((p) => p !== '');
+  let rest: string[];
+  if (parts[0] === 'api' && parts.length >= 2) rest = parts.slice(2);
+  else if (parts[0] === 'apis' && parts.length >= 3) rest = parts.slice(3);
+  else return '';
+  if (rest[0] === 'watch') rest = rest.slice(1);
+  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status' && rest[2] !== 'finalize') {
+    rest = rest.slice(2);
+  }
+  if (rest.length === 0) return '';
+  return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : rest[0];
 }
 
 /** True for `/api/v1/pods`, `/api/v1/namespaces/x/pods`, `/apis/g/v/namespaces/x/things`, `/api/v1/namespaces`. */

@@ -55,6 +55,8 @@ export class WorkQueue {
   /** Keys that need processing: queued, or added again while being processed. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Keys added as urgent while being processed: done() queues them as urgent, not at the back of the queue. */
+  private readonly urgentWhileProcessing = new Set<string>();
   private readonly delayed = new Map<string, { readyAt: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly drainWaiters: (() => void)[] = [];
@@ -96,11 +98,16 @@ export class WorkQueue {
       if (options.urgent && !this.processing.has(key)) {
         this.urgent.push(key);
         this.dispatch();
+      } else if (options.urgent) {
+        this.urgentWhileProcessing.add(key);
       }
       return;
     }
     this.dirty.add(key);
-    if (this.processing.has(key)) return;
+    if (this.processing.has(key)) {
+      if (options.urgent) this.urgentWhileProcessing.add(key);
+      return;
+    }
     (options.urgent ? this.urgent : this.queue).push(key);
     this.dispatch();
   }
@@ -152,8 +159,9 @@ export class WorkQueue {
   /** Ends processing of `key`; if it was added meanwhile, it is queued again. */
   done(key: string): void {
     if (!this.processing.delete(key)) return;
+    const urgent = this.urgentWhileProcessing.delete(key);
     if (this.dirty.has(key)) {
-      this.queue.push(key);
+      (urgent ? this.urgent : this.queue).push(key);
       this.dispatch();
     }
     this.checkDrained();

@@ -55,6 +55,47 @@ test('creates the Secret, then the pod, and hands the Secret to the pod', async 
   ]);
 });
 
+test('the Secret is created while the write that must precede the pod runs; the pod only after that write', async () => {
+  const { pod, secret } = request();
+  let finish!: () => void;
+  const before = new Promise<void>((resolve) => (finish = resolve));
+  const creating = creator.createPod(pod, { ...secret, before });
+  await new Promise((r) => setTimeout(r, 50));
+  expect(await get('Secret', nameOf(pod))).toBeDefined();
+  expect(await get('Pod', nameOf(pod))).toBeUndefined();
+  finish();
+  const uid = await creating;
+  expect(uid).toBe((await get('Pod', nameOf(pod)))?.metadata.uid);
+  expect(await ownerKind(nameOf(pod))).toBe('Pod');
+});
+
+test('when the write that must precede the pod fails, no pod is made and the Secret does not outlive the attempt', async () => {
+  const { pod, secret } = request();
+  const before = Promise.reject(new Error('conflict'));
+  await expect(creator.createPod(pod, { ...secret, before })).rejects.toThrow('conflict');
+  expect(await get('Pod', nameOf(pod))).toBeUndefined();
+  expect(await get('Secret', nameOf(pod))).toBeUndefined();
+});
+
+test('a hand-over in the background: settling the Secret waits for it and then costs no request', async () => {
+  const { pod, secret } = request();
+  const uid = await creator.createPod(pod, { ...secret, handOverInBackground: true });
+  expect(uid).toBe((await get('Pod', nameOf(pod)))?.metadata.uid);
+  await creator.settleVmSecret(NS, nameOf(pod), vm().metadata.uid, uid);
+  const before = client.requestCount.total;
+  expect(await ownerKind(nameOf(pod))).toBe('Pod');
+  await creator.settleVmSecret(NS, nameOf(pod), vm().metadata.uid, uid);
+  expect(client.requestCount.total).toBe(before + 1); // only the GET of this test
+});
+
+test('a pod it created and handed its Secret to is settled already: settling it again costs no request', async () => {
+  const { pod, secret } = request();
+  const uid = await creator.createPod(pod, secret);
+  const before = client.requestCount.total;
+  await creator.settleVmSecret(NS, nameOf(pod), vm().metadata.uid, uid);
+  expect(client.requestCount.total).toBe(before);
+});
+
 test('a retry finds its own pod and Secret and accepts them, also after the VM changed, replacing nothing', async () => {
   const first = request();
   const uid = await creator.createPod(first.pod, first.secret);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeApiError, KubeClient, type WatchEvent } from '../../../operator/kube/client';
 import type { KubeObject } from '../../../operator/kube/object';
-import { verbOf } from '../../../operator/kube/request-count';
+import { resourceOf, verbOf } from '../../../operator/kube/request-count';
 import { useKubeStandin, waitUntil } from './standin-fixture';
 
 const standin = useKubeStandin();
@@ -437,6 +437,30 @@ describe('KubeClient discovery, lists and request counting', () => {
       total: 9,
     });
     expect(server.requests).toHaveLength(9);
+    expect(client.requestCountByResource).toEqual(
+      expect.arrayContaining([
+        { verb: 'create', resource: 'virtualmachines', count: 1 },
+        { verb: 'patch', resource: 'virtualmachines/status', count: 1 },
+        { verb: 'watch', resource: 'pods', count: 1 },
+      ]),
+    );
+  });
+
+  test('resourceOf names the resource and subresource of a path, as RBAC does', () => {
+    expect(resourceOf('/api/v1/pods')).toBe('pods');
+    expect(resourceOf('/api/v1/namespaces/x/pods')).toBe('pods');
+    expect(resourceOf('/api/v1/namespaces/x/pods/p')).toBe('pods');
+    expect(resourceOf('/api/v1/namespaces/x/pods/p/binding')).toBe('pods/binding');
+    expect(resourceOf('/api/v1/watch/namespaces/x/pods')).toBe('pods');
+    expect(resourceOf('/apis/kubevisor.io/v1alpha1/namespaces/x/virtualmachines/v/status')).toBe(
+      'virtualmachines/status',
+    );
+    expect(resourceOf('/api/v1/namespaces')).toBe('namespaces');
+    expect(resourceOf('/api/v1/namespaces/x')).toBe('namespaces');
+    expect(resourceOf('/api/v1/namespaces/x/status')).toBe('namespaces/status');
+    expect(resourceOf('/api/v1/nodes/n')).toBe('nodes');
+    expect(resourceOf('/apis/kubevisor.io/v1alpha1')).toBe('');
+    expect(resourceOf('/version')).toBe('');
   });
 
   test('verbOf follows the API server: collection vs object, watch, namespaces and subresources', () => {

@@ -324,4 +324,27 @@ describe('WorkQueue urgent keys', () => {
     expect(got.sort()).toEqual(['a', 'b']);
     q.shutdown();
   });
+
+  test('a key added as urgent while it is processed stays urgent: done() queues it ahead of the others', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    const key = (await q.get())!;
+    q.add('b');
+    q.add('c');
+    q.add('a'); // an ordinary add first (e.g. its own status write) …
+    q.add('a', { urgent: true }); // … then progress of its pod
+    q.done(key);
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const k = (await q.get())!;
+      order.push(k);
+      q.done(k);
+    }
+    expect(order).toEqual(['a', 'b', 'c']);
+    // Urgency is not remembered past the pass it was meant for.
+    q.add('b');
+    q.add('a');
+    expect([(await q.get())!, (await q.get())!]).toEqual(['b', 'a']);
+    q.shutdown();
+  });
 });
