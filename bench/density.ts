@@ -15,11 +15,12 @@
  *
  * Progress goes to stderr (with the controller's queue depth every 2 s); the last line on stdout is one JSON object:
  * {"vms","nodes","order","pods_p50_ms","pods_p95_ms","pods_p99_ms","vms_p50_ms","vms_p95_ms","vms_p99_ms",
- *  "p50_ratio","p95_ratio","p99_ratio","controller_rss_mb","api_calls_per_vm","api_calls_by_verb_resource",
- *  "reconciles_per_vm"}.
- * controller_rss_mb is the controller's peak RSS during the VM part (sampled every 200 ms). api_calls_per_vm is the
- * number of API calls the controller made during the VM part (from its own /metrics: the difference between the
- * scrapes before the first create and after the last Scheduled) divided by the number of VMs;
+ *  "p50_ratio","p95_ratio","p99_ratio","controller_rss_mb","controller_node_args","api_calls_per_vm",
+ *  "api_calls_by_verb_resource","reconciles_per_vm"}.
+ * controller_rss_mb is the controller's peak RSS during the VM part (sampled every 200 ms), with the Node flags of
+ * controller_node_args (`--node-args`; by default those the operator image sets, from tools/image/kubevisor.sh).
+ * api_calls_per_vm is the number of API calls the controller made during the VM part (from its own /metrics: the
+ * difference between the scrapes before the first create and after the last Scheduled) divided by the number of VMs;
  * api_calls_by_verb_resource breaks it down ("patch virtualmachines/status": calls per VM), and reconciles_per_vm
  * breaks the VM reconciles down by result.
  */
@@ -47,8 +48,8 @@ const { values } = parseArgs({
     'timeout-s': { type: 'string', default: '600' },
     // Creations per second; 0 creates as fast as the API server accepts (a burst that measures queueing).
     qps: { type: 'string', default: '0' },
-    // Node.js flags for the controller, as the operator image sets them.
-    'node-args': { type: 'string', default: '' },
+    // Node.js flags for the controller; by default those the operator image sets (tools/image/kubevisor.sh).
+    'node-args': { type: 'string' },
     // Which part runs first: the bare pods (the floor) or the VMs.
     order: { type: 'string', default: 'pods-then-vms' },
   },
@@ -60,6 +61,7 @@ if (!(vms > 0) || !(nodes > 0)) throw new Error('--vms and --nodes must be posit
 if (order !== 'pods-then-vms' && order !== 'vms-then-pods') {
   throw new Error(`--order must be pods-then-vms or vms-then-pods, got ${order}`);
 }
+const controllerNodeArgs = values['node-args'] ?? imageControllerNodeFlags();
 const progress = (line: string) => process.stderr.write(`bench:density: ${line}\n`);
 /** The same concurrency for both parts. */
 const CONCURRENCY = 32;
@@ -68,6 +70,14 @@ const POD_NS = 'density-floor';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** The controller's Node flags as the operator image sets them (CONTROLLER_NODE_FLAGS in tools/image/kubevisor.sh). */
+function imageControllerNodeFlags(): string {
+  const script = readFileSync(join(__dirname, '..', 'tools', 'image', 'kubevisor.sh'), 'utf8');
+  const m = /^CONTROLLER_NODE_FLAGS="([^"]*)"$/m.exec(script);
+  if (!m) throw new Error('tools/image/kubevisor.sh sets no CONTROLLER_NODE_FLAGS');
+  return m[1];
 }
 
 function rssMb(pid: number): number {
@@ -280,7 +290,7 @@ async function main(): Promise<void> {
     );
     controller = await startController(cp.kubeconfigPath, ['--namespace', VM_NS, '--workers', String(values.workers)], {
       compiled: true,
-      nodeArgs: String(values['node-args']).split(' ').filter(Boolean),
+      nodeArgs: controllerNodeArgs.split(' ').filter(Boolean),
     });
     const ctl = controller;
     const scrape = async () => (await controllerGet(ctl.port, '/metrics')).body;
@@ -427,6 +437,7 @@ async function main(): Promise<void> {
         p95_ratio: ratio(vmsDist.p95, pods.p95),
         p99_ratio: ratio(vmsDist.p99, pods.p99),
         controller_rss_mb: Math.round(peakRss),
+        controller_node_args: controllerNodeArgs,
         api_calls_per_vm: apiCallsPerVm,
         api_calls_by_verb_resource: apiCalls,
         reconciles_per_vm: reconciles,

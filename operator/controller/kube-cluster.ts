@@ -41,6 +41,45 @@ export interface KubeClusterOptions {
   readonly eventConcurrency?: number;
   /** Events waiting to be sent; beyond this, new ones are dropped. @default 1000 */
   readonly eventBacklog?: number;
+  /**
+   * An Event repeating one sent for the same object (same type, reason and message) within this window is dropped:
+   * the first tells it, and a repeat would cost a write (the client's count bump) per pass. @default 60000
+   */
+  readonly eventRepeatWindowMs?: number;
+}
+
+/**
+ * Which Events repeat one queued for the same object (same type, reason and message) within a window: bounded memory
+ * of the last ones ({@link KubeClusterOptions.eventRepeatWindowMs}).
+ */
+export class EventRepeats {
+  /** Event key → when it was last queued (least recently queued first). */
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly kept = 4096,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
+
+  /** True when the Event repeats one within the window; otherwise remembers it. */
+  repeat(
+    obj: { kind: string; metadata: { namespace?: string; name: string; uid?: string } },
+    type: string,
+    reason: string,
+    message: string,
+  ): boolean {
+    const m = obj.metadata;
+    const key = [obj.kind, m.namespace ?? '', m.name, m.uid ?? '', type, reason, message].join('\u0000');
+    const now = this.clock();
+    const last = this.last.get(key);
+    if (last !== undefined && now - last < this.windowMs) return true;
+    // Re-inserted, so the Map stays ordered least recently queued first.
+    this.last.delete(key);
+    this.last.set(key, now);
+    if (this.last.size > this.kept) this.last.delete(this.last.keys().next().value!);
+    return false;
+  }
 }
 
 /** Runs tasks in the background, at most `concurrency` at once, keeping at most `backlog` waiting (newest dropped). */
@@ -87,6 +126,7 @@ export class KubeCluster implements Cluster {
   readonly attachments: Informer<Pod>;
   private readonly creator: PodCreator;
   private readonly events: BackgroundTasks;
+  private readonly eventRepeats: EventRepeats;
   /** VM key → versions of it this controller's own writes have replaced (until the cache shows a newer one). */
   private readonly supersededVm = new Map<string, Set<string>>();
   /** Pods created by this controller that the pod cache has not shown yet, by key: their UID and when. */
@@ -100,6 +140,7 @@ export class KubeCluster implements Cluster {
   ) {
     this.creator = new PodCreator(client);
     this.events = new BackgroundTasks(options.eventConcurrency ?? 4, options.eventBacklog ?? 1000, options.logger);
+    this.eventRepeats = new EventRepeats(options.eventRepeatWindowMs ?? 60_000);
     const ns = options.namespace ? `/namespaces/${encodeURIComponent(options.namespace)}` : '';
     const common = {
       client,
@@ -316,6 +357,7 @@ export class KubeCluster implements Cluster {
    * under a burst (as client-go's broadcaster, a full backlog drops the newest: an Event is best effort).
    */
   event(obj: VmObject | MigrationObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    if (this.eventRepeats.repeat(obj, type, reason, message)) return Promise.resolve();
     this.events.push(() => this.client.createEvent(obj as unknown as KubeObject, { type, reason, message }));
     return Promise.resolve();
   }

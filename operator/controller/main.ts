@@ -35,7 +35,7 @@ import { reconcileKubevisorClusterKey } from './kubevisor-cluster-reconciler';
 import { reconcileKubevisorMachineKey } from './kubevisor-machine-reconciler';
 import { reconcileMigrationKey } from './migration-reconciler';
 import { DEFAULT_LIFECYCLE } from './vm-lifecycle';
-import { reconcileVmKey } from './vm-reconciler';
+import { HeldStartStatus, reconcileVmKey } from './vm-reconciler';
 
 export interface ControllerOptions {
   kubeconfig?: string;
@@ -199,7 +199,7 @@ export async function runController(o: ControllerOptions): Promise<void> {
         return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
       };
     workers.push(
-      runWorkers(vmQueue, o.workers, reconcile(reconcileVmKey, { lifecycle }), {
+      runWorkers(vmQueue, o.workers, reconcile(reconcileVmKey, { lifecycle, heldStarts: new HeldStartStatus() }), {
         controller: 'virtualmachine',
         logger,
         observer: metrics,

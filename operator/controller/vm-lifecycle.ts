@@ -115,11 +115,16 @@ export function reconcileVm(
   const actions: VmAction[] = [];
   let requeueAfterMs: number | undefined;
   const requeue = (ms: number) => (requeueAfterMs = Math.max(1, Math.min(requeueAfterMs ?? Infinity, ms)));
-  const setPhase = (phase: VmPhase, reason: string, message: string, warning = false) => {
+  /**
+   * `event: false` for a Normal transition the status already shows and the pod's own Events tell (its creation, its
+   * binding): under a burst such Events would double the controller's writes and tell nothing new. Warnings and
+   * transitions that act (a restart, a stop) keep theirs.
+   */
+  const setPhase = (phase: VmPhase, reason: string, message: string, warning = false, event = true) => {
     if (status.phase === phase) return;
     status.phase = phase;
     status.phaseTransitionTime = now.toISOString();
-    actions.push({ type: 'event', reason, message, warning });
+    if (event || warning) actions.push({ type: 'event', reason, message, warning });
   };
   // Pods of a run newer than this status are the work of a pass whose status write the cache has not shown yet:
   // they are left alone, never deleted on the word of a stale status.
@@ -164,7 +169,9 @@ export function reconcileVm(
       now,
       vm.metadata.generation,
     );
-    setPhase('Scheduling', reason, message);
+    // The first start repeats the VM's creation (the status says Scheduling, the pod's Events say the rest); a restart
+    // is an action of its own and keeps its Event.
+    setPhase('Scheduling', reason, message, false, reason !== 'Starting');
     actions.push({ type: 'createPod', run });
   };
 
@@ -271,7 +278,8 @@ export function reconcileVm(
       if (nodeName && status.phase === 'Scheduling') {
         status.nodeName = nodeName;
         if (current.metadata.uid) status.vmPodUID = current.metadata.uid;
-        setPhase('Scheduled', 'Scheduled', `VM pod ${current.metadata.name} bound to node ${nodeName}`);
+        // No Event: the status shows the node, and the pod's own Scheduled Event (the scheduler's) tells the binding.
+        setPhase('Scheduled', 'Scheduled', `VM pod ${current.metadata.name} bound to node ${nodeName}`, false, false);
       }
       status.conditions = setCondition(
         status.conditions,

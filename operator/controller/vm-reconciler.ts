@@ -5,6 +5,7 @@
  */
 import { podMetadataLeftOut } from '../../constructs/pod-metadata';
 import { sameJson } from '../kube';
+import type { VirtualMachineStatus } from '../../api';
 import type { VmPodOptions } from '../../constructs/vm-pod';
 import { renderAttachmentPod, vmPodName } from '../../constructs/vm-pod';
 import { notAppliedToPod } from '../../constructs/vm-pod-stored';
@@ -21,10 +22,56 @@ export const NAME_TAKEN_RETRY_MS = 15_000;
 /** How late a VM skipped for a cache behind its own write looks again if no watch event came meanwhile. */
 export const CACHE_BEHIND_RETRY_MS = 2_000;
 
+/** How long the first status of a VM (Scheduling) may wait for its pod's binding, to be written once as Scheduled. */
+export const START_STATUS_HOLD_MS = 5_000;
+
+/**
+ * The first start's status of VMs whose pod this controller has created but whose status it has not written yet: one
+ * write (Scheduled, with the pod's UID and node) instead of two (Scheduling, then Scheduled), when the scheduler binds
+ * the pod within {@link START_STATUS_HOLD_MS}; Scheduling is written when it does not.
+ *
+ * Why this is crash-safe: holding the write back only widens a window that already exists — between the pod's create
+ * and the status write that records it. A controller that stops (a crash, a lost lease) within it leaves a VM whose
+ * stored status shows no start and a pod that carries the VM's stable run-0 name; the next controller starts the VM
+ * again, and createPod finds the pod (and its Secret) under that name and accepts it only when it is exactly the pod
+ * it renders (adoption.ts), then records its UID. Until its UID is recorded the pod is not the VM's current pod for
+ * anyone else (podsOf, the node daemon). Only first starts are held: a restart's status names the run it starts, and
+ * the status of the run before it stays as it is stored until then.
+ */
+export class HeldStartStatus {
+  private readonly held = new Map<string, { uid: string; status: VirtualMachineStatus; until: number }>();
+
+  constructor(readonly holdMs = START_STATUS_HOLD_MS) {}
+
+  /** The status held for VM `key` of UID `uid`, if any (one held for an earlier VM of the name is dropped). */
+  get(key: string, uid: string | undefined): { status: VirtualMachineStatus; until: number } | undefined {
+    const entry = this.held.get(key);
+    if (entry && entry.uid !== uid) {
+      this.held.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(key: string, uid: string, status: VirtualMachineStatus, until: number): void {
+    this.held.set(key, { uid, status, until });
+  }
+
+  forget(key: string): void {
+    this.held.delete(key);
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+}
+
 export interface VmReconcilerOptions {
   readonly pod: VmPodOptions;
   readonly lifecycle?: LifecycleConfig;
   readonly now?: () => Date;
+  /** Hold the first start's status write until the pod is bound (see {@link HeldStartStatus}); off when unset. */
+  readonly heldStarts?: HeldStartStatus;
 }
 
 /** Returns how long to wait before looking again, if the lifecycle asked for it. */
@@ -35,12 +82,24 @@ export async function reconcileVmKey(
   options: VmReconcilerOptions,
 ): Promise<{ requeueAfterMs?: number }> {
   const cached = cluster.vm(namespace, name);
-  if (!cached) return {};
+  const key = `${namespace}/${name}`;
+  const heldStarts = options.heldStarts;
+  if (!cached) {
+    heldStarts?.forget(key);
+    return {};
+  }
   // Our own last write is not in the cache yet: its watch event brings the key back. The late look is only a fallback
   // should that event be lost.
   if (cluster.vmCacheBehind?.(namespace, name)) return { requeueAfterMs: CACHE_BEHIND_RETRY_MS };
+  // The status as stored: what a status write changes, and what tells whether one is needed.
+  const stored = cached.status ?? {};
   // A copy: the cache's objects are shared and read-only, and this pass tracks its own writes' resourceVersion.
   let vm = { ...cached, metadata: { ...cached.metadata } };
+  // A first start whose status write is held back: this pass goes on from it, as if it were stored. Once the stored
+  // status names a pod (written by this controller or another), or the VM is being deleted, the held one is moot.
+  const held = heldStarts?.get(key, cached.metadata.uid);
+  if (held && (stored.vmPodName !== undefined || cached.metadata.deletionTimestamp)) heldStarts!.forget(key);
+  else if (held) vm = { ...vm, status: held.status };
   const pods = podsOf(cluster, vm, namespace);
   const nodes = new Map(
     pods.flatMap((p) => {
@@ -152,14 +211,35 @@ export async function reconcileVmKey(
     }
   }
   if (nameTaken) reportNameTaken(cluster, vm, decision.status, nameTaken, now);
+  let requeueAfterMs = decision.requeueAfterMs;
+  const soon = (ms: number) => (requeueAfterMs = Math.max(1, Math.min(requeueAfterMs ?? Infinity, ms)));
   // Compared as JSON documents, not serialisations: the cached status comes back from the API server with its keys
   // sorted, and a write that changes nothing would still cost a request (and, under a burst, a queue slot).
-  if (!vm.metadata.deletionTimestamp && !sameJson(decision.status, vm.status ?? {})) {
-    await cluster.updateVmStatus(vm, decision.status);
+  if (!vm.metadata.deletionTimestamp && !sameJson(decision.status, stored)) {
+    // A first start (nothing stored names a pod) whose pod exists, is recorded by UID and is not bound yet: held back
+    // (see HeldStartStatus), so that the binding's pass writes the VM's status once. The binding wakes the VM; the
+    // requeue writes Scheduling should it not come in time.
+    const until = held?.until ?? now.getTime() + (heldStarts?.holdMs ?? 0);
+    if (
+      heldStarts &&
+      stored.vmPodName === undefined &&
+      decision.status.phase === 'Scheduling' &&
+      decision.status.vmPodUID !== undefined &&
+      !nameTaken &&
+      now.getTime() < until
+    ) {
+      heldStarts.set(key, vm.metadata.uid, decision.status, until);
+      soon(until - now.getTime());
+    } else {
+      heldStarts?.forget(key);
+      await cluster.updateVmStatus({ ...vm, status: cached.status }, decision.status);
+    }
+  } else {
+    heldStarts?.forget(key);
   }
-  if (nameTaken) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, NAME_TAKEN_RETRY_MS) };
-  if (podNotSeen) return { requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, CACHE_BEHIND_RETRY_MS) };
-  return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  if (nameTaken) soon(NAME_TAKEN_RETRY_MS);
+  if (podNotSeen) soon(CACHE_BEHIND_RETRY_MS);
+  return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
 }
 
 /**

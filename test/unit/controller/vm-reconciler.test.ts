@@ -9,7 +9,12 @@ import type { Cluster, MigrationObject, VmObject, VmPodSecret } from '../../../o
 import { NameTakenError, controllerOf } from '../../../operator/controller/cluster';
 import type { PodView } from '../../../operator/controller/vm-lifecycle';
 import { VM_FINALIZER } from '../../../operator/controller/vm-lifecycle';
-import { NAME_TAKEN_RETRY_MS, reconcileVmKey } from '../../../operator/controller/vm-reconciler';
+import {
+  HeldStartStatus,
+  NAME_TAKEN_RETRY_MS,
+  START_STATUS_HOLD_MS,
+  reconcileVmKey,
+} from '../../../operator/controller/vm-reconciler';
 import type { VirtualMachineStatus } from '../../../api';
 import { vmPodName } from '../../../constructs/vm-pod';
 
@@ -263,4 +268,101 @@ test('a pod the controller created and the pod cache does not show yet is not cr
   seen = true;
   await reconcileVmKey(cluster, 'default', 'web', options);
   expect(cluster.created).toHaveLength(2);
+});
+
+describe('the first start writes its status once, when the pod is bound (held back at most START_STATUS_HOLD_MS)', () => {
+  const at = (ms: number) => () => new Date(NOW.getTime() + ms);
+  const unbound: PodView = {
+    metadata: { name: podName0, uid: `uid-${podName0}`, ownerReferences: ownedBy('vm-uid') },
+  };
+  const bound: PodView = { ...unbound, spec: { nodeName: 'n1' } };
+
+  test('created, seen unbound, bound: one write, Scheduled with the pod UID and node, and no Events', async () => {
+    const heldStarts = new HeldStartStatus();
+    const cluster = new FakeCluster(vmObject());
+    const first = await reconcileVmKey(cluster, 'default', 'web', { ...options, heldStarts });
+    expect(cluster.created).toHaveLength(1);
+    expect(cluster.statuses).toHaveLength(0);
+    expect(first.requeueAfterMs).toBe(START_STATUS_HOLD_MS);
+    // The pod reaches the cache unbound: still nothing to write, and it is not created again.
+    cluster.pods = [unbound];
+    const second = await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(1_000), heldStarts });
+    expect(cluster.statuses).toHaveLength(0);
+    expect(cluster.created).toHaveLength(1);
+    expect(second.requeueAfterMs).toBe(START_STATUS_HOLD_MS - 1_000);
+    cluster.pods = [bound];
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(2_000), heldStarts });
+    expect(cluster.statuses).toHaveLength(1);
+    expect(cluster.statuses[0]).toEqual(
+      expect.objectContaining({ phase: 'Scheduled', vmPodName: podName0, vmPodUID: `uid-${podName0}`, nodeName: 'n1' }),
+    );
+    expect(heldStarts.size).toBe(0);
+    // The start and the binding are in the status (and the pod's own Events): no Event repeats them.
+    expect(cluster.events).toEqual([]);
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(3_000), heldStarts });
+    expect(cluster.statuses).toHaveLength(1);
+  });
+
+  test('a pod still unbound when the hold ends: Scheduling is written, then Scheduled', async () => {
+    const heldStarts = new HeldStartStatus();
+    const cluster = new FakeCluster(vmObject());
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, heldStarts });
+    cluster.pods = [unbound];
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(START_STATUS_HOLD_MS), heldStarts });
+    expect(cluster.statuses).toEqual([
+      expect.objectContaining({ phase: 'Scheduling', vmPodName: podName0, vmPodUID: `uid-${podName0}` }),
+    ]);
+    cluster.pods = [bound];
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(START_STATUS_HOLD_MS + 1), heldStarts });
+    expect(cluster.statuses).toHaveLength(2);
+    expect(cluster.statuses[1].phase).toBe('Scheduled');
+  });
+
+  test('a controller that stopped while holding: the next one adopts the pod through createPod, then records it', async () => {
+    const cluster = new FakeCluster(vmObject());
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, heldStarts: new HeldStartStatus() });
+    expect(cluster.statuses).toHaveLength(0);
+    // A new controller: nothing held, nothing stored; the pod is there (bound) but its UID is recorded nowhere.
+    const next = new HeldStartStatus();
+    cluster.pods = [bound];
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(1_000), heldStarts: next });
+    // The stable name leads createPod to the same pod (the fake accepts it, as createPod does the pod it renders).
+    expect(cluster.created.map((c) => (c.pod.metadata as { name: string }).name)).toEqual([podName0, podName0]);
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(1_500), heldStarts: next });
+    expect(cluster.statuses).toEqual([
+      expect.objectContaining({ phase: 'Scheduled', vmPodUID: `uid-${podName0}`, nodeName: 'n1' }),
+    ]);
+  });
+
+  test('a restart is not held: its status names the new run at once', async () => {
+    const heldStarts = new HeldStartStatus();
+    const cluster = new FakeCluster(
+      vmObject({
+        phase: 'Succeeded',
+        vmPodName: podName0,
+        vmPodUID: `uid-${podName0}`,
+        restarts: 0,
+        observedGeneration: 1,
+        phaseTransitionTime: new Date(NOW.getTime() - 3_600_000).toISOString(),
+      }),
+    );
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, heldStarts });
+    expect(cluster.statuses).toEqual([expect.objectContaining({ phase: 'Scheduling', restarts: 1 })]);
+    expect(cluster.events.map((e) => e.reason)).toEqual(['Restarting']);
+  });
+
+  test('a VM deleted while its start is held: its pod is deleted, nothing held stays', async () => {
+    const heldStarts = new HeldStartStatus();
+    const cluster = new FakeCluster(vmObject());
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, heldStarts });
+    cluster.pods = [unbound];
+    cluster.vmObject = {
+      ...cluster.vmObject,
+      metadata: { ...cluster.vmObject.metadata, deletionTimestamp: NOW.toISOString() },
+    };
+    await reconcileVmKey(cluster, 'default', 'web', { ...options, now: at(500), heldStarts });
+    expect(cluster.deleted).toEqual([podName0]);
+    expect(cluster.statuses).toHaveLength(0);
+    expect(heldStarts.size).toBe(0);
+  });
 });
